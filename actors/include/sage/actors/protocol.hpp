@@ -1,0 +1,84 @@
+#pragma once
+/// @file protocol.hpp
+/// Every message the runtime's actors exchange, in one place. Each actor's own
+/// file repeats, at its top, the subset it accepts and sends.
+///
+/// JobManager (one per runtime)
+///   accepts  (submit_atom, JobSpecPtr)          deploy a job: spawns its Dispatcher
+///            (stop_atom, std::string job_id)    graceful stop, forwarded to the Dispatcher
+///            (cancel_atom, std::string job_id)  immediate stop, forwarded to the Dispatcher
+///            down_msg                           a Dispatcher ended
+/// Dispatcher (one per job)
+///   accepts  (task_done_atom, int task)         a task finished after end-of-stream
+///            (task_fail_atom, int task, std::string op, int instance, std::string message)
+///            (stop_atom)                        tells every source task to end its stream
+///            (cancel_atom)                      kills every task
+///            down_msg                           a task ended (expected or not)
+///   sends    (wire_atom, task_wiring), (start_atom), (stop_atom) to tasks
+/// Task (one per task instance: a chain of fused operators)
+///   accepts  (wire_atom, task_wiring)           its channels' peers
+///            (start_atom)                       open operators, grant credit, start sources
+///            (batch_atom, uint32_t in_slot, BatchPtr)  records on an input channel
+///            (eos_atom, uint32_t in_slot)       end-of-stream on an input channel
+///            (credit_atom, uint32_t out_slot, int32_t n)  n more batches may be sent
+///            (continue_atom)                    run the next source step
+///            (flush_atom)                       buffer.timeout expired: ship partial batches
+///            (stop_atom)                        end the source's stream (graceful stop)
+///   sends    batch/eos downstream, credit upstream, task_done/task_fail to the Dispatcher
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include <sage/detail/job_handle.hpp>
+#include <sage/detail/record_flow.hpp>
+
+namespace sage::actors {
+
+using JobSpecPtr = std::shared_ptr<const detail::JobSpec>;
+
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using task_done_atom = caf::atom_constant<caf::atom("task_done")>;
+using task_fail_atom = caf::atom_constant<caf::atom("task_fail")>;
+using wire_atom = caf::atom_constant<caf::atom("wire")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+using eos_atom = caf::atom_constant<caf::atom("eos")>;
+using credit_atom = caf::atom_constant<caf::atom("credit")>;
+using continue_atom = caf::atom_constant<caf::atom("continue")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+/// The peers of a task's channels, by slot: where each output slot sends (and
+/// which input slot it is there), and whom each input slot returns credit to.
+struct task_wiring {
+  std::vector<caf::actor> outputs;
+  std::vector<uint32_t> output_peer_slots;
+  std::vector<caf::actor> inputs;
+  std::vector<uint32_t> input_peer_slots;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_wiring& x) {
+  return f(caf::meta::type_name("task_wiring"), x.outputs, x.output_peer_slots, x.inputs,
+           x.input_peer_slots);
+}
+
+/// Spawns the JobManager of an embedded runtime.
+caf::actor spawn_job_manager(caf::actor_system& system);
+/// Spawns a job's Dispatcher, monitored by `parent`.
+caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job);
+/// Spawns the task actor of task `task_id`, monitored by `dispatcher`.
+caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int task_id);
+
+}  // namespace sage::actors
+
+// Batches and job specs travel between actors of one process as shared
+// pointers, never encoded. (Crossing nodes is the cluster milestone's work: it
+// encodes batches as Cap'n Proto messages.)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::detail::BatchPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::JobSpecPtr)

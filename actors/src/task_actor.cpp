@@ -1,0 +1,331 @@
+/// The task actor: runs one task instance (a chain of fused operators).
+///
+/// Protocol (see protocol.hpp):
+///   accepts  wire, start, batch(in_slot, batch), eos(in_slot), credit(out_slot, n),
+///            continue (source step), flush (buffer.timeout), stop (end the source)
+///   sends    batch/eos to downstream tasks, credit to upstream tasks,
+///            task_done / task_fail to the Dispatcher
+///
+/// Flow control: an output channel may hold `channel.credits` batches in flight.
+/// A batch for a channel without credit waits in that channel's pending queue,
+/// and while any channel has pending batches the task consumes no input and
+/// runs no source step. Input batches are acknowledged (credit returned) only
+/// once processed, so backpressure travels upstream to the sources and memory
+/// stays bounded (docs/architecture.md, "Flow control").
+
+#include <deque>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include <sage/actors/protocol.hpp>
+#include <sage/detail/task_body.hpp>
+
+namespace sage::actors {
+
+namespace {
+
+using detail::BatchPtr;
+
+class task_actor final : public caf::event_based_actor {
+ public:
+  task_actor(caf::actor_config& cfg, JobSpecPtr job, int task_id, caf::actor dispatcher)
+      : caf::event_based_actor(cfg),
+        job_(std::move(job)),
+        task_id_(task_id),
+        dispatcher_(std::move(dispatcher)),
+        transport_(this) {
+    credit_chunk_ = std::max(1, job_->channel_credits / 2);
+  }
+
+  const char* name() const override { return "sage.task"; }
+
+  caf::behavior make_behavior() override {
+    return {
+        [this](wire_atom, const task_wiring& w) { wire(w); },
+        [this](start_atom) { guarded([&] { start(); }); },
+        [this](batch_atom, uint32_t slot, BatchPtr& batch) {
+          guarded([&] {
+            in_.at(slot).queued.push_back(std::move(batch));
+            drain_inputs();
+          });
+        },
+        [this](eos_atom, uint32_t slot) {
+          guarded([&] {
+            in_.at(slot).eos = true;
+            drain_inputs();
+          });
+        },
+        [this](credit_atom, uint32_t slot, int32_t n) {
+          guarded([&] {
+            out_.at(slot).credit += n;
+            pump(slot);
+            if (!blocked()) {
+              drain_inputs();
+              schedule_source_step();
+            }
+            maybe_complete();
+          });
+        },
+        [this](continue_atom) {
+          source_step_scheduled_ = false;
+          guarded([&] { source_step(); });
+        },
+        [this](flush_atom) {
+          flush_timer_pending_ = false;
+          guarded([&] {
+            if (phase_ == phase::running) body_->flush();
+          });
+        },
+        [this](stop_atom) {
+          guarded([&] {
+            if (phase_ == phase::running && body_->is_source()) finish();
+          });
+        },
+    };
+  }
+
+  void on_exit() override {
+    // User functions are destroyed here, before the Dispatcher learns that the
+    // task ended: once a job has ended, no user code runs any more.
+    body_.reset();
+  }
+
+ private:
+  enum class phase { created, running, closing, done };
+
+  struct out_channel {
+    caf::actor peer;
+    uint32_t peer_slot = 0;
+    int32_t credit = 0;
+    std::deque<BatchPtr> pending;
+    bool eos_queued = false;
+    bool eos_sent = false;
+  };
+
+  struct in_channel {
+    caf::actor peer;
+    uint32_t peer_slot = 0;
+    std::deque<BatchPtr> queued;
+    bool eos = false;
+    int32_t unacked = 0;
+    [[nodiscard]] bool ended() const { return eos && queued.empty(); }
+  };
+
+  /// The writers' way out: send with credit, queue without.
+  class transport final : public detail::BatchTransport {
+   public:
+    explicit transport(task_actor* self) : self_(self) {}
+    void send(uint32_t slot, BatchPtr batch) override { self_->send_batch(slot, std::move(batch)); }
+
+   private:
+    task_actor* self_;
+  };
+
+  void wire(const task_wiring& w) {
+    out_.resize(w.outputs.size());
+    for (size_t i = 0; i < w.outputs.size(); ++i) {
+      out_[i].peer = w.outputs[i];
+      out_[i].peer_slot = w.output_peer_slots[i];
+    }
+    in_.resize(w.inputs.size());
+    for (size_t i = 0; i < w.inputs.size(); ++i) {
+      in_[i].peer = w.inputs[i];
+      in_[i].peer_slot = w.input_peer_slots[i];
+    }
+  }
+
+  void start() {
+    body_ = std::make_unique<detail::TaskBody>(*job_, task_id_, transport_);
+    body_->open();
+    phase_ = phase::running;
+    for (auto& c : in_) send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
+    if (body_->is_source()) schedule_source_step();
+  }
+
+  // -- output side -------------------------------------------------------------
+
+  void send_batch(uint32_t slot, BatchPtr batch) {
+    auto& c = out_[slot];
+    if (c.pending.empty() && c.credit > 0) {
+      --c.credit;
+      send(c.peer, batch_atom::value, c.peer_slot, std::move(batch));
+      return;
+    }
+    if (c.pending.empty()) ++blocked_channels_;
+    c.pending.push_back(std::move(batch));
+  }
+
+  /// Sends what the channel's credit allows, then its end-of-stream if due.
+  void pump(uint32_t slot) {
+    auto& c = out_[slot];
+    if (!c.pending.empty()) {
+      while (c.credit > 0 && !c.pending.empty()) {
+        --c.credit;
+        send(c.peer, batch_atom::value, c.peer_slot, std::move(c.pending.front()));
+        c.pending.pop_front();
+      }
+      if (c.pending.empty()) --blocked_channels_;
+    }
+    if (c.pending.empty() && c.eos_queued && !c.eos_sent) {
+      c.eos_sent = true;
+      send(c.peer, eos_atom::value, c.peer_slot);
+    }
+  }
+
+  [[nodiscard]] bool blocked() const { return blocked_channels_ > 0; }
+
+  // -- input side --------------------------------------------------------------
+
+  /// Processes queued input batches, fairly across channels, until none is left
+  /// or an output channel runs out of credit.
+  void drain_inputs() {
+    if (phase_ != phase::running || body_->is_source()) return;
+    const size_t n = in_.size();
+    size_t idle = 0;
+    while (!blocked() && idle < n) {
+      auto slot = static_cast<uint32_t>(next_input_);
+      next_input_ = (next_input_ + 1) % n;
+      auto& c = in_[slot];
+      if (c.queued.empty()) {
+        ++idle;
+        continue;
+      }
+      idle = 0;
+      BatchPtr batch = std::move(c.queued.front());
+      c.queued.pop_front();
+      body_->consume(slot, *batch);
+      batch.reset();
+      if (!c.eos && ++c.unacked >= credit_chunk_) {
+        send(c.peer, credit_atom::value, c.peer_slot, c.unacked);
+        c.unacked = 0;
+      }
+    }
+    for (const auto& c : in_)
+      if (!c.ended()) {
+        after_step();
+        return;
+      }
+    finish();  // end-of-stream on every input channel, and nothing left to process
+  }
+
+  // -- sources -----------------------------------------------------------------
+
+  void schedule_source_step() {
+    if (phase_ != phase::running || !body_->is_source() || source_step_scheduled_ || blocked())
+      return;
+    source_step_scheduled_ = true;
+    send(this, continue_atom::value);
+  }
+
+  void source_step() {
+    if (phase_ != phase::running || blocked()) return;
+    const auto step = body_->run_source(job_->batch_size);
+    if (step.ended) {
+      finish();
+      return;
+    }
+    if (step.emitted == 0) {
+      // Nothing now: ship what waits, then poll again, backing off while idle.
+      body_->flush();
+      after_step();
+      ++idle_polls_;
+      if (idle_polls_ < 16) {
+        schedule_source_step();
+      } else if (!blocked()) {
+        source_step_scheduled_ = true;
+        auto delay = std::chrono::microseconds(idle_polls_ < 1000 ? 50 : 1000);
+        delayed_send(this, delay, continue_atom::value);
+      }
+      return;
+    }
+    idle_polls_ = 0;
+    after_step();
+    schedule_source_step();
+  }
+
+  // -- after each step: counters and the buffer timeout ------------------------
+
+  void after_step() {
+    body_->publish_counters();
+    if (phase_ != phase::running || !body_->has_partial()) return;
+    if (job_->buffer_timeout_ms == 0 || mailbox().empty()) {
+      body_->flush();  // nothing else to do now: do not let a partial batch wait
+    } else if (!flush_timer_pending_) {
+      flush_timer_pending_ = true;
+      delayed_send(this, std::chrono::milliseconds(job_->buffer_timeout_ms), flush_atom::value);
+    }
+  }
+
+  // -- the end -------------------------------------------------------------------
+
+  /// Every input ended (or the source did): close the operators, ship what is
+  /// left, then end-of-stream on every output once its pending batches are out.
+  void finish() {
+    phase_ = phase::closing;
+    body_->close();
+    body_->flush();
+    body_->publish_counters();
+    for (uint32_t slot = 0; slot < out_.size(); ++slot) {
+      out_[slot].eos_queued = true;
+      pump(slot);
+    }
+    maybe_complete();
+  }
+
+  void maybe_complete() {
+    if (phase_ != phase::closing) return;
+    for (const auto& c : out_)
+      if (!c.eos_sent) return;
+    phase_ = phase::done;
+    body_.reset();
+    send(dispatcher_, task_done_atom::value, task_id_);
+    quit();
+  }
+
+  /// Runs `f`; a failure (the user's or ours) is reported and ends the task.
+  template <class F>
+  void guarded(F&& f) {
+    if (phase_ == phase::done) return;
+    try {
+      f();
+    } catch (const detail::OperatorFailure& e) {
+      report_failure(e.operator_name, e.instance, e.message);
+    } catch (const std::exception& e) {
+      report_failure("task " + (body_ ? body_->name() : std::to_string(task_id_)),
+                     job_->plan.tasks[task_id_].instance, e.what());
+    }
+  }
+
+  void report_failure(const std::string& op, int instance, const std::string& message) {
+    phase_ = phase::done;
+    send(dispatcher_, task_fail_atom::value, task_id_, op, instance, message);
+    quit();
+  }
+
+  JobSpecPtr job_;
+  int task_id_;
+  caf::actor dispatcher_;
+  transport transport_;
+  std::unique_ptr<detail::TaskBody> body_;
+  phase phase_ = phase::created;
+  std::vector<out_channel> out_;
+  std::vector<in_channel> in_;
+  size_t next_input_ = 0;
+  int blocked_channels_ = 0;
+  int32_t credit_chunk_ = 1;
+  bool source_step_scheduled_ = false;
+  bool flush_timer_pending_ = false;
+  int idle_polls_ = 0;
+};
+
+}  // namespace
+
+caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int task_id) {
+  auto task = dispatcher->spawn<task_actor>(std::move(job), task_id,
+                                               caf::actor_cast<caf::actor>(dispatcher));
+  dispatcher->monitor(task);
+  return task;
+}
+
+}  // namespace sage::actors

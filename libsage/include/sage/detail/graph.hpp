@@ -1,0 +1,119 @@
+#pragma once
+/// @file graph.hpp
+/// The logical graph that the DataStream calls record: one node per operator,
+/// one edge per "stream feeds operator". Nodes are typed underneath (see
+/// operators.hpp) but the graph, the plan compiler and the runtime see them
+/// through the untyped `Node` interface.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sage/detail/record_flow.hpp>
+
+namespace sage {
+
+/// How a keyed or repartitioned stream distributes records over the instances
+/// of the next operator.
+enum class Partition {
+  hash,         ///< by the hash of the key: one key, one instance
+  broadcast,    ///< every record to every instance
+  round_robin,  ///< evenly, in turn
+};
+
+/// What an operator asks of the machine it runs on (used by cluster placement).
+struct Resources {
+  double cpus = 0;
+  int64_t memory_mb = 0;
+  int gpus = 0;
+};
+
+}  // namespace sage
+
+namespace sage::detail {
+
+class OperatorInstance;
+class ChannelWriterBase;
+class InputPortBase;
+class BatchTransport;
+
+/// How an edge routes records.
+enum class Routing : uint8_t {
+  unset,        ///< forward when parallelism is equal, else round-robin (Flink's default)
+  forward,      ///< instance i to instance i
+  hash,         ///< by key
+  broadcast,    ///< to all
+  round_robin,  ///< in turn
+  custom,       ///< by a user `Partitioner`
+};
+
+const char* to_string(Routing r);
+
+/// The typed parts of an edge's routing, type-erased; only the typed writer of
+/// the edge's upstream node casts them back.
+struct EdgeRouting {
+  Routing kind = Routing::unset;
+  std::shared_ptr<const void> key_selector;   ///< `KeySelector<T>` (hash)
+  std::shared_ptr<const void> partitioner;    ///< `PartitionerFactory<T>` (custom)
+  std::shared_ptr<const KeyExtractorBase> key_extractor;  ///< set on keyed streams
+};
+
+struct Edge {
+  int from = -1;
+  int to = -1;
+  EdgeRouting routing;
+};
+
+enum class NodeKind : uint8_t { source, transform, sink };
+
+/// What a task writer needs to know: where its channels go and how big a batch is.
+struct WriterSetup {
+  BatchTransport* transport = nullptr;
+  std::vector<uint32_t> channels;  ///< the task's output slots, one per target instance
+  size_t batch_size = 1024;
+  int instance = 0;  ///< this task's instance index (round-robin starts here)
+};
+
+/// One operator of the logical graph.
+class Node {
+ public:
+  Node(NodeKind kind, std::string kind_name) : kind(kind), kind_name(std::move(kind_name)) {}
+  virtual ~Node() = default;
+
+  int id = -1;
+  NodeKind kind;
+  std::string kind_name;  ///< "map", "filter", ... (the default name)
+  std::string name;       ///< unique in the job
+  int parallelism = 0;    ///< 0: the config's default
+  Resources resources;
+  std::vector<int> in_edges;
+  std::vector<int> out_edges;
+
+  /// A new instance of the operator (the user's function copied or constructed).
+  [[nodiscard]] virtual std::unique_ptr<OperatorInstance> instantiate() const = 0;
+  /// Connects `from` (an instance of this node) to a chained instance `to`.
+  virtual void chain(OperatorInstance& from, OperatorInstance& to) const = 0;
+  /// A writer that partitions this node's output over network channels.
+  [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_writer(
+      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const = 0;
+  /// A port that feeds batches arriving on an input edge into `to` (an instance of this node).
+  [[nodiscard]] virtual std::unique_ptr<InputPortBase> make_input_port(
+      OperatorInstance& to, const EdgeRouting& routing) const = 0;
+};
+
+/// The logical graph of one environment.
+struct Graph {
+  std::vector<std::shared_ptr<Node>> nodes;
+  std::vector<Edge> edges;
+
+  /// Adds a node, gives it an id and a unique name, and returns the id.
+  int add_node(std::shared_ptr<Node> node);
+  /// Adds an edge from `from` to `to`.
+  void add_edge(int from, int to, EdgeRouting routing);
+  /// Renames a node; names stay unique (a clash is a `GraphError`).
+  void rename(int node, const std::string& name);
+};
+
+}  // namespace sage::detail

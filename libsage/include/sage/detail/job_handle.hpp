@@ -1,0 +1,94 @@
+#pragma once
+/// @file job_handle.hpp
+/// What a submitted job shares between the submitting program and the runtime:
+/// the compiled job (`JobSpec`), and its live state and counters (`JobHandle`).
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <sage/config.hpp>
+#include <sage/detail/graph.hpp>
+#include <sage/detail/plan.hpp>
+#include <sage/job.hpp>
+
+namespace sage::detail {
+
+/// Records in and out of one operator instance, published by its task.
+struct InstanceCounters {
+  std::atomic<uint64_t> in{0};
+  std::atomic<uint64_t> out{0};
+};
+
+/// The live state of a job. Thread-safe: the runtime writes, the program reads and waits.
+class JobHandle {
+ public:
+  JobHandle(JobId id, std::string name, const Graph& graph, const PhysicalPlan& plan);
+
+  [[nodiscard]] const JobId& id() const { return id_; }
+  [[nodiscard]] const std::string& name() const { return name_; }
+
+  void set_running();
+  /// Ends the job (the first call wins) and wakes every waiter and end listener.
+  void finish(JobState state, std::string error = {});
+  [[nodiscard]] JobState state() const;
+  [[nodiscard]] std::string error() const;
+  /// Waits until the job has ended or `timeout` passed; true if it ended.
+  bool wait_for(std::chrono::milliseconds timeout) const;
+  void wait() const;
+  /// Runs `listener(state, error)` once the job ends (at once if it has).
+  void on_end(std::function<void(JobState, const std::string&)> listener);
+
+  InstanceCounters& counters(int node, int instance) { return *counters_[node][instance]; }
+  [[nodiscard]] JobStatus snapshot() const;
+
+ private:
+  JobId id_;
+  std::string name_;
+  std::vector<std::string> operator_names_;
+  std::vector<std::vector<std::unique_ptr<InstanceCounters>>> counters_;  // [node][instance]
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point ended_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  JobState state_ = JobState::created;
+  std::string error_;
+  std::vector<std::function<void(JobState, const std::string&)>> listeners_;
+};
+
+/// A compiled job, immutable once submitted; shared by every task of the job.
+struct JobSpec {
+  JobId id;
+  std::string name;
+  Graph graph;
+  PhysicalPlan plan;
+  std::shared_ptr<const Config> config;
+  std::shared_ptr<JobHandle> handle;
+  size_t batch_size = 1024;
+  int buffer_timeout_ms = 10;
+  int channel_credits = 8;
+};
+
+/// Where jobs run: the embedded actor runtime for `LocalEnvironment`.
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  /// Deploys and starts the job; progress is reported through `job->handle`.
+  virtual void submit(std::shared_ptr<const JobSpec> job) = 0;
+  /// Graceful stop: sources end their streams, in-flight records drain.
+  virtual void stop(const JobId& id) = 0;
+  /// Stops at once; the job ends as cancelled.
+  virtual void cancel(const JobId& id) = 0;
+};
+
+/// The process's embedded runtime (an actor system with a JobManager), created
+/// on first use and shared by every `LocalEnvironment`; it shuts down when the
+/// last user lets go. `cfg` sizes it when this call creates it.
+std::shared_ptr<Runtime> embedded_runtime(const Config& cfg);
+
+}  // namespace sage::detail

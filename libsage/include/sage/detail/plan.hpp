@@ -1,0 +1,70 @@
+#pragma once
+/// @file plan.hpp
+/// The physical plan: the logical graph compiled into task instances (chains of
+/// fused operators, one per parallel instance) and the channels between them.
+
+#include <string>
+#include <vector>
+
+#include <sage/config.hpp>
+#include <sage/detail/graph.hpp>
+
+namespace sage::detail {
+
+/// One output edge of a task: the writer for `edge` sends to these output slots,
+/// one per target instance (a single slot for a forward edge).
+struct TaskOutput {
+  int edge = -1;
+  std::vector<int> slots;
+};
+
+/// One input slot of a task: a channel from one upstream instance on one edge.
+struct TaskInput {
+  int edge = -1;
+  int channel = -1;
+};
+
+struct TaskPlan {
+  int id = -1;
+  int chain = -1;          ///< index into `PhysicalPlan::chains`
+  int instance = 0;        ///< index among the chain's parallel instances
+  int parallelism = 1;
+  std::vector<TaskInput> inputs;    ///< by input slot
+  std::vector<TaskOutput> outputs;  ///< by out edge; slots number the task's output channels
+  int output_slot_count = 0;
+};
+
+/// A channel joins one upstream task to one downstream task.
+struct ChannelPlan {
+  int id = -1;
+  int edge = -1;
+  int from_task = -1;
+  int from_slot = -1;  ///< output slot at the upstream task
+  int to_task = -1;
+  int to_slot = -1;    ///< input slot at the downstream task
+};
+
+/// Operators fused into one task: connected by forward edges of equal parallelism.
+struct ChainPlan {
+  std::vector<int> nodes;  ///< topological order, head first
+  int parallelism = 1;
+  std::string name;        ///< "source -> map -> filter"
+};
+
+struct PhysicalPlan {
+  std::vector<int> parallelism;       ///< by node
+  std::vector<Routing> routing;       ///< by edge, resolved (never `unset`)
+  std::vector<bool> chained;          ///< by edge
+  std::vector<ChainPlan> chains;
+  std::vector<TaskPlan> tasks;
+  std::vector<ChannelPlan> channels;
+  std::vector<int> chain_of_node;     ///< by node
+  std::vector<std::vector<int>> tasks_of_chain;
+};
+
+/// Compiles `graph`: resolves parallelism and routing, fuses chains, lays out
+/// tasks and channels. Throws `GraphError` for an invalid graph (no operators,
+/// a forward edge between different parallelisms, ...).
+PhysicalPlan compile_plan(const Graph& graph, const Config& config);
+
+}  // namespace sage::detail

@@ -1,0 +1,136 @@
+#pragma once
+/// @file task_body.hpp
+/// The untyped face of a task's user code, as the task actor drives it: a chain
+/// of operator instances with its input ports and output writers. Nothing here
+/// knows about actors; the actor supplies a `BatchTransport`.
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sage/detail/record_flow.hpp>
+#include <sage/runtime_context.hpp>
+
+namespace sage::detail {
+
+struct JobSpec;
+
+/// A user function failed. Carries the operator and instance it failed in, so
+/// that the job's error names them however deep in a chain it happened.
+class OperatorFailure : public std::runtime_error {
+ public:
+  OperatorFailure(std::string op, int instance, std::string message);
+  std::string operator_name;
+  int instance;
+  std::string message;
+};
+
+/// Turns the exception being handled into an `OperatorFailure` for `ctx`'s
+/// operator, unless it already is one (a failure further down a chain).
+[[noreturn]] void rethrow_as_operator_failure(const RuntimeContext& ctx);
+
+/// Where a task's writers send full batches. Implemented by the task actor: it
+/// sends when the channel has credit and queues the batch otherwise.
+class BatchTransport {
+ public:
+  virtual ~BatchTransport() = default;
+  virtual void send(uint32_t out_slot, BatchPtr batch) = 0;
+};
+
+/// One operator's instance inside a task.
+class OperatorInstance {
+ public:
+  virtual ~OperatorInstance() = default;
+  /// Calls the user function's `open`.
+  virtual void open() = 0;
+  /// Calls the user function's `close`; may emit (a sink's or a counter's final output).
+  virtual void close() = 0;
+
+  RuntimeContext& context() { return ctx_; }
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+
+ protected:
+  RuntimeContext ctx_;
+};
+
+/// The result of one source step.
+struct SourceStep {
+  size_t emitted = 0;
+  bool ended = false;
+};
+
+/// The head of a source task.
+class SourceInstance : public OperatorInstance {
+ public:
+  /// Produces up to `max_records` records (a step stops early when a call
+  /// emits nothing or the stream ends).
+  virtual SourceStep step(size_t max_records) = 0;
+};
+
+/// Partitions one edge's records over network channels and ships full batches.
+class ChannelWriterBase {
+ public:
+  virtual ~ChannelWriterBase() = default;
+  /// Ships every partly filled batch.
+  virtual void flush() = 0;
+  [[nodiscard]] virtual bool has_partial() const = 0;
+};
+
+/// Feeds the records of an arriving batch into the head operator of a task.
+class InputPortBase {
+ public:
+  virtual ~InputPortBase() = default;
+  /// Consumes the batch (its records are moved out); returns the record count.
+  virtual size_t consume(BatchBase& batch) = 0;
+};
+
+/// Per-instance counters the task publishes for `Environment::status()`.
+struct InstanceCounters;
+
+/// A task's user code: built from the job's plan for one task instance.
+class TaskBody {
+ public:
+  /// Builds the operators of task `task_id`, its writers (sending through
+  /// `transport`) and input ports. Throws `OperatorFailure` when a user
+  /// function cannot be constructed.
+  TaskBody(const JobSpec& job, int task_id, BatchTransport& transport);
+  ~TaskBody();
+  TaskBody(const TaskBody&) = delete;
+  TaskBody& operator=(const TaskBody&) = delete;
+
+  /// Opens every operator, the last of the chain first.
+  void open();
+  /// Whether the head is a source.
+  [[nodiscard]] bool is_source() const { return source_ != nullptr; }
+  /// One source step (see `SourceInstance::step`).
+  SourceStep run_source(size_t max_records);
+  /// Feeds a batch that arrived on input slot `in_slot`.
+  void consume(uint32_t in_slot, BatchBase& batch);
+  /// Closes every operator, head first, so that what a close emits still flows on.
+  void close();
+  /// Ships every partly filled batch.
+  void flush();
+  [[nodiscard]] bool has_partial() const;
+  /// Copies the operators' record counts to the job's status counters.
+  void publish_counters();
+  /// How many input slots the task has.
+  [[nodiscard]] size_t input_count() const { return ports_.size(); }
+  /// "source -> map (1/2)"
+  [[nodiscard]] const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::vector<std::unique_ptr<OperatorInstance>> operators_;  // chain order
+  std::vector<InstanceCounters*> counters_;                  // parallel to operators_
+  SourceInstance* source_ = nullptr;
+  std::vector<std::unique_ptr<ChannelWriterBase>> writers_;
+  std::vector<std::unique_ptr<InputPortBase>> owned_ports_;
+  std::vector<InputPortBase*> ports_;  // by input slot
+};
+
+}  // namespace sage::detail

@@ -1,0 +1,131 @@
+#pragma once
+/// @file environment.hpp
+/// `sage::Environment` and `sage::LocalEnvironment` (API.md section 2).
+
+#include <initializer_list>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <vector>
+
+#include <sage/collected.hpp>
+#include <sage/config.hpp>
+#include <sage/datastream.hpp>
+#include <sage/detail/graph.hpp>
+#include <sage/job.hpp>
+
+namespace sage {
+
+namespace detail {
+class JobHandle;
+class Runtime;
+}  // namespace detail
+
+/// Where a pipeline is described and from where it is submitted. One
+/// environment runs one job at a time.
+class Environment {
+ public:
+  Environment(std::string name, Config cfg);
+  virtual ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+
+  /// A bounded source of the items of any container or range (copied now).
+  template <std::ranges::input_range R>
+  DataStream<std::ranges::range_value_t<R>> from_batch(R&& range) {
+    using T = std::ranges::range_value_t<R>;
+    auto items = std::make_shared<std::vector<T>>();
+    if constexpr (std::ranges::sized_range<R>) items->reserve(std::ranges::size(range));
+    for (auto&& x : range) items->push_back(std::forward<decltype(x)>(x));
+    return add_items_source<T>(std::move(items));
+  }
+  /// A bounded source of the listed items: `env.from_batch({1, 2, 3})`.
+  template <class T>
+  DataStream<T> from_batch(std::initializer_list<T> items) {
+    return add_items_source<T>(std::make_shared<std::vector<T>>(items));
+  }
+
+  /// A bounded source from a `BatchFunction<T>` class built per instance from `args`.
+  template <class F, class... A>
+  DataStream<typename F::output_type> from_collection(A&&... args) {
+    using T = typename F::output_type;
+    static_assert(std::is_base_of_v<BatchFunction<T>, F>,
+                  "from_collection<F>: F must derive from sage::BatchFunction<T>");
+    return add_source<T>("collection", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+      return std::make_unique<detail::BatchSourceInstance<T, F>>(detail::construct_from<F>(a));
+    });
+  }
+
+  /// An unbounded source from a `SourceFunction<T>` class built per instance from `args`.
+  template <class F, class... A>
+  DataStream<typename F::output_type> from_source(A&&... args) {
+    using T = typename F::output_type;
+    static_assert(std::is_base_of_v<SourceFunction<T>, F>,
+                  "from_source<F>: F must derive from sage::SourceFunction<T>");
+    return add_source<T>("source", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+      return std::make_unique<detail::FunctionSourceInstance<T, F>>(detail::construct_from<F>(a));
+    });
+  }
+
+  /// Compiles the pipeline and starts it. With `autostop`, blocks until the job
+  /// ends (Ctrl-C stops it gracefully; a second Ctrl-C cancels it) and rethrows
+  /// a failure as `JobFailed`. Throws `GraphError` for an invalid pipeline.
+  JobId submit(bool autostop = false);
+  /// Graceful stop: sources end their streams, in-flight records drain. Blocks
+  /// until the job has ended.
+  void stop();
+  /// Releases the job: cancels it if it still runs, and waits for it to end.
+  void close();
+  /// The job's state, error and per-operator record counts.
+  [[nodiscard]] JobStatus status() const;
+  /// Blocks until the job ends; rethrows a failure as `JobFailed`.
+  void wait();
+
+  Config& config() { return config_; }
+  [[nodiscard]] const Config& config() const { return config_; }
+
+ protected:
+  /// The runtime that runs this environment's jobs.
+  virtual std::shared_ptr<detail::Runtime> runtime() = 0;
+
+ private:
+  friend struct detail::EnvAccess;
+
+  template <class T>
+  DataStream<T> add_items_source(std::shared_ptr<const std::vector<T>> items) {
+    return add_source<T>("from_batch", [items] {
+      return std::make_unique<detail::ItemsSourceInstance<T>>(items);
+    });
+  }
+  template <class T, class Factory>
+  DataStream<T> add_source(const char* kind, Factory factory) {
+    auto node = std::make_shared<detail::TypedNode<void, T>>(
+        detail::NodeKind::source, kind,
+        [factory]() -> std::unique_ptr<detail::OperatorInstance> { return factory(); });
+    node->parallelism = 1;  // sources run one instance unless told otherwise (as in Flink)
+    const int id = graph_.add_node(std::move(node));
+    return DataStream<T>(this, id, detail::EdgeRouting{});
+  }
+  void wait_interruptible();
+
+  std::string name_;
+  Config config_;
+  detail::Graph graph_;
+  std::vector<std::shared_ptr<detail::JobEndListener>> end_listeners_;
+  std::shared_ptr<detail::Runtime> job_runtime_;
+  std::shared_ptr<detail::JobHandle> job_;
+};
+
+/// Runs jobs in this process, on an embedded actor system.
+class LocalEnvironment : public Environment {
+ public:
+  explicit LocalEnvironment(std::string name = "sage", Config cfg = {});
+  ~LocalEnvironment() override;
+
+ protected:
+  std::shared_ptr<detail::Runtime> runtime() override;
+};
+
+}  // namespace sage

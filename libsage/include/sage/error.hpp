@@ -1,0 +1,26 @@
+#pragma once
+/// @file error.hpp
+/// The exceptions that reach user code. Inside the runtime, failures travel as
+/// messages between actors; these types exist only at the edges of the API.
+
+#include <stdexcept>
+#include <string>
+
+namespace sage {
+
+/// A pipeline that cannot be built or run as described: a parallelism below 1,
+/// a job without operators, a stream used with another environment's stream.
+/// Raised while the graph is built or at `submit()`, never later.
+class GraphError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// The job failed. `what()` names the operator, its instance and the cause, e.g.
+/// `operator "parse" instance 2 failed: stoi: no conversion`.
+class JobFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace sage

@@ -1,0 +1,145 @@
+#pragma once
+/// @file functions.hpp
+/// The function classes a user derives from (API.md section 4), and the
+/// `Collector` and `SourceContext` handed to them.
+
+#include <optional>
+#include <stdexcept>
+
+#include <sage/detail/record_flow.hpp>
+#include <sage/runtime_context.hpp>
+
+namespace sage {
+
+namespace detail {
+struct FunctionAccess;
+}
+
+/// The base of every function class. `open` runs once per instance before the
+/// first record; `close` exactly once after the last record of a job that ends
+/// normally (on failure or cancellation only the destructor runs).
+class BaseFunction {
+ public:
+  virtual ~BaseFunction() = default;
+  virtual void open(RuntimeContext& /*ctx*/) {}
+  virtual void close() {}
+
+  /// This instance's context; valid from `open` on.
+  RuntimeContext& ctx() {
+    if (ctx_ == nullptr) throw std::logic_error("sage: ctx() used before open()");
+    return *ctx_;
+  }
+
+ private:
+  friend struct detail::FunctionAccess;
+  RuntimeContext* ctx_ = nullptr;
+};
+
+namespace detail {
+struct FunctionAccess {
+  static void bind(BaseFunction& f, RuntimeContext& ctx) { f.ctx_ = &ctx; }
+};
+}  // namespace detail
+
+/// Hands records downstream from a flatmap (any number per input record).
+template <class T>
+class Collector {
+ public:
+  explicit Collector(detail::FanOut<T>& out, uint64_t& count) : out_(&out), count_(&count) {}
+  void collect(const T& x) {
+    ++*count_;
+    out_->push(x);
+  }
+  void collect(T&& x) {
+    ++*count_;
+    out_->push(std::move(x));
+  }
+  /// Same as `collect`.
+  void operator()(T x) { collect(std::move(x)); }
+
+ private:
+  detail::FanOut<T>* out_;
+  uint64_t* count_;
+};
+
+/// Handed to `SourceFunction::execute`: `emit` any number of records per call,
+/// `stop()` to end the stream after this call.
+template <class T>
+class SourceContext {
+ public:
+  SourceContext(detail::FanOut<T>& out, uint64_t& count) : out_(&out), count_(&count) {}
+  void emit(const T& x) {
+    ++*count_;
+    out_->push(x);
+  }
+  void emit(T&& x) {
+    ++*count_;
+    out_->push(std::move(x));
+  }
+  /// Ends the stream once the current call returns.
+  void stop() { stopped_ = true; }
+  [[nodiscard]] bool stopped() const { return stopped_; }
+
+ private:
+  detail::FanOut<T>* out_;
+  uint64_t* count_;
+  bool stopped_ = false;
+};
+
+template <class In, class Out>
+class MapFunction : public BaseFunction {
+ public:
+  using input_type = In;
+  using output_type = Out;
+  virtual Out execute(const In& x) = 0;
+};
+
+template <class T>
+class FilterFunction : public BaseFunction {
+ public:
+  using input_type = T;
+  using output_type = T;
+  virtual bool execute(const T& x) = 0;
+};
+
+template <class In, class Out>
+class FlatMapFunction : public BaseFunction {
+ public:
+  using input_type = In;
+  using output_type = Out;
+  virtual void execute(const In& x, Collector<Out>& out) = 0;
+};
+
+template <class T>
+class SinkFunction : public BaseFunction {
+ public:
+  using input_type = T;
+  virtual void execute(const T& x) = 0;
+};
+
+/// A bounded source: `execute` returns the next record, `std::nullopt` at the end.
+template <class T>
+class BatchFunction : public BaseFunction {
+ public:
+  using output_type = T;
+  virtual std::optional<T> execute() = 0;
+};
+
+/// An unbounded source: `execute` is called again and again; a call that emits
+/// nothing means "nothing now", `ctx.stop()` ends the stream.
+template <class T>
+class SourceFunction : public BaseFunction {
+ public:
+  using output_type = T;
+  virtual void execute(SourceContext<T>& ctx) = 0;
+};
+
+/// Custom partitioning: the downstream instance of a record, in `[0, n)`.
+template <class T>
+class Partitioner {
+ public:
+  virtual ~Partitioner() = default;
+  virtual size_t partition(const T& record, size_t n) = 0;
+};
+
+}  // namespace sage

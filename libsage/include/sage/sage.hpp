@@ -1,0 +1,12 @@
+#pragma once
+/// @file sage.hpp
+/// The one header a SAGE program includes.
+
+#include <sage/collected.hpp>
+#include <sage/config.hpp>
+#include <sage/datastream.hpp>
+#include <sage/environment.hpp>
+#include <sage/error.hpp>
+#include <sage/functions.hpp>
+#include <sage/job.hpp>
+#include <sage/runtime_context.hpp>

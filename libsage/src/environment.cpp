@@ -1,0 +1,153 @@
+#include <sage/environment.hpp>
+
+#include <atomic>
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include <sage/detail/job_handle.hpp>
+#include <sage/error.hpp>
+
+namespace sage {
+
+namespace detail {
+
+Graph& EnvAccess::graph(Environment& env) { return env.graph_; }
+
+void EnvAccess::add_end_listener(Environment& env, std::shared_ptr<JobEndListener> listener) {
+  env.end_listeners_.push_back(std::move(listener));
+}
+
+void EnvAccess::set_parallelism(Environment& env, int node, int parallelism) {
+  auto& n = *env.graph_.nodes.at(node);
+  if (parallelism < 1)
+    throw GraphError("operator '" + n.name + "': parallelism must be at least 1, got " +
+                     std::to_string(parallelism));
+  n.parallelism = parallelism;
+}
+
+void EnvAccess::set_name(Environment& env, int node, const std::string& name) {
+  env.graph_.rename(node, name);
+}
+
+}  // namespace detail
+
+namespace {
+
+/// Ctrl-C while `submit(true)` waits: counted here, acted on by the waiting thread.
+std::atomic<int> interrupts{0};
+extern "C" void on_interrupt(int) { interrupts.fetch_add(1); }
+
+/// Installs the Ctrl-C handler for the lifetime of a blocking wait.
+class InterruptScope {
+ public:
+  InterruptScope() {
+    interrupts.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
+  }
+  ~InterruptScope() {
+    if (installed_) sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+  bool installed_ = false;
+};
+
+}  // namespace
+
+Environment::Environment(std::string name, Config cfg) : name_(std::move(name)), config_(std::move(cfg)) {}
+
+Environment::~Environment() = default;
+
+JobId Environment::submit(bool autostop) {
+  if (job_ && !is_terminal(job_->state()))
+    throw GraphError("environment '" + name_ + "' already runs job " + job_->id().str());
+  auto spec = std::make_shared<detail::JobSpec>();
+  spec->id = JobId::generate();
+  spec->name = name_;
+  spec->graph = graph_;
+  spec->plan = detail::compile_plan(graph_, config_);
+  spec->config = std::make_shared<const Config>(config_);
+  spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 1024));
+  spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));
+  spec->channel_credits = static_cast<int>(config_.get_int(config_keys::channel_credits, 8));
+  if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");
+  if (spec->channel_credits < 1) throw GraphError("config 'channel.credits' must be at least 1");
+  if (spec->buffer_timeout_ms < 0) throw GraphError("config 'buffer.timeout' must not be negative");
+  spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
+  for (const auto& l : end_listeners_) {
+    l->job_started();
+    spec->handle->on_end([l](JobState s, const std::string& e) { l->job_ended(s, e); });
+  }
+  job_ = spec->handle;
+  job_runtime_ = runtime();
+  job_runtime_->submit(spec);
+  if (autostop) wait_interruptible();
+  return spec->id;
+}
+
+void Environment::wait_interruptible() {
+  {
+    InterruptScope scope;
+    int acted_on = 0;
+    while (!job_->wait_for(std::chrono::milliseconds(50))) {
+      const int seen = interrupts.load();
+      if (seen > acted_on) {
+        acted_on = seen;
+        if (seen == 1) {
+          spdlog::warn("interrupted: stopping job {} (Ctrl-C again cancels it)", job_->id().str());
+          job_runtime_->stop(job_->id());
+        } else {
+          spdlog::warn("interrupted again: cancelling job {}", job_->id().str());
+          job_runtime_->cancel(job_->id());
+        }
+      }
+    }
+  }
+  if (job_->state() == JobState::failed) throw JobFailed(job_->error());
+}
+
+void Environment::wait() {
+  if (!job_) return;
+  job_->wait();
+  if (job_->state() == JobState::failed) throw JobFailed(job_->error());
+}
+
+void Environment::stop() {
+  if (!job_ || is_terminal(job_->state())) return;
+  job_runtime_->stop(job_->id());
+  job_->wait();
+}
+
+void Environment::close() {
+  if (!job_) return;
+  if (!is_terminal(job_->state())) job_runtime_->cancel(job_->id());
+  job_->wait();
+}
+
+JobStatus Environment::status() const {
+  if (!job_) {
+    JobStatus s;
+    s.name = name_;
+    for (const auto& n : graph_.nodes) s.operators.push_back(OperatorStatus{n->name, n->parallelism});
+    return s;
+  }
+  return job_->snapshot();
+}
+
+LocalEnvironment::LocalEnvironment(std::string name, Config cfg)
+    : Environment(std::move(name), std::move(cfg)) {}
+
+LocalEnvironment::~LocalEnvironment() { close(); }
+
+std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
+  return detail::embedded_runtime(config());
+}
+
+}  // namespace sage

@@ -1,0 +1,54 @@
+#include <sage/detail/graph.hpp>
+
+#include <sage/error.hpp>
+
+namespace sage::detail {
+
+const char* to_string(Routing r) {
+  switch (r) {
+    case Routing::unset: return "default";
+    case Routing::forward: return "forward";
+    case Routing::hash: return "hash";
+    case Routing::broadcast: return "broadcast";
+    case Routing::round_robin: return "round_robin";
+    case Routing::custom: return "custom";
+  }
+  return "?";
+}
+
+namespace {
+bool name_taken(const Graph& g, const std::string& name, int except) {
+  for (const auto& n : g.nodes)
+    if (n->id != except && n->name == name) return true;
+  return false;
+}
+}  // namespace
+
+int Graph::add_node(std::shared_ptr<Node> node) {
+  node->id = static_cast<int>(nodes.size());
+  std::string name = node->kind_name;
+  for (int suffix = 2; name_taken(*this, name, -1); ++suffix)
+    name = node->kind_name + "-" + std::to_string(suffix);
+  node->name = std::move(name);
+  nodes.push_back(std::move(node));
+  return nodes.back()->id;
+}
+
+void Graph::add_edge(int from, int to, EdgeRouting routing) {
+  if (from < 0 || from >= static_cast<int>(nodes.size()) || to < 0 ||
+      to >= static_cast<int>(nodes.size()))
+    throw GraphError("edge between unknown operators");
+  const int id = static_cast<int>(edges.size());
+  edges.push_back(Edge{from, to, std::move(routing)});
+  nodes[from]->out_edges.push_back(id);
+  nodes[to]->in_edges.push_back(id);
+}
+
+void Graph::rename(int node, const std::string& name) {
+  if (name.empty()) throw GraphError("an operator name cannot be empty");
+  if (name_taken(*this, name, node))
+    throw GraphError("two operators are named '" + name + "': names must be unique in a job");
+  nodes.at(node)->name = name;
+}
+
+}  // namespace sage::detail

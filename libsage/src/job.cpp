@@ -1,0 +1,122 @@
+#include <sage/detail/job_handle.hpp>
+
+#include <random>
+
+namespace sage {
+
+JobId JobId::generate() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16; ++i) {
+      s[half * 16 + i] = digits[v & 0xf];
+      v >>= 4;
+    }
+  }
+  return JobId(std::move(s));
+}
+
+std::string_view to_string(JobState s) {
+  switch (s) {
+    case JobState::created: return "created";
+    case JobState::running: return "running";
+    case JobState::paused: return "paused";
+    case JobState::finished: return "finished";
+    case JobState::failed: return "failed";
+    case JobState::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+}  // namespace sage
+
+namespace sage::detail {
+
+JobHandle::JobHandle(JobId id, std::string name, const Graph& graph, const PhysicalPlan& plan)
+    : id_(std::move(id)), name_(std::move(name)), started_(std::chrono::steady_clock::now()) {
+  counters_.resize(graph.nodes.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    operator_names_.push_back(graph.nodes[n]->name);
+    for (int i = 0; i < plan.parallelism[n]; ++i)
+      counters_[n].push_back(std::make_unique<InstanceCounters>());
+  }
+}
+
+void JobHandle::set_running() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  if (state_ == JobState::created) state_ = JobState::running;
+}
+
+void JobHandle::finish(JobState state, std::string error) {
+  std::vector<std::function<void(JobState, const std::string&)>> listeners;
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (is_terminal(state_)) return;
+    state_ = state;
+    error_ = std::move(error);
+    ended_ = std::chrono::steady_clock::now();
+    listeners.swap(listeners_);
+  }
+  for (auto& l : listeners) l(state, error_);
+  cv_.notify_all();
+}
+
+JobState JobHandle::state() const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return state_;
+}
+
+std::string JobHandle::error() const {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return error_;
+}
+
+bool JobHandle::wait_for(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return is_terminal(state_); });
+}
+
+void JobHandle::wait() const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return is_terminal(state_); });
+}
+
+void JobHandle::on_end(std::function<void(JobState, const std::string&)> listener) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (is_terminal(state_)) {
+    auto state = state_;
+    auto error = error_;
+    lock.unlock();
+    listener(state, error);
+    return;
+  }
+  listeners_.push_back(std::move(listener));
+}
+
+JobStatus JobHandle::snapshot() const {
+  JobStatus s;
+  s.id = id_;
+  s.name = name_;
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    s.state = state_;
+    s.error = error_;
+    auto end = is_terminal(state_) ? ended_ : std::chrono::steady_clock::now();
+    s.run_time = std::chrono::duration_cast<std::chrono::milliseconds>(end - started_);
+  }
+  for (size_t n = 0; n < counters_.size(); ++n) {
+    OperatorStatus op;
+    op.name = operator_names_[n];
+    op.parallelism = static_cast<int>(counters_[n].size());
+    for (const auto& c : counters_[n]) {
+      op.records_in += c->in.load(std::memory_order_relaxed);
+      op.records_out += c->out.load(std::memory_order_relaxed);
+    }
+    s.operators.push_back(std::move(op));
+  }
+  return s;
+}
+
+}  // namespace sage::detail

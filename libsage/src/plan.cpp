@@ -1,0 +1,134 @@
+#include <sage/detail/plan.hpp>
+
+#include <algorithm>
+#include <functional>
+
+#include <sage/error.hpp>
+
+namespace sage::detail {
+
+namespace {
+
+void validate(const Graph& graph) {
+  if (graph.nodes.empty()) throw GraphError("the job has no operators: add a source and a sink");
+  bool has_source = false;
+  for (const auto& n : graph.nodes) {
+    if (n->kind == NodeKind::source) has_source = true;
+    if (n->kind != NodeKind::source && n->in_edges.empty())
+      throw GraphError("operator '" + n->name + "' has no input");
+  }
+  if (!has_source) throw GraphError("the job has no source");
+  for (const auto& e : graph.edges)
+    if (e.from >= e.to)
+      throw GraphError("the graph has a cycle through '" + graph.nodes[e.to]->name + "'");
+}
+
+std::vector<int> resolve_parallelism(const Graph& graph, const Config& config) {
+  const auto fallback = config.get_int(config_keys::parallelism, 1);
+  if (fallback < 1)
+    throw GraphError("config 'parallelism' must be at least 1, got " + std::to_string(fallback));
+  std::vector<int> p;
+  for (const auto& n : graph.nodes) {
+    const int v = n->parallelism == 0 ? static_cast<int>(fallback) : n->parallelism;
+    if (v < 1)
+      throw GraphError("operator '" + n->name + "': parallelism must be at least 1, got " +
+                       std::to_string(v));
+    p.push_back(v);
+  }
+  return p;
+}
+
+}  // namespace
+
+PhysicalPlan compile_plan(const Graph& graph, const Config& config) {
+  validate(graph);
+  PhysicalPlan plan;
+  plan.parallelism = resolve_parallelism(graph, config);
+  const bool chaining = config.get_bool(config_keys::chaining, true);
+
+  // Routing: the default is forward between equal parallelisms, else round-robin.
+  for (const auto& e : graph.edges) {
+    Routing r = e.routing.kind;
+    const bool equal = plan.parallelism[e.from] == plan.parallelism[e.to];
+    if (r == Routing::unset) r = equal ? Routing::forward : Routing::round_robin;
+    if (r == Routing::forward && !equal)
+      throw GraphError("forward edge from '" + graph.nodes[e.from]->name + "' to '" +
+                       graph.nodes[e.to]->name + "' needs equal parallelism");
+    plan.routing.push_back(r);
+    // Chained: a forward edge of equal parallelism into an operator with one input.
+    plan.chained.push_back(chaining && r == Routing::forward &&
+                           graph.nodes[e.to]->in_edges.size() == 1);
+  }
+
+  // Chains: each head collects the nodes reachable over chained edges.
+  plan.chain_of_node.assign(graph.nodes.size(), -1);
+  for (const auto& head : graph.nodes) {
+    const bool chained_in =
+        head->in_edges.size() == 1 && plan.chained[head->in_edges.front()];
+    if (chained_in) continue;
+    ChainPlan chain;
+    chain.parallelism = plan.parallelism[head->id];
+    std::function<void(int)> visit = [&](int n) {
+      chain.nodes.push_back(n);
+      for (int e : graph.nodes[n]->out_edges)
+        if (plan.chained[e]) visit(graph.edges[e].to);
+    };
+    visit(head->id);
+    std::sort(chain.nodes.begin(), chain.nodes.end());
+    for (size_t i = 0; i < chain.nodes.size(); ++i)
+      chain.name += (i ? " -> " : "") + graph.nodes[chain.nodes[i]]->name;
+    const int chain_id = static_cast<int>(plan.chains.size());
+    for (int n : chain.nodes) plan.chain_of_node[n] = chain_id;
+    plan.chains.push_back(std::move(chain));
+  }
+
+  // Tasks: one per chain instance.
+  plan.tasks_of_chain.resize(plan.chains.size());
+  for (size_t c = 0; c < plan.chains.size(); ++c) {
+    for (int i = 0; i < plan.chains[c].parallelism; ++i) {
+      TaskPlan t;
+      t.id = static_cast<int>(plan.tasks.size());
+      t.chain = static_cast<int>(c);
+      t.instance = i;
+      t.parallelism = plan.chains[c].parallelism;
+      plan.tasks_of_chain[c].push_back(t.id);
+      plan.tasks.push_back(std::move(t));
+    }
+  }
+
+  // Channels: every unchained edge joins its upstream instances to its downstream
+  // instances (all to all, or i to i for forward).
+  for (size_t e = 0; e < graph.edges.size(); ++e) {
+    if (plan.chained[e]) continue;
+    const auto& edge = graph.edges[e];
+    const auto& up = plan.tasks_of_chain[plan.chain_of_node[edge.from]];
+    const auto& down = plan.tasks_of_chain[plan.chain_of_node[edge.to]];
+    for (int ut : up) {
+      auto& from = plan.tasks[ut];
+      TaskOutput out;
+      out.edge = static_cast<int>(e);
+      std::vector<int> targets;
+      if (plan.routing[e] == Routing::forward)
+        targets.push_back(down[from.instance]);
+      else
+        targets = down;
+      for (int dt : targets) {
+        auto& to = plan.tasks[dt];
+        ChannelPlan ch;
+        ch.id = static_cast<int>(plan.channels.size());
+        ch.edge = static_cast<int>(e);
+        ch.from_task = ut;
+        ch.from_slot = from.output_slot_count++;
+        ch.to_task = dt;
+        ch.to_slot = static_cast<int>(to.inputs.size());
+        to.inputs.push_back(TaskInput{static_cast<int>(e), ch.id});
+        out.slots.push_back(ch.from_slot);
+        plan.channels.push_back(ch);
+      }
+      from.outputs.push_back(std::move(out));
+    }
+  }
+  return plan;
+}
+
+}  // namespace sage::detail

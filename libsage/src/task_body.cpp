@@ -1,0 +1,164 @@
+#include <sage/detail/task_body.hpp>
+
+#include <cstdio>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <sage/detail/format_record.hpp>
+#include <sage/detail/graph.hpp>
+#include <sage/detail/job_handle.hpp>
+#include <sage/detail/operators.hpp>
+
+namespace sage {
+
+void RuntimeContext::throw_no_key(const char* type) const {
+  throw std::logic_error("ctx().key<" + std::string(type) + ">() in '" + name_ +
+                         "': the operator is not applied to a KeyedStream with that key type");
+}
+
+}  // namespace sage
+
+namespace sage::detail {
+
+namespace {
+
+/// Every operator logger writes to stderr through one shared sink: stdout belongs to print().
+std::shared_ptr<spdlog::logger> make_operator_logger(const std::string& name) {
+  static auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>(name, sink);
+  logger->set_level(spdlog::get_level());
+  return logger;
+}
+
+}  // namespace
+
+void ContextAccess::set_identity(RuntimeContext& ctx, std::string operator_name, int index,
+                                 int parallelism, JobId job, std::shared_ptr<const Config> config) {
+  ctx.name_ = operator_name + "_" + std::to_string(index);
+  ctx.operator_name_ = std::move(operator_name);
+  ctx.index_ = index;
+  ctx.parallelism_ = parallelism;
+  ctx.job_id_ = std::move(job);
+  ctx.config_ = std::move(config);
+  ctx.logger_ = make_operator_logger(ctx.name_);
+}
+
+void write_stdout_line(const std::string& line) {
+  std::string out;
+  out.reserve(line.size() + 1);
+  out += line;
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+OperatorFailure::OperatorFailure(std::string op, int instance, std::string message)
+    : std::runtime_error("operator \"" + op + "\" instance " + std::to_string(instance) +
+                         " failed: " + message),
+      operator_name(std::move(op)),
+      instance(instance),
+      message(std::move(message)) {}
+
+void rethrow_as_operator_failure(const RuntimeContext& ctx) {
+  try {
+    throw;
+  } catch (const OperatorFailure&) {
+    throw;  // failed further down the chain: keep that operator's name
+  } catch (const std::exception& e) {
+    throw OperatorFailure(ctx.operator_name(), ctx.index(), e.what());
+  } catch (...) {
+    throw OperatorFailure(ctx.operator_name(), ctx.index(), "unknown exception");
+  }
+}
+
+TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
+  const auto& plan = job.plan;
+  const auto& task = plan.tasks.at(task_id);
+  const auto& chain = plan.chains.at(task.chain);
+  const auto& graph = job.graph;
+  name_ = chain.name + " (" + std::to_string(task.instance + 1) + "/" +
+          std::to_string(task.parallelism) + ")";
+
+  // Operators, in chain order; `position` maps a node id to its operator.
+  std::vector<int> position(graph.nodes.size(), -1);
+  for (int n : chain.nodes) {
+    const auto& node = *graph.nodes[n];
+    std::unique_ptr<OperatorInstance> inst;
+    try {
+      inst = node.instantiate();
+    } catch (const std::exception& e) {
+      throw OperatorFailure(node.name, task.instance, std::string("construction failed: ") + e.what());
+    }
+    ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism,
+                                job.id, job.config);
+    position[n] = static_cast<int>(operators_.size());
+    counters_.push_back(&job.handle->counters(n, task.instance));
+    operators_.push_back(std::move(inst));
+  }
+  source_ = dynamic_cast<SourceInstance*>(operators_.front().get());
+
+  // Chained edges inside the task.
+  for (int n : chain.nodes)
+    for (int e : graph.nodes[n]->out_edges)
+      if (plan.chained[e])
+        graph.nodes[n]->chain(*operators_[position[n]], *operators_[position[graph.edges[e].to]]);
+
+  // Writers of the edges that leave the task.
+  for (const auto& out : task.outputs) {
+    const auto& edge = graph.edges[out.edge];
+    EdgeRouting routing = edge.routing;
+    routing.kind = plan.routing[out.edge];
+    WriterSetup setup;
+    setup.transport = &transport;
+    setup.channels.assign(out.slots.begin(), out.slots.end());
+    setup.batch_size = job.batch_size;
+    setup.instance = task.instance;
+    writers_.push_back(
+        graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]], routing, std::move(setup)));
+  }
+
+  // Input ports: one per input edge, shared by that edge's channels.
+  std::vector<InputPortBase*> port_of_edge(graph.edges.size(), nullptr);
+  for (const auto& in : task.inputs) {
+    if (port_of_edge[in.edge] == nullptr) {
+      const auto& edge = graph.edges[in.edge];
+      owned_ports_.push_back(
+          graph.nodes[edge.to]->make_input_port(*operators_[position[edge.to]], edge.routing));
+      port_of_edge[in.edge] = owned_ports_.back().get();
+    }
+    ports_.push_back(port_of_edge[in.edge]);
+  }
+}
+
+TaskBody::~TaskBody() = default;
+
+void TaskBody::open() {
+  for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->open();
+}
+
+SourceStep TaskBody::run_source(size_t max_records) { return source_->step(max_records); }
+
+void TaskBody::consume(uint32_t in_slot, BatchBase& batch) { ports_.at(in_slot)->consume(batch); }
+
+void TaskBody::close() {
+  for (auto& op : operators_) op->close();
+}
+
+void TaskBody::flush() {
+  for (auto& w : writers_) w->flush();
+}
+
+bool TaskBody::has_partial() const {
+  for (const auto& w : writers_)
+    if (w->has_partial()) return true;
+  return false;
+}
+
+void TaskBody::publish_counters() {
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    counters_[i]->in.store(operators_[i]->records_in, std::memory_order_relaxed);
+    counters_[i]->out.store(operators_[i]->records_out, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace sage::detail
