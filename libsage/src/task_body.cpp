@@ -1,6 +1,9 @@
 #include <sage/detail/task_body.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+
+#include <cxxabi.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -13,7 +16,11 @@
 namespace sage {
 
 void RuntimeContext::throw_no_key(const char* type) const {
-  throw std::logic_error("ctx().key<" + std::string(type) + ">() in '" + name_ +
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type, nullptr, nullptr, &status);
+  const std::string type_name = status == 0 && demangled != nullptr ? demangled : type;
+  std::free(demangled);
+  throw std::logic_error("ctx().key<" + type_name + ">() in '" + name_ +
                          "': the operator is not applied to a KeyedStream with that key type");
 }
 

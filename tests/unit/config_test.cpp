@@ -1,0 +1,50 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <sage/config.hpp>
+
+TEST_CASE("Config: typed reads, fallbacks and clear errors") {
+  sage::Config c{{"parallelism", "4"}, {"chaining", "off"}};
+  c.set("batch.size", 512).set("name", "x").set("object.reuse", true);
+  CHECK(c.get_int("parallelism", 1) == 4);
+  CHECK(c.get_int("batch.size", 1) == 512);
+  CHECK(c.get_int("missing", 7) == 7);
+  CHECK_FALSE(c.get_bool("chaining", true));
+  CHECK(c.get_bool("object.reuse", false));
+  CHECK(c.get_string("name", "") == "x");
+  CHECK_FALSE(c.get("missing").has_value());
+  c.set("parallelism", "four");
+  CHECK_THROWS_WITH_AS((void)c.get_int("parallelism", 1), doctest::Contains("'parallelism'"), std::invalid_argument);
+  c.set("chaining", "maybe");
+  CHECK_THROWS_AS((void)c.get_bool("chaining", true), std::invalid_argument);
+}
+
+TEST_CASE("Config: command-line options and positional arguments") {
+  const char* argv[] = {"prog", "--parallelism=3", "input.txt", "--buffer.timeout", "5", "--verbose"};
+  sage::Config c;
+  auto positional = c.merge_args(6, argv);
+  CHECK(positional == std::vector<std::string>{"input.txt"});
+  CHECK(c.get_int("parallelism", 1) == 3);
+  CHECK(c.get_int("buffer.timeout", 0) == 5);
+  CHECK(c.get_bool("verbose", false));
+}
+
+TEST_CASE("Config: YAML-style files with nested maps and comments") {
+  const std::string path = "/tmp/sage_config_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "# settings\nparallelism: 2\nbuffer:\n  timeout: 25   # ms\nrestart:\n  strategy: \"fixed-delay\"\n"
+           "  attempts: 3\nbatch.size = 2048\n";
+  }
+  sage::Config c;
+  c.merge_file(path);
+  std::remove(path.c_str());
+  CHECK(c.get_int("parallelism", 1) == 2);
+  CHECK(c.get_int("buffer.timeout", 0) == 25);
+  CHECK(c.get_string("restart.strategy", "") == "fixed-delay");
+  CHECK(c.get_int("restart.attempts", 0) == 3);
+  CHECK(c.get_int("batch.size", 0) == 2048);
+  CHECK_THROWS_AS(c.merge_file("/nonexistent/sage.yaml"), std::runtime_error);
+}
