@@ -55,11 +55,11 @@ void JobHandle::finish(JobState state, std::string error) {
     std::lock_guard<std::mutex> guard(mutex_);
     if (is_terminal(state_)) return;
     state_ = state;
-    error_ = std::move(error);
+    error_ = error;
     ended_ = std::chrono::steady_clock::now();
     listeners.swap(listeners_);
   }
-  for (auto& l : listeners) l(state, error_);
+  for (auto& l : listeners) l(state, error);
   cv_.notify_all();
 }
 

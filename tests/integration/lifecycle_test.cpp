@@ -62,7 +62,7 @@ class Endless : public sage::SourceFunction<int64_t> {
 
 }  // namespace
 
-TEST_CASE("from_collection ends at nullopt; from_source calls that emit nothing are not the end") {
+TEST_CASE("from_collection ends at nullopt, from_source calls that emit nothing are not the end") {
   sage::LocalEnvironment env("sources");
   auto a = env.from_collection<Countdown>(1000).collect();
   auto b = env.from_source<Sporadic>(500).collect();

@@ -152,7 +152,7 @@ class Repeat : public sage::FlatMapFunction<int, int> {
 
 }  // namespace
 
-TEST_CASE("function classes are built per instance; open and close run once per instance") {
+TEST_CASE("function classes are built per instance, open and close run once per instance") {
   Lifecycle life;
   sage::LocalEnvironment env("classes");
   env.from_batch(iota_vec(10000))
@@ -189,7 +189,6 @@ TEST_CASE("function classes are built per instance; open and close run once per 
 }
 
 TEST_CASE("lambdas are copied per instance") {
-  std::atomic<int> copies_used{0};
   sage::LocalEnvironment env("lambda-state");
   // A mutable lambda counting its own calls: each instance has its own count.
   auto out = env.from_batch(iota_vec(1000))
@@ -202,7 +201,6 @@ TEST_CASE("lambdas are copied per instance") {
   REQUIRE(v.size() == 1000);
   // Four instances counting separately: the largest count is about a quarter.
   CHECK(*std::max_element(v.begin(), v.end()) == 250);
-  (void)copies_used;
 }
 
 TEST_CASE("print writes one line per record to stdout") {
