@@ -35,30 +35,7 @@ SHELL := /bin/bash
 all: build
 
 deps:
-	@if ! command -v dpkg-query >/dev/null 2>&1; then \
-	  echo "deps: dpkg-query not found (not a Debian system?); install by hand: $(DEB_PACKAGES)"; \
-	  exit 0; \
-	fi; \
-	missing=""; \
-	for p in $(DEB_PACKAGES); do \
-	  if ! dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed'; then \
-	    missing="$$missing $$p"; \
-	  fi; \
-	done; \
-	missing="$${missing# }"; \
-	if [ -z "$$missing" ]; then \
-	  echo "deps: all required packages are installed"; \
-	  exit 0; \
-	fi; \
-	echo "deps: missing Debian packages: $$missing"; \
-	if [ "$$(id -u)" -eq 0 ]; then \
-	  apt-get update && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-	else \
-	  echo "deps: run as root:"; \
-	  echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing"; \
-	  exit 1; \
-	fi
+	@bash cluster/install-deps.sh $(DEB_PACKAGES)
 
 configure: deps
 	@if [ ! -f "$(BUILD_DIR)/build.ninja" ]; then \

@@ -240,8 +240,8 @@ class task_actor final : public caf::event_based_actor {
       return;
     }
     idle_polls_ = 0;
+    schedule_source_step();  // first: a source that produced is not idle
     after_step();
-    schedule_source_step();
   }
 
   // -- after each step: counters and the buffer timeout ------------------------
@@ -249,8 +249,10 @@ class task_actor final : public caf::event_based_actor {
   void after_step() {
     body_->publish_counters();
     if (phase_ != phase::running || !body_->has_partial()) return;
-    if (job_->buffer_timeout_ms == 0 || mailbox().empty()) {
-      body_->flush();  // nothing else to do now: do not let a partial batch wait
+    if (job_->buffer_timeout_ms == 0 || (mailbox().empty() && !blocked())) {
+      // Nothing else to do now: do not let a partial batch wait. (A blocked task
+      // resumes when credit arrives; its partial batches keep filling meanwhile.)
+      body_->flush();
     } else if (!flush_timer_pending_) {
       flush_timer_pending_ = true;
       delayed_send(this, std::chrono::milliseconds(job_->buffer_timeout_ms), flush_atom::value);

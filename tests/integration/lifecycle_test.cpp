@@ -262,6 +262,51 @@ TEST_CASE("a partly filled batch leaves while the stream is idle") {
   }
 }
 
+// A busy task never goes idle, so only `buffer.timeout` makes a rarely written
+// channel ship its partial batch: the source floods one channel and writes a
+// single record to the other, then waits for that record to be seen.
+TEST_CASE("buffer.timeout ships a partly filled batch while the task is busy") {
+  struct Flood : sage::SourceFunction<int64_t> {
+    explicit Flood(std::atomic<bool>* seen) : seen(seen) {}
+    void open(sage::RuntimeContext&) override { started = std::chrono::steady_clock::now(); }
+    void execute(sage::SourceContext<int64_t>& ctx) override {
+      if (next == 0) ctx.emit(-1);  // the rare record
+      for (int i = 0; i < 256; ++i) ctx.emit(next++);
+      if (seen->load()) {
+        seen_while_running = true;
+        ctx.stop();
+      } else if (std::chrono::steady_clock::now() - started > 60s) {
+        ctx.stop();
+      }
+    }
+    void close() override { result->store(seen_while_running); }
+    std::atomic<bool>* seen;
+    std::atomic<bool>* result = nullptr;
+    int64_t next = 0;
+    bool seen_while_running = false;
+    std::chrono::steady_clock::time_point started;
+  };
+  struct Source : Flood {
+    Source(std::atomic<bool>* s, std::atomic<bool>* r) : Flood(s) { result = r; }
+  };
+  struct RareToOne {
+    size_t partition(const int64_t& x, size_t) { return x < 0 ? 1 : 0; }
+  };
+  std::atomic<bool> seen{false};
+  std::atomic<bool> seen_while_running{false};
+  sage::Config cfg;
+  cfg.set("buffer.timeout", 20).set("batch.size", 4096);
+  sage::LocalEnvironment env("timer-flush", cfg);
+  env.from_source<Source>(&seen, &seen_while_running)
+      .partition_custom(RareToOne{})
+      .sink([&seen](const int64_t& x) {
+        if (x < 0) seen.store(true);
+      })
+      .parallelism(2);
+  env.submit(true);
+  CHECK(seen_while_running.load());
+}
+
 // Credit-based flow control: a fast source into a slow sink never has more
 // than (credits + slack) batches in flight, however many records it produces.
 TEST_CASE("backpressure bounds the records in flight between a fast source and a slow sink") {
