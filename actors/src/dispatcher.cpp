@@ -50,6 +50,11 @@ class dispatcher_actor final : public caf::event_based_actor {
     };
   }
 
+  void on_exit() override {
+    tasks_.clear();  // the tasks hold this actor: break the cycle
+    job_.reset();
+  }
+
  private:
   void deploy() {
     const auto& plan = job_->plan;

@@ -40,6 +40,8 @@ class job_manager_actor final : public caf::event_based_actor {
     };
   }
 
+  void on_exit() override { jobs_.clear(); }
+
  private:
   template <class Atom>
   void forward(const std::string& id, Atom atom) {

@@ -89,6 +89,12 @@ class task_actor final : public caf::event_based_actor {
     // User functions are destroyed here, before the Dispatcher learns that the
     // task ended: once a job has ended, no user code runs any more.
     body_.reset();
+    // Tasks hold their peers and their Dispatcher, which holds them: drop the
+    // handles so that the actors (and the job they share) can be freed.
+    out_.clear();
+    in_.clear();
+    dispatcher_ = nullptr;
+    job_.reset();
   }
 
  private:

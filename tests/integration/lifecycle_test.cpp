@@ -354,3 +354,36 @@ TEST_CASE("backpressure bounds the records in flight between a fast source and a
   CHECK(max_in_flight.load() <= bound);
   CHECK(max_in_flight.load() >= batch);  // the source did run ahead of the sink
 }
+
+// A finished job releases everything it held: the user's functions, the
+// records of from_batch, the job's actors. (The runtime stays up meanwhile:
+// another environment keeps it alive.)
+TEST_CASE("a finished or failed job releases its functions and data") {
+  sage::LocalEnvironment keeper("keeper");  // keeps the embedded runtime alive
+  keeper.from_batch({1}).print();
+  for (bool fail : {false, true}) {
+    CAPTURE(fail);
+    auto token = std::make_shared<int>(42);
+    std::weak_ptr<int> watch = token;
+    {
+      sage::LocalEnvironment env("release");
+      env.from_batch(std::vector<int>(10000, 1))
+          .rebalance()
+          .map([token, fail](const int& x) {
+            if (fail && x == 1) throw std::runtime_error("boom");
+            return x + *token;
+          })
+          .parallelism(3)
+          .sink([token](const int&) {});
+      token.reset();
+      if (fail)
+        CHECK_THROWS_AS(env.submit(true), sage::JobFailed);
+      else
+        env.submit(true);
+    }
+    // The actors have ended before submit returned; once the environment is
+    // gone nothing may hold the job any more.
+    for (int i = 0; i < 200 && !watch.expired(); ++i) std::this_thread::sleep_for(10ms);
+    CHECK(watch.expired());
+  }
+}
