@@ -6,7 +6,8 @@
 //            -> key_by(key) -> count per key -> checksum sink; and the same as a loop.
 //   WC       word count over 1 M generated lines x 8 words (10 k vocabulary);
 //            SAGE with split/count parallelism 1 and 2; and the same as a loop.
-//   latency  source -> map -> key_by -> map -> sink at 20 k records/s for 2.5 s.
+//   latency  source -> map -> key_by -> map -> sink at 20 k records/s for 2.5 s (default
+//            config; extras with buffer.timeout 0 and with chaining off).
 //   memory   a fast source into a sink that spins ~100 ns per record: peak RSS.
 //
 // Usage: sage-bench [--quick] [--only mfk|wc|latency|memory] [--runs N] [--skip-memory]
@@ -16,6 +17,7 @@
 // Exits non-zero when a SAGE result differs from the loop's.
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,19 +68,34 @@ constexpr uint64_t mix64(uint64_t x) {
   std::exit(2);
 }
 
+/// CPU seconds (user + system) this process has used so far.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// How many cores the last job kept busy on average (process CPU time / wall time).
+double g_last_job_cores = 0;
+
 /// Runs a job to its end; a failure ends the benchmark.
 void run_job(sage::Environment& env) {
+  const double cpu0 = cpu_seconds();
+  const auto t0 = Clock::now();
   try {
     env.submit(/*autostop=*/true);
   } catch (const std::exception& e) {
     fail(std::string("job '") + env.name() + "' failed: " + e.what());
   }
+  g_last_job_cores = (cpu_seconds() - cpu0) / std::max(1e-9, seconds_since(t0));
 }
 
 /// The settings given on the command line (e.g. `--batch.size 4096`), applied to every job.
 sage::Config g_base_config;
 
-sage::Config job_config(std::initializer_list<std::pair<const std::string, std::string>> extra = {}) {
+sage::Config job_config(
+    std::initializer_list<std::pair<const std::string, std::string>> extra = {}) {
   sage::Config c = g_base_config;
   for (const auto& [k, v] : extra) c.set(k, v);
   return c;
@@ -275,7 +292,9 @@ inline void split_spaces(const std::string& line, Emit&& emit) {
 using WordCount = std::pair<std::string, uint64_t>;
 using WcCounts = std::unordered_map<std::string, uint64_t>;
 
-inline uint64_t wc_check(const std::string& word, uint64_t count) { return count * 31 + word.size(); }
+inline uint64_t wc_check(const std::string& word, uint64_t count) {
+  return count * 31 + word.size();
+}
 
 struct WcResult {
   std::mutex mutex;
@@ -341,7 +360,8 @@ WcLoopResult wc_loop(const std::vector<std::string>& lines) {
   return res;
 }
 
-double wc_sage(const std::vector<std::string>& lines, int parallelism, const WcLoopResult& expected) {
+double wc_sage(const std::vector<std::string>& lines, int parallelism,
+               const WcLoopResult& expected) {
   auto result = std::make_shared<WcResult>();
   sage::LocalEnvironment env("bench-wc", job_config());
   env.from_batch(lines)  // copies the lines now, before the clock starts
@@ -379,12 +399,28 @@ struct Tick {
   int64_t emit_ns;  // when it did (the latency's start)
 };
 
+struct LatencyResult {
+  std::vector<int64_t> from_emit;  // ns, per record past the warm-up, in arrival order
+  std::vector<int64_t> from_due;
+  uint64_t records = 0;
+  uint64_t source_calls = 0;  // calls of the source's execute (polls)
+  double source_seconds = 0;
+};
+
 /// Emits `total` ticks at `rate` per second; a call before the next tick is due emits nothing.
 class TickSource : public sage::SourceFunction<Tick> {
  public:
-  TickSource(uint64_t rate, uint64_t total) : period_ns_(static_cast<int64_t>(1'000'000'000 / rate)), total_(total) {}
+  TickSource(uint64_t rate, uint64_t total, std::shared_ptr<LatencyResult> result)
+      : period_ns_(static_cast<int64_t>(1'000'000'000 / rate)),
+        total_(total),
+        result_(std::move(result)) {}
   void open(sage::RuntimeContext&) override { start_ns_ = now_ns(); }
+  void close() override {
+    result_->source_calls = calls_;
+    result_->source_seconds = static_cast<double>(now_ns() - start_ns_) / 1e9;
+  }
   void execute(sage::SourceContext<Tick>& ctx) override {
+    ++calls_;
     if (seq_ >= total_) {
       ctx.stop();
       return;
@@ -399,14 +435,10 @@ class TickSource : public sage::SourceFunction<Tick> {
  private:
   int64_t period_ns_;
   uint64_t total_;
+  std::shared_ptr<LatencyResult> result_;
   uint64_t seq_ = 0;
+  uint64_t calls_ = 0;
   int64_t start_ns_ = 0;
-};
-
-struct LatencyResult {
-  std::vector<int64_t> from_emit;  // ns, per record past the warm-up, in arrival order
-  std::vector<int64_t> from_due;
-  uint64_t records = 0;
 };
 
 class LatencySink : public sage::SinkFunction<Tick> {
@@ -453,6 +485,7 @@ struct LatencyRun {
   Percentiles from_emit;
   Percentiles from_due;
   size_t samples = 0;
+  double polls_per_s = 0;  // calls of the source function per second
 };
 
 /// source -> map -> key_by -> map -> sink: two tasks (one channel hop) with chaining,
@@ -462,7 +495,7 @@ LatencyRun latency_run(uint64_t rate, double seconds, sage::Config cfg) {
   const uint64_t warmup = rate / 10;  // the first 100 ms are not counted
   auto result = std::make_shared<LatencyResult>();
   sage::LocalEnvironment env("bench-latency", std::move(cfg));
-  env.from_source<TickSource>(rate, total)
+  env.from_source<TickSource>(rate, total, result)
       .name("ticks")
       .map([](const Tick& t) {
         Tick u = t;
@@ -481,6 +514,8 @@ LatencyRun latency_run(uint64_t rate, double seconds, sage::Config cfg) {
          std::to_string(total) + " records");
   LatencyRun r;
   r.samples = result->from_emit.size();
+  r.polls_per_s =
+      static_cast<double>(result->source_calls) / std::max(1e-9, result->source_seconds);
   r.from_emit = percentiles(std::move(result->from_emit));
   r.from_due = percentiles(std::move(result->from_due));
   return r;
@@ -495,7 +530,8 @@ double rss_mb() {
   std::ifstream in("/proc/self/statm");
   uint64_t size = 0, resident = 0;
   in >> size >> resident;
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
+         (1024.0 * 1024.0);
 }
 
 /// A `kB` field of /proc/self/status (VmHWM, VmRSS), in MB; -1 when absent.
@@ -503,7 +539,8 @@ double status_mb(const std::string& field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind(field + ":", 0) == 0) return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024.0;
+    if (line.rfind(field + ":", 0) == 0)
+      return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024.0;
   return -1;
 }
 
@@ -538,7 +575,8 @@ struct SlowResult {
 /// Spins about `spin_ns` per record.
 class SlowSink : public sage::SinkFunction<Rec> {
  public:
-  SlowSink(std::shared_ptr<SlowResult> result, int64_t spin_ns) : result_(std::move(result)), spin_ns_(spin_ns) {}
+  SlowSink(std::shared_ptr<SlowResult> result, int64_t spin_ns)
+      : result_(std::move(result)), spin_ns_(spin_ns) {}
   void execute(const Rec& r) override {
     const int64_t until = now_ns() + spin_ns_;
     while (now_ns() < until) {
@@ -706,20 +744,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "MFK: %.0f M records, %llu keys\n", static_cast<double>(mfk_n) / 1e6,
                  static_cast<unsigned long long>(kMfkKeys));
     double best_loop = 1e300, best_p1 = 1e300, best_p2 = 1e300;
+    double best_p1_cores = 0, best_p2_cores = 0;
     for (int r = 0; r < runs; ++r) {
       auto t0 = Clock::now();
       const MfkLoopResult expected = mfk_loop(mfk_n);
       const double loop_s = seconds_since(t0);
       best_loop = std::min(best_loop, loop_s);
       const double p1 = mfk_sage(mfk_n, 1, expected);
+      const double p1_cores = g_last_job_cores;
+      if (p1 < best_p1) best_p1_cores = p1_cores;
       best_p1 = std::min(best_p1, p1);
       const double p2 = mfk_sage(mfk_n, 2, expected);
+      const double p2_cores = g_last_job_cores;
+      if (p2 < best_p2) best_p2_cores = p2_cores;
       best_p2 = std::min(best_p2, p2);
       std::fprintf(stderr,
-                   "  run %d: loop %.3f s (%.1f M/s), sage p1 %.3f s (%.1f M/s), sage count-p2 "
-                   "%.3f s (%.1f M/s); %llu kept, checksum %llu\n",
+                   "  run %d: loop %.3f s (%.1f M/s), sage p1 %.3f s (%.1f M/s, %.2f cores busy), "
+                   "sage count-p2 %.3f s (%.1f M/s, %.2f cores busy); %llu kept, checksum %llu\n",
                    r + 1, loop_s, static_cast<double>(mfk_n) / loop_s / 1e6, p1,
-                   static_cast<double>(mfk_n) / p1 / 1e6, p2, static_cast<double>(mfk_n) / p2 / 1e6,
+                   static_cast<double>(mfk_n) / p1 / 1e6, p1_cores, p2,
+                   static_cast<double>(mfk_n) / p2 / 1e6, p2_cores,
                    static_cast<unsigned long long>(expected.records),
                    static_cast<unsigned long long>(expected.checksum));
     }
@@ -729,6 +773,8 @@ int main(int argc, char** argv) {
     out.add("mfk_ratio", best_loop / best_p1, 4);
     extra.add("mfk_sage_count_p2_records_per_s", n / best_p2, 0);
     extra.add("mfk_sage_count_p2_ratio", best_loop / best_p2, 4);
+    extra.add("mfk_sage_cores_busy", best_p1_cores, 2);
+    extra.add("mfk_sage_count_p2_cores_busy", best_p2_cores, 2);
     report_rss("MFK");
   }
 
@@ -739,6 +785,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "WC: %zu lines x %zu words, %zu-word vocabulary\n", wc_lines,
                  kWordsPerLine, vocab.size());
     double best_loop = 1e300, best_p1 = 1e300, best_p2 = 1e300;
+    double best_p1_cores = 0, best_p2_cores = 0;
     for (int r = 0; r < runs; ++r) {
       auto t0 = Clock::now();
       const WcLoopResult expected = wc_loop(lines);
@@ -746,14 +793,18 @@ int main(int argc, char** argv) {
       best_loop = std::min(best_loop, loop_s);
       if (expected.records != wc_lines * kWordsPerLine) fail("WC: the loop miscounted");
       const double p1 = wc_sage(lines, 1, expected);
+      const double p1_cores = g_last_job_cores;
+      if (p1 < best_p1) best_p1_cores = p1_cores;
       best_p1 = std::min(best_p1, p1);
       const double p2 = wc_sage(lines, 2, expected);
+      const double p2_cores = g_last_job_cores;
+      if (p2 < best_p2) best_p2_cores = p2_cores;
       best_p2 = std::min(best_p2, p2);
       std::fprintf(stderr,
-                   "  run %d: loop %.3f s (%.1f M words/s), sage p1 %.3f s (%.1f M/s), sage p2 "
-                   "%.3f s (%.1f M/s); %zu distinct words\n",
-                   r + 1, loop_s, words / loop_s / 1e6, p1, words / p1 / 1e6, p2,
-                   words / p2 / 1e6, expected.counts.size());
+                   "  run %d: loop %.3f s (%.1f M words/s), sage p1 %.3f s (%.1f M/s, %.2f cores "
+                   "busy), sage p2 %.3f s (%.1f M/s, %.2f cores busy); %zu distinct words\n",
+                   r + 1, loop_s, words / loop_s / 1e6, p1, words / p1 / 1e6, p1_cores, p2,
+                   words / p2 / 1e6, p2_cores, expected.counts.size());
     }
     const double best = std::min(best_p1, best_p2);
     out.add("wc_sage_words_per_s", words / best, 0);
@@ -762,6 +813,8 @@ int main(int argc, char** argv) {
     extra.add("wc_sage_p1_words_per_s", words / best_p1, 0);
     extra.add("wc_sage_p2_words_per_s", words / best_p2, 0);
     extra.add("wc_sage_best_parallelism", best_p1 <= best_p2 ? 1 : 2, 0);
+    extra.add("wc_sage_p1_cores_busy", best_p1_cores, 2);
+    extra.add("wc_sage_p2_cores_busy", best_p2_cores, 2);
     lines.clear();
     lines.shrink_to_fit();
     report_rss("WC (its lines freed)");
@@ -776,7 +829,8 @@ int main(int argc, char** argv) {
     std::vector<Variant> variants = {
         {"latency", "default config (buffer.timeout 10 ms, chaining on: 2 tasks)", job_config()},
         {"latency_bt0", "buffer.timeout 0 (2 tasks)", job_config({{"buffer.timeout", "0"}})},
-        {"latency_unchained", "chaining=false (4 tasks, 3 hops)", job_config({{"chaining", "false"}})},
+        {"latency_unchained", "chaining=false (4 tasks, 3 hops)",
+         job_config({{"chaining", "false"}})},
     };
     for (auto& v : variants) {
       std::fprintf(stderr, "latency [%s]: %llu records/s for %.1f s\n", v.what,
@@ -784,9 +838,9 @@ int main(int argc, char** argv) {
       const LatencyRun r = latency_run(latency_rate, latency_seconds, v.cfg);
       std::fprintf(stderr,
                    "  %zu samples: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us "
-                   "(from the scheduled time: p50 %.1f, p99 %.1f us)\n",
+                   "(from the scheduled time: p50 %.1f, p99 %.1f us); source polled %.0f times/s\n",
                    r.samples, r.from_emit.p50, r.from_emit.p99, r.from_emit.p999, r.from_emit.max,
-                   r.from_due.p50, r.from_due.p99);
+                   r.from_due.p50, r.from_due.p99, r.polls_per_s);
       const std::string p = v.prefix;
       Output& o = (p == "latency") ? out : extra;
       o.add(p + "_p50_us", r.from_emit.p50, 1);
@@ -797,6 +851,7 @@ int main(int argc, char** argv) {
         extra.add("latency_samples", static_cast<double>(r.samples), 0);
         extra.add("latency_from_schedule_p50_us", r.from_due.p50, 1);
         extra.add("latency_from_schedule_p99_us", r.from_due.p99, 1);
+        extra.add("latency_source_polls_per_s", r.polls_per_s, 0);
       }
     }
     report_rss("latency");

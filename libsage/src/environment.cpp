@@ -74,7 +74,7 @@ JobId Environment::submit(bool autostop) {
   spec->graph = graph_;
   spec->plan = detail::compile_plan(graph_, config_);
   spec->config = std::make_shared<const Config>(config_);
-  spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 1024));
+  spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 4096));
   spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));
   spec->channel_credits = static_cast<int>(config_.get_int(config_keys::channel_credits, 8));
   if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");

@@ -63,7 +63,7 @@ class Config {
 /// Names and defaults of the settings the runtime reads. Documented in docs/configuration.md.
 namespace config_keys {
 inline constexpr std::string_view parallelism = "parallelism";          // default 1
-inline constexpr std::string_view batch_size = "batch.size";            // records per batch, default 1024
+inline constexpr std::string_view batch_size = "batch.size";            // records per batch, default 4096
 inline constexpr std::string_view buffer_timeout = "buffer.timeout";    // ms, default 10
 inline constexpr std::string_view channel_credits = "channel.credits";  // batches in flight per channel, default 8
 inline constexpr std::string_view chaining = "chaining";                // operator chaining, default true

@@ -72,7 +72,7 @@ enum class NodeKind : uint8_t { source, transform, sink };
 struct WriterSetup {
   BatchTransport* transport = nullptr;
   std::vector<uint32_t> channels;  ///< the task's output slots, one per target instance
-  size_t batch_size = 1024;
+  size_t batch_size = 4096;
   int instance = 0;  ///< this task's instance index (round-robin starts here)
 };
 

@@ -69,7 +69,7 @@ struct JobSpec {
   PhysicalPlan plan;
   std::shared_ptr<const Config> config;
   std::shared_ptr<JobHandle> handle;
-  size_t batch_size = 1024;
+  size_t batch_size = 4096;
   int buffer_timeout_ms = 10;
   int channel_credits = 8;
 };
