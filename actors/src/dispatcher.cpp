@@ -76,7 +76,6 @@ class dispatcher_actor final : public caf::event_based_actor {
     }
     for (size_t t = 0; t < tasks_.size(); ++t) send(tasks_[t], wire_atom::value, wiring[t]);
     for (auto& task : tasks_) send(task, start_atom::value);
-    job_->handle->set_running();
     spdlog::debug("job {}: {} tasks deployed", job_->id.str(), tasks_.size());
   }
 

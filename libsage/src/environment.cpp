@@ -88,6 +88,9 @@ JobId Environment::submit(bool autostop) {
   job_ = spec->handle;
   job_runtime_ = runtime();
   job_runtime_->submit(spec);
+  // Accepted by the runtime: from here the job counts as running (the
+  // Dispatcher may still be deploying it), unless it has already ended.
+  job_->set_running();
   if (autostop) wait_interruptible();
   return spec->id;
 }
