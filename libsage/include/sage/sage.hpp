@@ -2,6 +2,7 @@
 /// @file sage.hpp
 /// The one header a SAGE program includes.
 
+#include <sage/codec.hpp>
 #include <sage/collected.hpp>
 #include <sage/config.hpp>
 #include <sage/datastream.hpp>
