@@ -106,7 +106,8 @@ class dispatcher_actor final : public caf::event_based_actor {
   }
 
   void maybe_quit() {
-    if (!ending_ || alive_ > 0) return;
+    if (!ending_ || alive_ > 0 || reported_) return;
+    reported_ = true;
     if (final_state_ == JobState::failed)
       spdlog::error("job {} failed: {}", job_->id.str(), error_);
     else
@@ -121,6 +122,7 @@ class dispatcher_actor final : public caf::event_based_actor {
   size_t alive_ = 0;
   int done_count_ = 0;
   bool ending_ = false;
+  bool reported_ = false;
   JobState final_state_ = JobState::running;
   std::string error_;
 };

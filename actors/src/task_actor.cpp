@@ -27,6 +27,9 @@ namespace {
 
 using detail::BatchPtr;
 
+/// The longest a source step runs before the task handles its other messages.
+constexpr auto source_step_time = std::chrono::milliseconds(1);
+
 class task_actor final : public caf::event_based_actor {
  public:
   task_actor(caf::actor_config& cfg, JobSpecPtr job, int task_id, caf::actor dispatcher)
@@ -226,7 +229,8 @@ class task_actor final : public caf::event_based_actor {
 
   void source_step() {
     if (phase_ != phase::running || blocked()) return;
-    const auto step = body_->run_source(job_->batch_size);
+    detail::StepBudget budget(job_->batch_size, source_step_time);
+    const auto step = body_->run_source(budget);
     if (step.ended) {
       finish();
       return;
@@ -302,6 +306,9 @@ class task_actor final : public caf::event_based_actor {
     } catch (const std::exception& e) {
       report_failure("task " + (body_ ? body_->name() : std::to_string(task_id_)),
                      job_->plan.tasks[task_id_].instance, e.what());
+    } catch (...) {
+      report_failure("task " + (body_ ? body_->name() : std::to_string(task_id_)),
+                     job_->plan.tasks[task_id_].instance, "unknown exception");
     }
   }
 

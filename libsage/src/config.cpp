@@ -89,9 +89,9 @@ std::vector<std::string> Config::merge_args(int argc, const char* const* argv) {
       auto eq = body.find('=');
       if (eq != std::string_view::npos) {
         set(std::string(body.substr(0, eq)), std::string(body.substr(eq + 1)));
-      } else if (i + 1 < argc) {
+      } else if (i + 1 < argc && std::string_view(argv[i + 1]).substr(0, 2) != "--") {
         set(std::string(body), std::string(argv[++i]));
-      } else {
+      } else {  // a flag: `--verbose`, or followed by another option
         set(std::string(body), true);
       }
     } else {
@@ -104,15 +104,23 @@ std::vector<std::string> Config::merge_args(int argc, const char* const* argv) {
 void Config::merge_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read config file '" + path + "'");
-  // A flat or two-space-indented YAML map (or `key = value` lines): enough for
-  // SAGE's settings, which are all scalars.
+  // A YAML map of scalars (nested maps by indentation) or a TOML file of
+  // `key = value` lines under `[section]` tables: enough for SAGE's settings,
+  // which are all scalars. Nesting becomes dotted keys.
   std::vector<std::pair<size_t, std::string>> parents;  // indentation, key
+  std::string table;                                     // TOML [table]
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    if (trim(line).empty()) continue;
+    const std::string trimmed = trim(line);
+    if (trimmed.empty()) continue;
+    if (trimmed.front() == '[' && trimmed.back() == ']') {
+      table = trim(std::string_view(trimmed).substr(1, trimmed.size() - 2));
+      parents.clear();
+      continue;
+    }
     size_t indent = line.find_first_not_of(' ');
     auto sep = line.find_first_of(":=");
     if (sep == std::string::npos)
@@ -120,7 +128,7 @@ void Config::merge_file(const std::string& path) {
     std::string key = trim(std::string_view(line).substr(indent, sep - indent));
     std::string value = unquote(trim(std::string_view(line).substr(sep + 1)));
     while (!parents.empty() && parents.back().first >= indent) parents.pop_back();
-    std::string full;
+    std::string full = table.empty() ? "" : table + ".";
     for (const auto& p : parents) full += p.second + ".";
     full += key;
     if (value.empty()) {

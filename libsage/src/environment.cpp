@@ -36,7 +36,14 @@ namespace {
 
 /// Ctrl-C while `submit(true)` waits: counted here, acted on by the waiting thread.
 std::atomic<int> interrupts{0};
-extern "C" void on_interrupt(int) { interrupts.fetch_add(1); }
+extern "C" void on_interrupt(int) {
+  // The first two presses are handled by the waiting thread (stop, then
+  // cancel); a third one means the program does not react: end it.
+  if (interrupts.fetch_add(1) >= 2) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
 
 /// Installs the Ctrl-C handler for the lifetime of a blocking wait.
 class InterruptScope {
@@ -71,8 +78,8 @@ JobId Environment::submit(bool autostop) {
   auto spec = std::make_shared<detail::JobSpec>();
   spec->id = JobId::generate();
   spec->name = name_;
-  spec->graph = graph_;
-  spec->plan = detail::compile_plan(graph_, config_);
+  spec->graph = graph_.snapshot();
+  spec->plan = detail::compile_plan(spec->graph, config_);
   spec->config = std::make_shared<const Config>(config_);
   spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 4096));
   spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));

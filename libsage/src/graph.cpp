@@ -51,4 +51,12 @@ void Graph::rename(int node, const std::string& name) {
   nodes.at(node)->name = name;
 }
 
+Graph Graph::snapshot() const {
+  Graph copy;
+  copy.edges = edges;
+  copy.nodes.reserve(nodes.size());
+  for (const auto& n : nodes) copy.nodes.push_back(n->clone());
+  return copy;
+}
+
 }  // namespace sage::detail

@@ -15,13 +15,14 @@
 
 namespace sage {
 
-void RuntimeContext::throw_no_key(const char* type) const {
+void RuntimeContext::throw_no_key(const char* type, bool outside_record) const {
   int status = 0;
   char* demangled = abi::__cxa_demangle(type, nullptr, nullptr, &status);
   const std::string type_name = status == 0 && demangled != nullptr ? demangled : type;
   std::free(demangled);
-  throw std::logic_error("ctx().key<" + type_name + ">() in '" + name_ +
-                         "': the operator is not applied to a KeyedStream with that key type");
+  throw std::logic_error("ctx().key<" + type_name + ">() in '" + name_ + "': " +
+                         (outside_record ? "there is a key only while a record is processed"
+                                         : "the operator is not applied to a KeyedStream with that key type"));
 }
 
 }  // namespace sage
@@ -95,6 +96,8 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
       inst = node.instantiate();
     } catch (const std::exception& e) {
       throw OperatorFailure(node.name, task.instance, std::string("construction failed: ") + e.what());
+    } catch (...) {
+      throw OperatorFailure(node.name, task.instance, "construction failed: unknown exception");
     }
     ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism,
                                 job.id, job.config);
@@ -143,7 +146,7 @@ void TaskBody::open() {
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->open();
 }
 
-SourceStep TaskBody::run_source(size_t max_records) { return source_->step(max_records); }
+SourceStep TaskBody::run_source(StepBudget& budget) { return source_->step(budget); }
 
 void TaskBody::consume(uint32_t in_slot, BatchBase& batch) { ports_.at(in_slot)->consume(batch); }
 

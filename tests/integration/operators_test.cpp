@@ -203,6 +203,13 @@ TEST_CASE("lambdas are copied per instance") {
   CHECK(*std::max_element(v.begin(), v.end()) == 250);
 }
 
+namespace {
+struct Point {
+  int x, y;
+};
+std::ostream& operator<<(std::ostream& os, const Point& p) { return os << '<' << p.x << ',' << p.y << '>'; }
+}  // namespace
+
 TEST_CASE("print writes one line per record to stdout") {
   // Redirect stdout to a file for the duration of the job.
   std::fflush(stdout);
@@ -215,6 +222,9 @@ TEST_CASE("print writes one line per record to stdout") {
     sage::LocalEnvironment env("print");
     env.from_batch(std::vector<std::pair<std::string, int>>{{"a", 1}, {"b", 2}}).print("got ");
     env.from_batch({7}).map([](const int& x) { return std::vector<int>{x, x}; }).print();
+    env.from_batch({Point{1, 2}})
+        .map([](const Point& p) { return std::make_pair(std::string("p"), std::vector<Point>{p, p}); })
+        .print("pt ");
     env.submit(true);
   }
   std::fflush(stdout);
@@ -228,7 +238,8 @@ TEST_CASE("print writes one line per record to stdout") {
   while (std::fgets(buf, sizeof buf, f)) lines.insert(buf);
   std::fclose(f);
   std::remove(path);
-  CHECK(lines == std::multiset<std::string>{"got (\"a\", 1)\n", "got (\"b\", 2)\n", "[7, 7]\n"});
+  CHECK(lines == std::multiset<std::string>{"got (\"a\", 1)\n", "got (\"b\", 2)\n", "[7, 7]\n",
+                                            "pt (\"p\", [<1,2>, <1,2>])\n"});
 }
 
 TEST_CASE("status reports records in and out per operator") {

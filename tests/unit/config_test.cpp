@@ -31,6 +31,31 @@ TEST_CASE("Config: command-line options and positional arguments") {
   CHECK(c.get_bool("verbose", false));
 }
 
+TEST_CASE("Config: an option followed by another option is a flag") {
+  const char* argv[] = {"prog", "--object.reuse", "--parallelism=4", "--chaining", "false"};
+  sage::Config c;
+  CHECK(c.merge_args(5, argv).empty());
+  CHECK(c.get_bool("object.reuse", false));
+  CHECK(c.get_int("parallelism", 1) == 4);
+  CHECK_FALSE(c.get_bool("chaining", true));
+}
+
+TEST_CASE("Config: TOML files with tables") {
+  const std::string path = "/tmp/sage_config_test.toml";
+  {
+    std::ofstream out(path);
+    out << "parallelism = 3\n[restart]\nstrategy = \"exponential-delay\"  # backoff\nattempts = 5\n"
+           "[checkpoint]\ninterval = 1000\n";
+  }
+  sage::Config c;
+  c.merge_file(path);
+  std::remove(path.c_str());
+  CHECK(c.get_int("parallelism", 1) == 3);
+  CHECK(c.get_string("restart.strategy", "") == "exponential-delay");
+  CHECK(c.get_int("restart.attempts", 0) == 5);
+  CHECK(c.get_int("checkpoint.interval", 0) == 1000);
+}
+
 TEST_CASE("Config: YAML-style files with nested maps and comments") {
   const std::string path = "/tmp/sage_config_test.yaml";
   {

@@ -46,8 +46,9 @@ class Config {
   /// Reads `--key=value` and `--key value` arguments; arguments that are not
   /// options are returned in order (the program's own positional arguments).
   std::vector<std::string> merge_args(int argc, const char* const* argv);
-  /// Reads a file of `key: value` or `key = value` lines (YAML-style flat maps;
-  /// nested maps of two-space indentation become dotted keys; `#` starts a comment).
+  /// Reads a YAML file of scalars (`key: value`; nested maps by indentation) or
+  /// a TOML file (`key = value` lines under `[table]` headers); nesting becomes
+  /// dotted keys (`buffer.timeout`); `#` starts a comment.
   /// Throws `std::runtime_error` when the file cannot be read.
   void merge_file(const std::string& path);
 

@@ -47,6 +47,12 @@ class Environment {
     return add_items_source<T>(std::make_shared<std::vector<T>>(items));
   }
 
+  /// A bounded source of strings: `env.from_batch({"a", "b"})` streams `std::string`.
+  DataStream<std::string> from_batch(std::initializer_list<const char*> items) {
+    return add_items_source<std::string>(
+        std::make_shared<std::vector<std::string>>(items.begin(), items.end()));
+  }
+
   /// A bounded source from a `BatchFunction<T>` class built per instance from `args`.
   template <class F, class... A>
   DataStream<typename F::output_type> from_collection(A&&... args) {

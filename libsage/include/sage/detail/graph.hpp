@@ -91,6 +91,8 @@ class Node {
   std::vector<int> in_edges;
   std::vector<int> out_edges;
 
+  /// A copy of this node (its settings, edges and factory).
+  [[nodiscard]] virtual std::shared_ptr<Node> clone() const = 0;
   /// A new instance of the operator (the user's function copied or constructed).
   [[nodiscard]] virtual std::unique_ptr<OperatorInstance> instantiate() const = 0;
   /// Connects `from` (an instance of this node) to a chained instance `to`.
@@ -114,6 +116,9 @@ struct Graph {
   void add_edge(int from, int to, EdgeRouting routing);
   /// Renames a node; names stay unique (a clash is a `GraphError`).
   void rename(int node, const std::string& name);
+  /// A deep copy: what a submitted job runs, unaffected by later calls on the
+  /// environment's streams.
+  [[nodiscard]] Graph snapshot() const;
 };
 
 }  // namespace sage::detail

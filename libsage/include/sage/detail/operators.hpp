@@ -59,6 +59,21 @@ decltype(auto) guarded(const RuntimeContext& ctx, Body&& body) {
   }
 }
 
+/// Points the context at the record being processed (for `ctx().key<K>()`) for
+/// the duration of one user call, and no longer: the record may be gone after.
+class CurrentRecord {
+ public:
+  CurrentRecord(RuntimeContext& ctx, const void* record) : ctx_(&ctx) {
+    ContextAccess::set_current_record(ctx, record);
+  }
+  ~CurrentRecord() { ContextAccess::set_current_record(*ctx_, nullptr); }
+  CurrentRecord(const CurrentRecord&) = delete;
+  CurrentRecord& operator=(const CurrentRecord&) = delete;
+
+ private:
+  RuntimeContext* ctx_;
+};
+
 /// An operator that emits records of type `Out`.
 template <class Out>
 class Emitter {
@@ -93,8 +108,8 @@ class MapInstance final : public WithFunction<F>, public Output<In>, public Emit
   using WithFunction<F>::WithFunction;
   void push(In&& x) override {
     ++this->records_in;
-    ContextAccess::set_current_record(this->ctx_, &x);
     Out r = guarded(this->ctx_, [&]() -> Out {
+      CurrentRecord current(this->ctx_, &x);
       auto& g = user_fn(this->fn_);
       if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
         return g.execute(std::as_const(x));
@@ -112,8 +127,8 @@ class FilterInstance final : public WithFunction<F>, public Output<T>, public Em
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
     ++this->records_in;
-    ContextAccess::set_current_record(this->ctx_, &x);
     const bool keep = guarded(this->ctx_, [&]() -> bool {
+      CurrentRecord current(this->ctx_, &x);
       auto& g = user_fn(this->fn_);
       if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
         return g.execute(std::as_const(x));
@@ -135,9 +150,9 @@ class FlatMapInstance final : public WithFunction<F>, public Output<In>, public 
   using WithFunction<F>::WithFunction;
   void push(In&& x) override {
     ++this->records_in;
-    ContextAccess::set_current_record(this->ctx_, &x);
     Collector<Out> collector(this->out_, this->records_out);
     guarded(this->ctx_, [&] {
+      CurrentRecord current(this->ctx_, &x);
       auto& g = user_fn(this->fn_);
       using G = std::remove_cvref_t<decltype(g)>;
       if constexpr (std::is_base_of_v<BaseFunction, G>) {
@@ -157,8 +172,8 @@ class SinkInstance final : public WithFunction<F>, public Output<T> {
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
     ++this->records_in;
-    ContextAccess::set_current_record(this->ctx_, &x);
     guarded(this->ctx_, [&] {
+      CurrentRecord current(this->ctx_, &x);
       auto& g = user_fn(this->fn_);
       if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
         g.execute(std::as_const(x));
@@ -177,7 +192,8 @@ class ItemsSourceInstance final : public SourceInstance, public Emitter<T> {
       : items_(std::move(items)) {}
   void open() override { next_ = static_cast<size_t>(ctx_.index()); }
   void close() override {}
-  SourceStep step(size_t max_records) override {
+  SourceStep step(StepBudget& budget) override {
+    const size_t max_records = budget.max_records;  // no user code here: no clock needed
     const auto& items = *items_;
     const auto stride = static_cast<size_t>(ctx_.parallelism());
     size_t emitted = 0;
@@ -206,9 +222,9 @@ class BatchSourceInstance final : public SourceInstance, public Emitter<T> {
   void close() override {
     guarded(ctx_, [&] { close_user_fn(fn_); });
   }
-  SourceStep step(size_t max_records) override {
+  SourceStep step(StepBudget& budget) override {
     size_t emitted = 0;
-    while (emitted < max_records) {
+    while (emitted < budget.max_records && !budget.out_of_time()) {
       std::optional<T> next = guarded(ctx_, [&] { return fn_->execute(); });
       if (!next) return {emitted, true};
       ++records_out;
@@ -233,10 +249,10 @@ class FunctionSourceInstance final : public SourceInstance, public Emitter<T> {
   void close() override {
     guarded(ctx_, [&] { close_user_fn(fn_); });
   }
-  SourceStep step(size_t max_records) override {
+  SourceStep step(StepBudget& budget) override {
     SourceContext<T> sctx(this->out_, records_out);
     const uint64_t start = records_out;
-    while (!sctx.stopped() && records_out - start < max_records) {
+    while (!sctx.stopped() && records_out - start < budget.max_records && !budget.out_of_time()) {
       const uint64_t before = records_out;
       guarded(ctx_, [&] { fn_->execute(sctx); });
       if (records_out == before) break;  // nothing now: let the task do other work
@@ -282,7 +298,7 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
         buffers_(setup_.channels.size()),
         ctx_(&ctx) {
     if (kind_ == Routing::hash)
-      key_ = std::static_pointer_cast<const KeySelector<T>>(routing.key_selector);
+      key_ = std::static_pointer_cast<const KeySelector<T>>(routing.key_selector)->clone_selector();
     if (kind_ == Routing::custom)
       custom_ = std::static_pointer_cast<const PartitionerFactory<T>>(routing.partitioner)->make();
     next_ = static_cast<size_t>(setup_.instance) % buffers_.size();
@@ -344,7 +360,7 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
   Routing kind_;
   WriterSetup setup_;
   std::vector<std::vector<T>> buffers_;
-  std::shared_ptr<const KeySelector<T>> key_;
+  std::unique_ptr<KeySelector<T>> key_;
   std::function<size_t(const T&, size_t)> custom_;
   size_t next_ = 0;
   const RuntimeContext* ctx_;
@@ -355,18 +371,22 @@ template <class T>
 class InputPort final : public InputPortBase {
  public:
   InputPort(Output<T>* target, RuntimeContext& ctx, const KeyExtractorBase* key)
-      : target_(target), ctx_(&ctx), key_(key) {}
+      : target_(target), ctx_(&ctx), key_(key ? key->clone_extractor() : nullptr) {}
   size_t consume(BatchBase& batch) override {
     auto& records = static_cast<Batch<T>&>(batch).records;
-    ContextAccess::set_key_extractor(*ctx_, key_);
-    for (auto& r : records) target_->push(std::move(r));
+    ContextAccess::set_key_extractor(*ctx_, key_.get());
+    if constexpr (std::is_same_v<T, bool>) {
+      for (bool b : records) target_->push(bool(b));  // std::vector<bool> has no bool&
+    } else {
+      for (auto& r : records) target_->push(std::move(r));
+    }
     return records.size();
   }
 
  private:
   Output<T>* target_;
   RuntimeContext* ctx_;
-  const KeyExtractorBase* key_;
+  std::unique_ptr<KeyExtractorBase> key_;  // this instance's copy of the key selector
 };
 
 // -- the typed node ----------------------------------------------------------------
@@ -379,6 +399,10 @@ class TypedNode final : public Node {
   using Factory = std::function<std::unique_ptr<OperatorInstance>()>;
   TypedNode(NodeKind kind, std::string kind_name, Factory factory)
       : Node(kind, std::move(kind_name)), factory_(std::move(factory)) {}
+
+  [[nodiscard]] std::shared_ptr<Node> clone() const override {
+    return std::make_shared<TypedNode>(*this);
+  }
 
   [[nodiscard]] std::unique_ptr<OperatorInstance> instantiate() const override {
     return factory_();

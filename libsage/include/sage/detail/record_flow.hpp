@@ -80,6 +80,8 @@ using BatchPtr = std::shared_ptr<BatchBase>;
 class KeyExtractorBase {
  public:
   virtual ~KeyExtractorBase() = default;
+  /// A copy for one operator instance (a key selector may keep state).
+  [[nodiscard]] virtual std::unique_ptr<KeyExtractorBase> clone_extractor() const = 0;
 };
 
 template <class K>
@@ -133,8 +135,13 @@ class KeySelector {
  public:
   virtual ~KeySelector() = default;
   [[nodiscard]] virtual size_t hash(const T& record) const = 0;
+  /// A copy for one writer: the user's selector is copied per instance.
+  [[nodiscard]] virtual std::unique_ptr<KeySelector<T>> clone_selector() const = 0;
 };
 
+/// The user's key selector `F` (`K(const T&)`), both as the writer's router and
+/// as the downstream context's key extractor. Each instance uses its own copy,
+/// so a selector may keep state (a `mutable` lambda).
 template <class T, class K, class F>
 class TypedKeySelector final : public KeySelector<T>, public KeyExtractor<K> {
  public:
@@ -143,9 +150,15 @@ class TypedKeySelector final : public KeySelector<T>, public KeyExtractor<K> {
     return mix_hash(KeyHash<K>{}(f_(record)));
   }
   K extract(const void* record) const override { return f_(*static_cast<const T*>(record)); }
+  [[nodiscard]] std::unique_ptr<KeySelector<T>> clone_selector() const override {
+    return std::make_unique<TypedKeySelector>(f_);
+  }
+  [[nodiscard]] std::unique_ptr<KeyExtractorBase> clone_extractor() const override {
+    return std::make_unique<TypedKeySelector>(f_);
+  }
 
  private:
-  F f_;
+  mutable F f_;
 };
 
 }  // namespace sage::detail

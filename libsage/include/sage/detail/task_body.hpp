@@ -4,6 +4,7 @@
 /// of operator instances with its input ports and output writers. Nothing here
 /// knows about actors; the actor supplies a `BatchTransport`.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -64,12 +65,35 @@ struct SourceStep {
   bool ended = false;
 };
 
+/// How much one source step may do: at most `max_records` records, and no more
+/// calls of the user's function once `time` has passed. The clock is read on
+/// the first 16 calls of a step and on every 64th after, so that a source that
+/// blocks in its calls still ends its step in time, and a cheap one pays for
+/// the clock only now and then.
+class StepBudget {
+ public:
+  StepBudget(size_t max_records, std::chrono::steady_clock::duration time)
+      : max_records(max_records), deadline_(std::chrono::steady_clock::now() + time) {}
+  const size_t max_records;
+  /// Counts a call; true once the step's time is up.
+  bool out_of_time() {
+    ++calls_;
+    if (calls_ > 16 && (calls_ & 63) != 0) return false;
+    return std::chrono::steady_clock::now() >= deadline_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
+  uint64_t calls_ = 0;
+};
+
 /// The head of a source task.
 class SourceInstance : public OperatorInstance {
  public:
-  /// Produces up to `max_records` records (a step stops early when a call
-  /// emits nothing or the stream ends).
-  virtual SourceStep step(size_t max_records) = 0;
+  /// Produces records within `budget` (a step also stops early when a call
+  /// emits nothing or the stream ends), so the task stays responsive to credit,
+  /// flush and stop messages however slow the user's function is.
+  virtual SourceStep step(StepBudget& budget) = 0;
 };
 
 /// Partitions one edge's records over network channels and ships full batches.
@@ -108,7 +132,7 @@ class TaskBody {
   /// Whether the head is a source.
   [[nodiscard]] bool is_source() const { return source_ != nullptr; }
   /// One source step (see `SourceInstance::step`).
-  SourceStep run_source(size_t max_records);
+  SourceStep run_source(StepBudget& budget);
   /// Feeds a batch that arrived on input slot `in_slot`.
   void consume(uint32_t in_slot, BatchBase& batch);
   /// Closes every operator, head first, so that what a close emits still flows on.

@@ -27,6 +27,14 @@ template <class C, class Ret, class A, class R>
 struct collector_of_member<Ret (C::*)(A, Collector<R>&)> {
   using type = R;
 };
+template <class C, class Ret, class A, class R>
+struct collector_of_member<Ret (C::*)(A, Collector<R>&) const noexcept> {
+  using type = R;
+};
+template <class C, class Ret, class A, class R>
+struct collector_of_member<Ret (C::*)(A, Collector<R>&) noexcept> {
+  using type = R;
+};
 
 template <class F, class = void>
 struct flatmap_output {};
@@ -35,6 +43,10 @@ struct flatmap_output<F, std::void_t<decltype(&F::operator())>>
     : collector_of_member<decltype(&F::operator())> {};
 template <class Ret, class A, class R>
 struct flatmap_output<Ret (*)(A, Collector<R>&)> {
+  using type = R;
+};
+template <class Ret, class A, class R>
+struct flatmap_output<Ret (*)(A, Collector<R>&) noexcept> {
   using type = R;
 };
 
