@@ -7,6 +7,7 @@
 #   make test       build, then run every ctest test (unit, integration, consumer)
 #   make bench      build, then run the benchmarks
 #   make install    install into $(PREFIX) (default /usr/local)
+#   make format     clang-format every C++ file (ctest's style.clang_format checks it)
 #   make clean      remove $(BUILD_DIR)
 #
 # Variables: BUILD_DIR (build), BUILD_TYPE (Release), PREFIX (/usr/local), ARGS, CTEST_ARGS,
@@ -27,7 +28,7 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config libcaf-dev c
 
 SHELL := /bin/bash
 
-.PHONY: all deps configure build run test bench install clean
+.PHONY: all deps configure build run test bench install clean format
 
 # The targets chain (deps -> configure -> build -> ...): never run them in parallel.
 .NOTPARALLEL:
@@ -61,6 +62,9 @@ bench: build
 
 install: build
 	$(CMAKE) --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
 	rm -rf "$(BUILD_DIR)"

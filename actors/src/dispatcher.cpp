@@ -35,15 +35,15 @@ class dispatcher_actor final : public caf::event_based_actor {
         [this](task_fail_atom, int task, const std::string& op, int instance,
                const std::string& message) {
           done_[task] = true;
-          end(JobState::failed,
-              "operator \"" + op + "\" instance " + std::to_string(instance) + " failed: " + message);
+          end(JobState::failed, "operator \"" + op + "\" instance " + std::to_string(instance) +
+                                    " failed: " + message);
         },
         [this](stop_atom) {
           if (ending_) return;
           spdlog::info("job {}: stopping its sources", job_->id.str());
           for (size_t t = 0; t < tasks_.size(); ++t)
-            if (job_->graph.nodes[job_->plan.chains[job_->plan.tasks[t].chain].nodes.front()]->kind ==
-                detail::NodeKind::source)
+            if (job_->graph.nodes[job_->plan.chains[job_->plan.tasks[t].chain].nodes.front()]
+                    ->kind == detail::NodeKind::source)
               send(tasks_[t], stop_atom::value);
         },
         [this](cancel_atom) { end(JobState::cancelled, {}); },
@@ -58,7 +58,8 @@ class dispatcher_actor final : public caf::event_based_actor {
  private:
   void deploy() {
     const auto& plan = job_->plan;
-    for (size_t t = 0; t < plan.tasks.size(); ++t) tasks_.push_back(spawn_task(this, job_, static_cast<int>(t)));
+    for (size_t t = 0; t < plan.tasks.size(); ++t)
+      tasks_.push_back(spawn_task(this, job_, static_cast<int>(t)));
     done_.assign(tasks_.size(), false);
     alive_ = tasks_.size();
     std::vector<task_wiring> wiring(tasks_.size());
@@ -86,8 +87,8 @@ class dispatcher_actor final : public caf::event_based_actor {
       done_[t] = true;
       const auto& task = job_->plan.tasks[t];
       end(JobState::failed, "task \"" + job_->plan.chains[task.chain].name + "\" instance " +
-                                std::to_string(task.instance) + " ended unexpectedly: " +
-                                to_string(dm.reason));
+                                std::to_string(task.instance) +
+                                " ended unexpectedly: " + to_string(dm.reason));
     }
     maybe_quit();
   }

@@ -71,6 +71,8 @@ class job_manager_actor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_job_manager(caf::actor_system& system) { return system.spawn<job_manager_actor>(); }
+caf::actor spawn_job_manager(caf::actor_system& system) {
+  return system.spawn<job_manager_actor>();
+}
 
 }  // namespace sage::actors

@@ -148,7 +148,8 @@ class task_actor final : public caf::event_based_actor {
     body_ = std::make_unique<detail::TaskBody>(*job_, task_id_, transport_);
     body_->open();
     phase_ = phase::running;
-    for (auto& c : in_) send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
+    for (auto& c : in_)
+      send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
     if (body_->is_source()) schedule_source_step();
   }
 
@@ -338,7 +339,7 @@ class task_actor final : public caf::event_based_actor {
 
 caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int task_id) {
   auto task = dispatcher->spawn<task_actor>(std::move(job), task_id,
-                                               caf::actor_cast<caf::actor>(dispatcher));
+                                            caf::actor_cast<caf::actor>(dispatcher));
   dispatcher->monitor(task);
   return task;
 }

@@ -26,7 +26,8 @@ class Sensors : public sage::SourceFunction<Reading> {
   Sensors(int sensors, int64_t rate) : sensors_(sensors), rate_(rate) {}
   void open(sage::RuntimeContext&) override { start_ = std::chrono::steady_clock::now(); }
   void execute(sage::SourceContext<Reading>& ctx) override {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const auto due = static_cast<int64_t>(elapsed * static_cast<double>(rate_));
     for (int i = 0; i < 1000 && sent_ < due; ++i, ++sent_) {
       const int sensor = static_cast<int>(sent_ % sensors_);

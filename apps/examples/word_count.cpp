@@ -73,8 +73,8 @@ class TopWords : public sage::SinkFunction<WordCount> {
                       [](const auto& a, const auto& b) {
                         return a.second != b.second ? a.second > b.second : a.first < b.first;
                       });
-    std::printf("The %zu most frequent of %zu distinct words (%llu words in all):\n", n,
-                all.size(), static_cast<unsigned long long>(updates_));
+    std::printf("The %zu most frequent of %zu distinct words (%llu words in all):\n", n, all.size(),
+                static_cast<unsigned long long>(updates_));
     for (size_t i = 0; i < n; ++i)
       std::printf("%4zu. %-12s %llu\n", i + 1, all[i].first.c_str(),
                   static_cast<unsigned long long>(all[i].second));

@@ -108,7 +108,7 @@ void Config::merge_file(const std::string& path) {
   // `key = value` lines under `[section]` tables: enough for SAGE's settings,
   // which are all scalars. Nesting becomes dotted keys.
   std::vector<std::pair<size_t, std::string>> parents;  // indentation, key
-  std::string table;                                     // TOML [table]
+  std::string table;                                    // TOML [table]
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {

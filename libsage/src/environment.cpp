@@ -68,7 +68,8 @@ class InterruptScope {
 
 }  // namespace
 
-Environment::Environment(std::string name, Config cfg) : name_(std::move(name)), config_(std::move(cfg)) {}
+Environment::Environment(std::string name, Config cfg)
+    : name_(std::move(name)), config_(std::move(cfg)) {}
 
 Environment::~Environment() = default;
 
@@ -145,7 +146,8 @@ JobStatus Environment::status() const {
   if (!job_) {
     JobStatus s;
     s.name = name_;
-    for (const auto& n : graph_.nodes) s.operators.push_back(OperatorStatus{n->name, n->parallelism});
+    for (const auto& n : graph_.nodes)
+      s.operators.push_back(OperatorStatus{n->name, n->parallelism});
     return s;
   }
   return job_->snapshot();

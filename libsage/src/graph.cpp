@@ -6,12 +6,18 @@ namespace sage::detail {
 
 const char* to_string(Routing r) {
   switch (r) {
-    case Routing::unset: return "default";
-    case Routing::forward: return "forward";
-    case Routing::hash: return "hash";
-    case Routing::broadcast: return "broadcast";
-    case Routing::round_robin: return "round_robin";
-    case Routing::custom: return "custom";
+    case Routing::unset:
+      return "default";
+    case Routing::forward:
+      return "forward";
+    case Routing::hash:
+      return "hash";
+    case Routing::broadcast:
+      return "broadcast";
+    case Routing::round_robin:
+      return "round_robin";
+    case Routing::custom:
+      return "custom";
   }
   return "?";
 }

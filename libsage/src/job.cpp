@@ -20,12 +20,18 @@ JobId JobId::generate() {
 
 std::string_view to_string(JobState s) {
   switch (s) {
-    case JobState::created: return "created";
-    case JobState::running: return "running";
-    case JobState::paused: return "paused";
-    case JobState::finished: return "finished";
-    case JobState::failed: return "failed";
-    case JobState::cancelled: return "cancelled";
+    case JobState::created:
+      return "created";
+    case JobState::running:
+      return "running";
+    case JobState::paused:
+      return "paused";
+    case JobState::finished:
+      return "finished";
+    case JobState::failed:
+      return "failed";
+    case JobState::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -63,8 +63,7 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config) {
   // Chains: each head collects the nodes reachable over chained edges.
   plan.chain_of_node.assign(graph.nodes.size(), -1);
   for (const auto& head : graph.nodes) {
-    const bool chained_in =
-        head->in_edges.size() == 1 && plan.chained[head->in_edges.front()];
+    const bool chained_in = head->in_edges.size() == 1 && plan.chained[head->in_edges.front()];
     if (chained_in) continue;
     ChainPlan chain;
     chain.parallelism = plan.parallelism[head->id];

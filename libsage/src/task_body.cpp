@@ -21,8 +21,9 @@ void RuntimeContext::throw_no_key(const char* type, bool outside_record) const {
   const std::string type_name = status == 0 && demangled != nullptr ? demangled : type;
   std::free(demangled);
   throw std::logic_error("ctx().key<" + type_name + ">() in '" + name_ + "': " +
-                         (outside_record ? "there is a key only while a record is processed"
-                                         : "the operator is not applied to a KeyedStream with that key type"));
+                         (outside_record
+                              ? "there is a key only while a record is processed"
+                              : "the operator is not applied to a KeyedStream with that key type"));
 }
 
 }  // namespace sage
@@ -95,12 +96,13 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     try {
       inst = node.instantiate();
     } catch (const std::exception& e) {
-      throw OperatorFailure(node.name, task.instance, std::string("construction failed: ") + e.what());
+      throw OperatorFailure(node.name, task.instance,
+                            std::string("construction failed: ") + e.what());
     } catch (...) {
       throw OperatorFailure(node.name, task.instance, "construction failed: unknown exception");
     }
-    ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism,
-                                job.id, job.config);
+    ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism, job.id,
+                                job.config);
     position[n] = static_cast<int>(operators_.size());
     counters_.push_back(&job.handle->counters(n, task.instance));
     operators_.push_back(std::move(inst));
@@ -123,8 +125,8 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     setup.channels.assign(out.slots.begin(), out.slots.end());
     setup.batch_size = job.batch_size;
     setup.instance = task.instance;
-    writers_.push_back(
-        graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]], routing, std::move(setup)));
+    writers_.push_back(graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]],
+                                                           routing, std::move(setup)));
   }
 
   // Input ports: one per input edge, shared by that edge's channels.

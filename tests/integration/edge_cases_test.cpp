@@ -19,7 +19,8 @@ TEST_CASE("a source that blocks in every call still ships its records in time") 
   // records would take seconds; the step's time budget ends it after ~1 ms, so
   // the first record reaches the sink long before the 4096th call.
   struct Blocking : sage::SourceFunction<int> {
-    Blocking(std::atomic<int>* calls, std::atomic<int>* calls_at_first) : calls(calls), first(calls_at_first) {}
+    Blocking(std::atomic<int>* calls, std::atomic<int>* calls_at_first)
+        : calls(calls), first(calls_at_first) {}
     void execute(sage::SourceContext<int>& ctx) override {
       std::this_thread::sleep_for(1ms);
       ctx.emit(calls->fetch_add(1));
@@ -47,7 +48,10 @@ TEST_CASE("ctx().key outside the processing of a record is a clear error") {
     void close() override { (void)ctx().key<int>(); }
   };
   sage::LocalEnvironment env("key-in-close");
-  env.from_batch({1, 2, 3, 4}).key_by([](const int& x) { return x % 3; }).sink<KeyInClose>().name("k");
+  env.from_batch({1, 2, 3, 4})
+      .key_by([](const int& x) { return x % 3; })
+      .sink<KeyInClose>()
+      .name("k");
   CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("only while a record is processed"),
                        sage::JobFailed);
 }
@@ -78,11 +82,13 @@ TEST_CASE("changing the streams after submit does not touch the running job") {
 
 TEST_CASE("records of type bool, and from_batch of string literals") {
   sage::LocalEnvironment env("bools");
-  auto flags = env.from_batch({1, 2, 3, 4}).map([](const int& x) { return x > 2; }).rebalance().map([](const bool& b) {
-    return !b;
-  });
+  auto flags = env.from_batch({1, 2, 3, 4})
+                   .map([](const int& x) { return x > 2; })
+                   .rebalance()
+                   .map([](const bool& b) { return !b; });
   auto collected = flags.parallelism(2).collect();
-  auto words = env.from_batch({"a", "bc"}).map([](const std::string& s) { return s.size(); }).collect();
+  auto words =
+      env.from_batch({"a", "bc"}).map([](const std::string& s) { return s.size(); }).collect();
   env.submit(true);
   auto v = collected.get();
   CHECK(std::count(v.begin(), v.end(), true) == 2);
@@ -119,7 +125,8 @@ TEST_CASE("an exception that is not a std::exception names its operator") {
   };
   sage::LocalEnvironment env("throw-int");
   env.from_batch({1}).map<ThrowsInt>().name("odd-ctor").print();
-  CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("\"odd-ctor\" instance 0 failed: construction failed"),
+  CHECK_THROWS_WITH_AS(env.submit(true),
+                       doctest::Contains("\"odd-ctor\" instance 0 failed: construction failed"),
                        sage::JobFailed);
 }
 

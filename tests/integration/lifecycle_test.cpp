@@ -163,7 +163,8 @@ TEST_CASE("failures in sources, sinks, open and constructors fail the job") {
   {
     sage::LocalEnvironment env("source");
     env.from_source<ThrowingSource>().name("gen").print();
-    CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("\"gen\" instance 0 failed: source broke"),
+    CHECK_THROWS_WITH_AS(env.submit(true),
+                         doctest::Contains("\"gen\" instance 0 failed: source broke"),
                          sage::JobFailed);
   }
   {

@@ -7,8 +7,8 @@
 #include <atomic>
 #include <cstdio>
 #include <map>
-#include <ranges>
 #include <mutex>
+#include <ranges>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,8 +33,8 @@ TEST_CASE("first pipeline: from_batch, map, collect") {
                  .map([](const std::string& s) { return "Processed: " + s; })
                  .collect();
   env.submit(true);
-  CHECK(out.get() == std::vector<std::string>{"Processed: Hello", "Processed: World",
-                                               "Processed: SAGE"});
+  CHECK(out.get() ==
+        std::vector<std::string>{"Processed: Hello", "Processed: World", "Processed: SAGE"});
   CHECK(env.status().state == sage::JobState::finished);
 }
 
@@ -47,7 +47,8 @@ TEST_CASE("from_batch takes initializer lists, ranges and empty containers") {
   }
   {
     sage::LocalEnvironment env("range");
-    auto out = env.from_batch(std::views::iota(0, 5)).map([](const int& x) { return x * x; }).collect();
+    auto out =
+        env.from_batch(std::views::iota(0, 5)).map([](const int& x) { return x * x; }).collect();
     env.submit(true);
     CHECK(out.get() == std::vector<int>{0, 1, 4, 9, 16});
   }
@@ -74,7 +75,9 @@ TEST_CASE("filter and flatmap: collector and range-returning callables") {
                        }
                      }
                    });
-  auto doubled = words.flatmap([](const std::string& w) { return std::vector<std::string>{w, w}; })
+  auto doubled = words.flatmap([](const std::string& w) {
+                        return std::vector<std::string>{w, w};
+                      })
                      .filter([](const std::string& w) { return w != "d"; })
                      .collect();
   env.submit(true);
@@ -207,7 +210,9 @@ namespace {
 struct Point {
   int x, y;
 };
-std::ostream& operator<<(std::ostream& os, const Point& p) { return os << '<' << p.x << ',' << p.y << '>'; }
+std::ostream& operator<<(std::ostream& os, const Point& p) {
+  return os << '<' << p.x << ',' << p.y << '>';
+}
 }  // namespace
 
 TEST_CASE("print writes one line per record to stdout") {
@@ -223,7 +228,9 @@ TEST_CASE("print writes one line per record to stdout") {
     env.from_batch(std::vector<std::pair<std::string, int>>{{"a", 1}, {"b", 2}}).print("got ");
     env.from_batch({7}).map([](const int& x) { return std::vector<int>{x, x}; }).print();
     env.from_batch({Point{1, 2}})
-        .map([](const Point& p) { return std::make_pair(std::string("p"), std::vector<Point>{p, p}); })
+        .map([](const Point& p) {
+          return std::make_pair(std::string("p"), std::vector<Point>{p, p});
+        })
         .print("pt ");
     env.submit(true);
   }

@@ -45,7 +45,8 @@ class TagKey : public sage::MapFunction<Rec, std::tuple<int, uint64_t, uint64_t>
 
 }  // namespace
 
-TEST_CASE("key_by hash: every record of one key reaches the same instance, and ctx().key is its key") {
+TEST_CASE(
+    "key_by hash: every record of one key reaches the same instance, and ctx().key is its key") {
   sage::LocalEnvironment env("keyed");
   auto out = env.from_batch(records(20000, 97))
                  .parallelism(2)
@@ -96,11 +97,12 @@ TEST_CASE("broadcast reaches every instance") {
     CAPTURE(via_key_by);
     sage::LocalEnvironment env("broadcast");
     auto src = env.from_batch(records(1000, 10));
-    auto tagged = via_key_by ? src.key_by([](const Rec& r) { return r.key; }, sage::Partition::broadcast)
-                                   .map<TagInstance<Rec>>()
-                                   .parallelism(3)
-                                   .collect()
-                             : src.broadcast().map<TagInstance<Rec>>().parallelism(3).collect();
+    auto tagged = via_key_by
+                      ? src.key_by([](const Rec& r) { return r.key; }, sage::Partition::broadcast)
+                            .map<TagInstance<Rec>>()
+                            .parallelism(3)
+                            .collect()
+                      : src.broadcast().map<TagInstance<Rec>>().parallelism(3).collect();
     env.submit(true);
     std::map<int, std::set<uint64_t>> ids;
     for (const auto& [instance, r] : tagged.get()) ids[instance].insert(r.id);
@@ -153,7 +155,11 @@ TEST_CASE("partition_custom routes by the user's partitioner") {
 
 TEST_CASE("a partitioner returning an instance out of range fails the job") {
   sage::LocalEnvironment env("custom-bad");
-  env.from_batch(records(10, 10)).name("src").partition_custom(OutOfRange{}).sink([](const Rec&) {}).parallelism(2);
+  env.from_batch(records(10, 10))
+      .name("src")
+      .partition_custom(OutOfRange{})
+      .sink([](const Rec&) {})
+      .parallelism(2);
   REQUIRE_THROWS_AS(env.submit(true), sage::JobFailed);
   CHECK(env.status().error.find("partitioner returned 2 for 2 instances") != std::string::npos);
 }
@@ -178,10 +184,14 @@ TEST_CASE("exactly once: parallelism matrix over forward, hash and round-robin e
           sage::LocalEnvironment env("matrix", cfg);
           auto out = env.from_batch(input)
                          .parallelism(ps)
-                         .map([](const Rec& r) { return Rec{r.id, r.key + 1}; })
+                         .map([](const Rec& r) {
+                           return Rec{r.id, r.key + 1};
+                         })
                          .parallelism(pm)  // forward if pm == ps, else round-robin
                          .key_by([](const Rec& r) { return r.key; })
-                         .map([](const Rec& r) { return Rec{r.id, r.key * 2}; })
+                         .map([](const Rec& r) {
+                           return Rec{r.id, r.key * 2};
+                         })
                          .parallelism(pk)  // hash
                          .rebalance()
                          .filter([](const Rec&) { return true; })

@@ -22,8 +22,8 @@ namespace {
 using Value = int64_t;
 
 struct Step {
-  std::string op;                 // map, filter, flatmap, key_by, rebalance, broadcast
-  std::string fn;                 // add, mul, even, ...
+  std::string op;  // map, filter, flatmap, key_by, rebalance, broadcast
+  std::string fn;  // add, mul, even, ...
   Value arg = 0;
   std::string strategy = "hash";  // key_by only
   int parallelism = 0;
@@ -81,11 +81,15 @@ Step parse_step(const std::string& line) {
   }
   while (bar != std::string::npos) {  // settings: "| parallelism 3 | name parser"
     const auto next = line.find('|', bar + 1);
-    auto setting = words(line.substr(bar + 1, next == std::string::npos ? std::string::npos : next - bar - 1));
+    auto setting =
+        words(line.substr(bar + 1, next == std::string::npos ? std::string::npos : next - bar - 1));
     if (setting.size() != 2) throw std::runtime_error("cannot read setting in '" + line + "'");
-    if (setting[0] == "parallelism") s.parallelism = std::stoi(setting[1]);
-    else if (setting[0] == "name") s.name = setting[1];
-    else throw std::runtime_error("unknown setting '" + setting[0] + "'");
+    if (setting[0] == "parallelism")
+      s.parallelism = std::stoi(setting[1]);
+    else if (setting[0] == "name")
+      s.name = setting[1];
+    else
+      throw std::runtime_error("unknown setting '" + setting[0] + "'");
     bar = next;
   }
   return s;
@@ -121,7 +125,8 @@ std::vector<Case> parse_file(const std::filesystem::path& path) {
       continue;
     }
     auto colon = line.find(':');
-    if (colon == std::string::npos) throw std::runtime_error(c.file + ": cannot read '" + line + "'");
+    if (colon == std::string::npos)
+      throw std::runtime_error(c.file + ": cannot read '" + line + "'");
     const std::string key = line.substr(0, colon);
     std::string value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
@@ -198,7 +203,8 @@ sage::DataStream<Value> apply_step(S& in, const Step& s, bool keyed) {
     if (s.fn == "gt") return in.filter([n](const Value& x) { return x > n; });
     if (s.fn == "lt") return in.filter([n](const Value& x) { return x < n; });
   } else if (s.op == "flatmap") {
-    if (s.fn == "repeat") return in.flatmap([n](const Value& x) { return std::vector<Value>(n, x); });
+    if (s.fn == "repeat")
+      return in.flatmap([n](const Value& x) { return std::vector<Value>(n, x); });
     if (s.fn == "upto")
       return in.flatmap([](const Value& x, sage::Collector<Value>& out) {
         for (Value i = 0; i < x; ++i) out.collect(i);
@@ -246,7 +252,8 @@ void run_case(const Case& c) {
   }
   auto out = std::visit([](auto& in) { return in.collect(); }, stream);
   if (c.expect_kind == "error") {
-    CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains(c.expected_error.c_str()), sage::JobFailed);
+    CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains(c.expected_error.c_str()),
+                         sage::JobFailed);
     return;
   }
   env.submit(true);

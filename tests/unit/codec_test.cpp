@@ -125,6 +125,7 @@ TEST_CASE("codec: garbage never crashes nor allocates by its lengths") {
   w.varint(uint64_t{1} << 60);
   CHECK_THROWS_AS(sage::decode_records<std::vector<int64_t>>(huge.data(), huge.size(), 1),
                   sage::DecodeError);
-  CHECK_THROWS_AS(sage::decode_records<std::string>(huge.data(), huge.size(), 1), sage::DecodeError);
+  CHECK_THROWS_AS(sage::decode_records<std::string>(huge.data(), huge.size(), 1),
+                  sage::DecodeError);
   CHECK(refused > 19000);  // random bytes are almost never a valid trade
 }

@@ -16,13 +16,15 @@ TEST_CASE("Config: typed reads, fallbacks and clear errors") {
   CHECK(c.get_string("name", "") == "x");
   CHECK_FALSE(c.get("missing").has_value());
   c.set("parallelism", "four");
-  CHECK_THROWS_WITH_AS((void)c.get_int("parallelism", 1), doctest::Contains("'parallelism'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS((void)c.get_int("parallelism", 1), doctest::Contains("'parallelism'"),
+                       std::invalid_argument);
   c.set("chaining", "maybe");
   CHECK_THROWS_AS((void)c.get_bool("chaining", true), std::invalid_argument);
 }
 
 TEST_CASE("Config: command-line options and positional arguments") {
-  const char* argv[] = {"prog", "--parallelism=3", "input.txt", "--buffer.timeout", "5", "--verbose"};
+  const char* argv[] = {"prog", "--parallelism=3", "input.txt", "--buffer.timeout",
+                        "5",    "--verbose"};
   sage::Config c;
   auto positional = c.merge_args(6, argv);
   CHECK(positional == std::vector<std::string>{"input.txt"});
@@ -60,7 +62,8 @@ TEST_CASE("Config: YAML-style files with nested maps and comments") {
   const std::string path = "/tmp/sage_config_test.yaml";
   {
     std::ofstream out(path);
-    out << "# settings\nparallelism: 2\nbuffer:\n  timeout: 25   # ms\nrestart:\n  strategy: \"fixed-delay\"\n"
+    out << "# settings\nparallelism: 2\nbuffer:\n  timeout: 25   # ms\nrestart:\n  strategy: "
+           "\"fixed-delay\"\n"
            "  attempts: 3\nbatch.size = 2048\n";
   }
   sage::Config c;

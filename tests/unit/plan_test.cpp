@@ -44,10 +44,11 @@ TEST_CASE("plan: default routing is forward for equal parallelism, round-robin o
   PlanFixture f;
   f.env.config().set("parallelism", 2);
   auto s = f.env.from_batch({1, 2}).parallelism(2).map(identity);  // 2 -> 2: forward, chained
-  s.map(identity).parallelism(3).print();                           // 2 -> 3 round-robin; 3 -> 2 round-robin
+  s.map(identity).parallelism(3).print();  // 2 -> 3 round-robin; 3 -> 2 round-robin
   auto plan = f.compile();
   using sage::detail::Routing;
-  CHECK(plan.routing == std::vector<Routing>{Routing::forward, Routing::round_robin, Routing::round_robin});
+  CHECK(plan.routing ==
+        std::vector<Routing>{Routing::forward, Routing::round_robin, Routing::round_robin});
   CHECK(plan.chained == std::vector<bool>{true, false, false});
   CHECK(plan.tasks.size() == 2 + 3 + 2);
   CHECK(plan.channels.size() == 2 * 3 + 3 * 2);  // all to all

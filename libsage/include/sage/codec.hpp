@@ -310,18 +310,19 @@ template <class... Ts>
 struct Codec<std::tuple<Ts...>> {
   static constexpr bool available = (has_codec<Ts> && ...);
   static void encode(ByteWriter& w, const std::tuple<Ts...>& t) {
-    std::apply([&](const auto&... e) { (Codec<std::remove_cvref_t<decltype(e)>>::encode(w, e), ...); }, t);
+    std::apply(
+        [&](const auto&... e) { (Codec<std::remove_cvref_t<decltype(e)>>::encode(w, e), ...); }, t);
   }
   static void decode(ByteReader& r, std::tuple<Ts...>& t) {
-    std::apply([&](auto&... e) { (Codec<std::remove_cvref_t<decltype(e)>>::decode(r, e), ...); }, t);
+    std::apply([&](auto&... e) { (Codec<std::remove_cvref_t<decltype(e)>>::decode(r, e), ...); },
+               t);
   }
 };
 
 // -- structs with a CAF-style inspect overload ---------------------------------------
 
 template <class T>
-  requires(!detail::Arithmetic<T> && detail::Inspectable<T>)
-struct Codec<T> {
+requires(!detail::Arithmetic<T> && detail::Inspectable<T>) struct Codec<T> {
   static constexpr bool available = true;
   static void encode(ByteWriter& w, const T& x) {
     detail::EncodeInspector f(w);

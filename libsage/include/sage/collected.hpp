@@ -100,7 +100,8 @@ namespace sage {
 template <class T>
 class Collected {
  public:
-  explicit Collected(std::shared_ptr<detail::CollectBuffer<T>> buffer) : buffer_(std::move(buffer)) {}
+  explicit Collected(std::shared_ptr<detail::CollectBuffer<T>> buffer)
+      : buffer_(std::move(buffer)) {}
   /// Every record, once the job has ended; throws `JobFailed` if it failed or
   /// was cancelled (its records would be incomplete), `std::logic_error` before
   /// `submit()`.

@@ -29,7 +29,9 @@ class Config {
   Config& set(std::string key, int value) { return set(std::move(key), int64_t{value}); }
   /// Sets `key` to a boolean value (`true`/`false`).
   Config& set(std::string key, bool value);
-  Config& set(std::string key, const char* value) { return set(std::move(key), std::string{value}); }
+  Config& set(std::string key, const char* value) {
+    return set(std::move(key), std::string{value});
+  }
 
   /// Whether `key` is set.
   [[nodiscard]] bool contains(std::string_view key) const;
@@ -63,11 +65,12 @@ class Config {
 
 /// Names and defaults of the settings the runtime reads. Documented in docs/configuration.md.
 namespace config_keys {
-inline constexpr std::string_view parallelism = "parallelism";          // default 1
-inline constexpr std::string_view batch_size = "batch.size";            // records per batch, default 4096
-inline constexpr std::string_view buffer_timeout = "buffer.timeout";    // ms, default 10
-inline constexpr std::string_view channel_credits = "channel.credits";  // batches in flight per channel, default 8
-inline constexpr std::string_view chaining = "chaining";                // operator chaining, default true
+inline constexpr std::string_view parallelism = "parallelism";  // default 1
+inline constexpr std::string_view batch_size = "batch.size";    // records per batch, default 4096
+inline constexpr std::string_view buffer_timeout = "buffer.timeout";  // ms, default 10
+inline constexpr std::string_view channel_credits =
+    "channel.credits";  // batches in flight per channel, default 8
+inline constexpr std::string_view chaining = "chaining";  // operator chaining, default true
 inline constexpr std::string_view scheduler_threads = "scheduler.threads";  // default: cores
 }  // namespace config_keys
 

@@ -72,7 +72,8 @@ class StreamOps {
 
   /// One output per record: `R(const T&)`, or `map<F>(args...)` with a `MapFunction<T, R>`.
   template <Callable F>
-  auto map(F&& f) -> DataStream<std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, const T&>>> {
+  auto map(F&& f)
+      -> DataStream<std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, const T&>>> {
     using Fn = std::decay_t<F>;
     using R = std::remove_cvref_t<std::invoke_result_t<Fn&, const T&>>;
     return add_transform<R>("map", [fn = Fn(std::forward<F>(f))] {
@@ -84,9 +85,10 @@ class StreamOps {
     static_assert(std::is_base_of_v<MapFunction<T, typename F::output_type>, F>,
                   "map<F>: F must derive from sage::MapFunction<T, Out>");
     using R = typename F::output_type;
-    return add_transform<R>("map", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
-      return std::make_unique<MapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a));
-    });
+    return add_transform<R>(
+        "map", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+          return std::make_unique<MapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a));
+        });
   }
 
   /// Keeps the records for which `f` is true.
@@ -102,9 +104,10 @@ class StreamOps {
   DataStream<T> filter(A&&... args) {
     static_assert(std::is_base_of_v<FilterFunction<T>, F>,
                   "filter<F>: F must derive from sage::FilterFunction<T>");
-    return add_transform<T>("filter", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
-      return std::make_unique<FilterInstance<T, std::unique_ptr<F>>>(construct_from<F>(a));
-    });
+    return add_transform<T>(
+        "filter", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+          return std::make_unique<FilterInstance<T, std::unique_ptr<F>>>(construct_from<F>(a));
+        });
   }
 
   /// Any number of outputs per record: `void(const T&, Collector<R>&)`, a
@@ -122,9 +125,10 @@ class StreamOps {
     static_assert(std::is_base_of_v<FlatMapFunction<T, typename F::output_type>, F>,
                   "flatmap<F>: F must derive from sage::FlatMapFunction<T, Out>");
     using R = typename F::output_type;
-    return add_transform<R>("flatmap", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
-      return std::make_unique<FlatMapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a));
-    });
+    return add_transform<R>(
+        "flatmap", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+          return std::make_unique<FlatMapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a));
+        });
   }
 
   /// Consumes every record: `void(const T&)`, or `sink<F>(args...)` with a `SinkFunction<T>`.
@@ -137,7 +141,8 @@ class StreamOps {
   }
   template <FunctionClass F, class... A>
   DataStreamSink<T> sink(A&&... args) {
-    static_assert(std::is_base_of_v<SinkFunction<T>, F>, "sink<F>: F must derive from sage::SinkFunction<T>");
+    static_assert(std::is_base_of_v<SinkFunction<T>, F>,
+                  "sink<F>: F must derive from sage::SinkFunction<T>");
     return add_sink("sink", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
       return std::make_unique<SinkInstance<T, std::unique_ptr<F>>>(construct_from<F>(a));
     });
@@ -148,9 +153,8 @@ class StreamOps {
     auto writer = [prefix = std::move(prefix)](const T& x) {
       write_stdout_line(prefix + format_record(x));
     };
-    return add_sink("print", [writer] {
-      return std::make_unique<SinkInstance<T, decltype(writer)>>(writer);
-    });
+    return add_sink(
+        "print", [writer] { return std::make_unique<SinkInstance<T, decltype(writer)>>(writer); });
   }
 
   /// Brings every record back to the submitting program.
@@ -172,7 +176,7 @@ class StreamOps {
     using K = std::remove_cvref_t<std::invoke_result_t<Fn&, const T&>>;
     auto selector = std::make_shared<TypedKeySelector<T, K, Fn>>(Fn(std::forward<F>(f)));
     EdgeRouting r;
-    r.kind = p == Partition::hash ? Routing::hash
+    r.kind = p == Partition::hash        ? Routing::hash
              : p == Partition::broadcast ? Routing::broadcast
                                          : Routing::round_robin;
     r.key_selector = std::static_pointer_cast<const KeySelector<T>>(selector);
@@ -188,8 +192,9 @@ class StreamOps {
   template <class P>
   DataStream<T> partition_custom(P p) {
     auto factory = std::make_shared<TypedPartitionerFactory<T, P>>(std::move(p));
-    return repartition(Routing::custom, std::static_pointer_cast<const void>(
-                                             std::static_pointer_cast<const PartitionerFactory<T>>(factory)));
+    return repartition(Routing::custom,
+                       std::static_pointer_cast<const void>(
+                           std::static_pointer_cast<const PartitionerFactory<T>>(factory)));
   }
 
  protected:

@@ -59,9 +59,10 @@ class Environment {
     using T = typename F::output_type;
     static_assert(std::is_base_of_v<BatchFunction<T>, F>,
                   "from_collection<F>: F must derive from sage::BatchFunction<T>");
-    return add_source<T>("collection", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
-      return std::make_unique<detail::BatchSourceInstance<T, F>>(detail::construct_from<F>(a));
-    });
+    return add_source<T>(
+        "collection", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+          return std::make_unique<detail::BatchSourceInstance<T, F>>(detail::construct_from<F>(a));
+        });
   }
 
   /// An unbounded source from a `SourceFunction<T>` class built per instance from `args`.
@@ -70,7 +71,8 @@ class Environment {
     using T = typename F::output_type;
     static_assert(std::is_base_of_v<SourceFunction<T>, F>,
                   "from_source<F>: F must derive from sage::SourceFunction<T>");
-    return add_source<T>("source", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+    return add_source<T>("source", [a = std::make_tuple(
+                                        std::decay_t<A>(std::forward<A>(args))...)] {
       return std::make_unique<detail::FunctionSourceInstance<T, F>>(detail::construct_from<F>(a));
     });
   }
@@ -101,9 +103,8 @@ class Environment {
 
   template <class T>
   DataStream<T> add_items_source(std::shared_ptr<const std::vector<T>> items) {
-    return add_source<T>("from_batch", [items] {
-      return std::make_unique<detail::ItemsSourceInstance<T>>(items);
-    });
+    return add_source<T>(
+        "from_batch", [items] { return std::make_unique<detail::ItemsSourceInstance<T>>(items); });
   }
   template <class T, class Factory>
   DataStream<T> add_source(const char* kind, Factory factory) {

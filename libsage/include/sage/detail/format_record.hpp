@@ -5,12 +5,12 @@
 
 #include <cstdio>
 #include <ranges>
-#include <string_view>
-#include <tuple>
-#include <utility>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -18,7 +18,9 @@
 namespace sage::detail {
 
 template <class T>
-concept Streamable = requires(std::ostream& os, const T& x) { os << x; };
+concept Streamable = requires(std::ostream& os, const T& x) {
+  os << x;
+};
 
 template <class T>
 struct is_pair_or_tuple : std::false_type {};

@@ -55,8 +55,8 @@ const char* to_string(Routing r);
 /// the edge's upstream node casts them back.
 struct EdgeRouting {
   Routing kind = Routing::unset;
-  std::shared_ptr<const void> key_selector;   ///< `KeySelector<T>` (hash)
-  std::shared_ptr<const void> partitioner;    ///< `PartitionerFactory<T>` (custom)
+  std::shared_ptr<const void> key_selector;               ///< `KeySelector<T>` (hash)
+  std::shared_ptr<const void> partitioner;                ///< `PartitionerFactory<T>` (custom)
   std::shared_ptr<const KeyExtractorBase> key_extractor;  ///< set on keyed streams
 };
 
@@ -98,8 +98,9 @@ class Node {
   /// Connects `from` (an instance of this node) to a chained instance `to`.
   virtual void chain(OperatorInstance& from, OperatorInstance& to) const = 0;
   /// A writer that partitions this node's output over network channels.
-  [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_writer(
-      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const = 0;
+  [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_writer(OperatorInstance& from,
+                                                                       const EdgeRouting& routing,
+                                                                       WriterSetup setup) const = 0;
   /// A port that feeds batches arriving on an input edge into `to` (an instance of this node).
   [[nodiscard]] virtual std::unique_ptr<InputPortBase> make_input_port(
       OperatorInstance& to, const EdgeRouting& routing) const = 0;

@@ -318,9 +318,10 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
         break;
       case Routing::custom:
         i = guarded(*ctx_, [&] { return custom_(x, n); });
-        if (i >= n) throw OperatorFailure(ctx_->operator_name(), ctx_->index(),
-                                          "partitioner returned " + std::to_string(i) +
-                                              " for " + std::to_string(n) + " instances");
+        if (i >= n)
+          throw OperatorFailure(ctx_->operator_name(), ctx_->index(),
+                                "partitioner returned " + std::to_string(i) + " for " +
+                                    std::to_string(n) + " instances");
         break;
       case Routing::broadcast:
         for (size_t j = 0; j + 1 < n; ++j) append(j, T(x));
@@ -416,8 +417,9 @@ class TypedNode final : public Node {
     }
   }
 
-  [[nodiscard]] std::unique_ptr<ChannelWriterBase> make_writer(
-      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const override {
+  [[nodiscard]] std::unique_ptr<ChannelWriterBase> make_writer(OperatorInstance& from,
+                                                               const EdgeRouting& routing,
+                                                               WriterSetup setup) const override {
     if constexpr (std::is_void_v<Out>) {
       throw std::logic_error("sage: a sink has no output to write");
     } else {
@@ -441,7 +443,8 @@ class TypedNode final : public Node {
   template <class T>
   static Output<T>& input_of(OperatorInstance& inst) {
     auto* in = dynamic_cast<Output<T>*>(&inst);
-    if (in == nullptr) throw std::logic_error("sage: chained operators disagree on the record type");
+    if (in == nullptr)
+      throw std::logic_error("sage: chained operators disagree on the record type");
     return *in;
   }
   template <class T = Out>

@@ -26,8 +26,8 @@ struct TaskInput {
 
 struct TaskPlan {
   int id = -1;
-  int chain = -1;          ///< index into `PhysicalPlan::chains`
-  int instance = 0;        ///< index among the chain's parallel instances
+  int chain = -1;    ///< index into `PhysicalPlan::chains`
+  int instance = 0;  ///< index among the chain's parallel instances
   int parallelism = 1;
   std::vector<TaskInput> inputs;    ///< by input slot
   std::vector<TaskOutput> outputs;  ///< by out edge; slots number the task's output channels
@@ -41,24 +41,24 @@ struct ChannelPlan {
   int from_task = -1;
   int from_slot = -1;  ///< output slot at the upstream task
   int to_task = -1;
-  int to_slot = -1;    ///< input slot at the downstream task
+  int to_slot = -1;  ///< input slot at the downstream task
 };
 
 /// Operators fused into one task: connected by forward edges of equal parallelism.
 struct ChainPlan {
   std::vector<int> nodes;  ///< topological order, head first
   int parallelism = 1;
-  std::string name;        ///< "source -> map -> filter"
+  std::string name;  ///< "source -> map -> filter"
 };
 
 struct PhysicalPlan {
-  std::vector<int> parallelism;       ///< by node
-  std::vector<Routing> routing;       ///< by edge, resolved (never `unset`)
-  std::vector<bool> chained;          ///< by edge
+  std::vector<int> parallelism;  ///< by node
+  std::vector<Routing> routing;  ///< by edge, resolved (never `unset`)
+  std::vector<bool> chained;     ///< by edge
   std::vector<ChainPlan> chains;
   std::vector<TaskPlan> tasks;
   std::vector<ChannelPlan> channels;
-  std::vector<int> chain_of_node;     ///< by node
+  std::vector<int> chain_of_node;  ///< by node
   std::vector<std::vector<int>> tasks_of_chain;
 };
 

@@ -150,7 +150,7 @@ class TaskBody {
  private:
   std::string name_;
   std::vector<std::unique_ptr<OperatorInstance>> operators_;  // chain order
-  std::vector<InstanceCounters*> counters_;                  // parallel to operators_
+  std::vector<InstanceCounters*> counters_;                   // parallel to operators_
   SourceInstance* source_ = nullptr;
   std::vector<std::unique_ptr<ChannelWriterBase>> writers_;
   std::vector<std::unique_ptr<InputPortBase>> owned_ports_;

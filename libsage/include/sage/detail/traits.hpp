@@ -14,7 +14,8 @@ template <class F>
 concept FunctionClass = std::is_base_of_v<BaseFunction, F>;
 
 template <class F>
-concept Callable = !FunctionClass<std::remove_cvref_t<F>> && std::is_copy_constructible_v<std::decay_t<F>>;
+concept Callable =
+    !FunctionClass<std::remove_cvref_t<F>> && std::is_copy_constructible_v<std::decay_t<F>>;
 
 /// The `R` of a flatmap callable's `Collector<R>&` parameter.
 template <class M>
@@ -57,7 +58,7 @@ struct flatmap_result {
   using type = typename flatmap_output<F>::type;
 };
 template <class F, class T>
-  requires std::is_invocable_v<F&, const T&>
+requires std::is_invocable_v<F&, const T&>
 struct flatmap_result<F, T> {
   using type = std::remove_cvref_t<std::ranges::range_value_t<std::invoke_result_t<F&, const T&>>>;
 };
