@@ -19,6 +19,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
   // A busy task yields its thread after this many messages, so that tasks
   // outnumbering threads still all make progress.
   cfg.set("scheduler.max-throughput", size_t{64});
+  actors::add_message_types(cfg);
   return cfg;
 }
 

@@ -47,9 +47,9 @@ class task_actor final : public caf::event_based_actor {
     return {
         [this](wire_atom, const task_wiring& w) { wire(w); },
         [this](start_atom) { guarded([&] { start(); }); },
-        [this](batch_atom, uint32_t slot, BatchPtr& batch) {
+        [this](batch_atom, uint32_t slot, wire_batch& batch) {
           guarded([&] {
-            in_.at(slot).queued.push_back(std::move(batch));
+            in_.at(slot).queued.push_back(std::move(batch.batch));
             drain_inputs();
           });
         },
@@ -159,7 +159,7 @@ class task_actor final : public caf::event_based_actor {
     auto& c = out_[slot];
     if (c.pending.empty() && c.credit > 0) {
       --c.credit;
-      send(c.peer, batch_atom::value, c.peer_slot, std::move(batch));
+      send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(batch)});
       return;
     }
     if (c.pending.empty()) ++blocked_channels_;
@@ -172,7 +172,7 @@ class task_actor final : public caf::event_based_actor {
     if (!c.pending.empty()) {
       while (c.credit > 0 && !c.pending.empty()) {
         --c.credit;
-        send(c.peer, batch_atom::value, c.peer_slot, std::move(c.pending.front()));
+        send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(c.pending.front())});
         c.pending.pop_front();
       }
       if (c.pending.empty()) --blocked_channels_;

@@ -18,7 +18,7 @@
 /// Task (one per task instance: a chain of fused operators)
 ///   accepts  (wire_atom, task_wiring)           its channels' peers
 ///            (start_atom)                       open operators, grant credit, start sources
-///            (batch_atom, uint32_t in_slot, BatchPtr)  records on an input channel
+///            (batch_atom, uint32_t in_slot, wire_batch)  records on an input channel
 ///            (eos_atom, uint32_t in_slot)       end-of-stream on an input channel
 ///            (credit_atom, uint32_t out_slot, int32_t n)  n more batches may be sent
 ///            (continue_atom)                    run the next source step
@@ -68,6 +68,49 @@ typename Inspector::result_type inspect(Inspector& f, task_wiring& x) {
            x.input_peer_slots);
 }
 
+/// A batch inside a CAF message. Between actors of one process only the
+/// pointer travels. When CAF serializes the message for another node, the
+/// batch is encoded as one Cap'n Proto `RecordBatch` (schemas/batch.capnp) and
+/// arrives as an `EncodedBatch`, decoded by the receiving task's input port:
+/// the sending code does not need to know where the receiver lives.
+struct wire_batch {
+  detail::BatchPtr batch;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    // A record type without a codec is refused when the job is submitted. Should
+    // one get here all the same, the batch travels as an empty frame, which the
+    // receiver reports as a job failure: CAF 0.17 ignores errors of a message's
+    // elements, and an exception here would take down the node's middleman.
+    std::vector<uint8_t> frame;
+    caf::error failure;
+    try {
+      frame = x.batch->encode();
+    } catch (const std::exception& e) {
+      frame.clear();
+      failure = caf::make_error(caf::sec::invalid_argument, e.what());
+    }
+    if (auto err = f(caf::meta::type_name("sage.batch"), frame)) return err;
+    return failure;
+  } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    std::vector<uint8_t> frame;
+    if (auto err = f(caf::meta::type_name("sage.batch"), frame)) return err;
+    x.batch = std::make_shared<detail::EncodedBatch>(std::move(frame));
+    return caf::none;
+  } else {  // printing a message (logs): the record count only
+    uint64_t records = x.batch ? x.batch->size() : 0;
+    return f(caf::meta::type_name("sage.batch"), records);
+  }
+}
+
+/// Registers the messages that may cross nodes; every node's actor system needs it.
+inline void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<wire_batch>("sage.batch");
+  cfg.add_message_type<task_wiring>("sage.task_wiring");
+}
+
 /// Spawns the JobManager of an embedded runtime.
 caf::actor spawn_job_manager(caf::actor_system& system);
 /// Spawns a job's Dispatcher, monitored by `parent`.
@@ -77,8 +120,6 @@ caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int ta
 
 }  // namespace sage::actors
 
-// Batches and job specs travel between actors of one process as shared
-// pointers, never encoded. (Crossing nodes is the cluster milestone's work: it
-// encodes batches as Cap'n Proto messages.)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::detail::BatchPtr)
+// A job spec is handed to the embedded runtime's JobManager as a pointer and
+// never leaves the process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::JobSpecPtr)

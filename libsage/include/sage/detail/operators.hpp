@@ -374,8 +374,16 @@ class InputPort final : public InputPortBase {
   InputPort(Output<T>* target, RuntimeContext& ctx, const KeyExtractorBase* key)
       : target_(target), ctx_(&ctx), key_(key ? key->clone_extractor() : nullptr) {}
   size_t consume(BatchBase& batch) override {
-    auto& records = static_cast<Batch<T>&>(batch).records;
     ContextAccess::set_key_extractor(*ctx_, key_.get());
+    if (auto* encoded = dynamic_cast<EncodedBatch*>(&batch)) {
+      auto records = decode_batch<T>(*encoded);
+      return push_all(records);
+    }
+    return push_all(static_cast<Batch<T>&>(batch).records);
+  }
+
+ private:
+  size_t push_all(std::vector<T>& records) {
     if constexpr (std::is_same_v<T, bool>) {
       for (bool b : records) target_->push(bool(b));  // std::vector<bool> has no bool&
     } else {
@@ -384,7 +392,6 @@ class InputPort final : public InputPortBase {
     return records.size();
   }
 
- private:
   Output<T>* target_;
   RuntimeContext* ctx_;
   std::unique_ptr<KeyExtractorBase> key_;  // this instance's copy of the key selector

@@ -9,11 +9,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
+
+#include <sage/codec.hpp>
 
 namespace sage::detail {
 
@@ -57,12 +61,61 @@ class FanOut {
   std::vector<Output<T>*> targets_;
 };
 
-/// A batch of records in memory. The runtime moves batches between tasks without
-/// looking inside; only the typed ends (`ChannelWriter<T>`, `InputPort<T>`) know `T`.
+/// A batch of records. The runtime moves batches between tasks without looking
+/// inside; only the typed ends (`ChannelWriter<T>`, `InputPort<T>`) know `T`.
+/// Between tasks of one process a batch travels as a `Batch<T>`, never encoded;
+/// when it crosses a node it is encoded as one Cap'n Proto `RecordBatch`
+/// (schemas/batch.capnp) and arrives as an `EncodedBatch`.
 class BatchBase {
  public:
   virtual ~BatchBase() = default;
   [[nodiscard]] virtual size_t size() const = 0;
+  /// The batch as one `RecordBatch` message (a Cap'n Proto flat array). Throws
+  /// `std::logic_error` when the record type has no codec.
+  [[nodiscard]] virtual std::vector<uint8_t> encode() const = 0;
+};
+
+using BatchPtr = std::shared_ptr<BatchBase>;
+
+/// A fingerprint of a record type: the same in every process of one program.
+template <class T>
+uint64_t record_type_id() {
+  static const uint64_t id = [] {
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a of the type's mangled name
+    for (const char* p = typeid(T).name(); *p != 0; ++p)
+      h = (h ^ static_cast<uint8_t>(*p)) * 0x100000001b3ULL;
+    return h;
+  }();
+  return id;
+}
+
+/// Wraps encoded records into a `RecordBatch` message (wire.cpp).
+std::vector<uint8_t> frame_batch(uint64_t record_type, size_t count,
+                                 const std::vector<uint8_t>& records);
+
+/// The records inside a `RecordBatch` message; valid while the message is.
+struct BatchView {
+  uint64_t record_type = 0;
+  size_t count = 0;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+/// A batch that arrived from another node: the `RecordBatch` message, decoded
+/// by the receiving input port, which knows the record type.
+class EncodedBatch final : public BatchBase {
+ public:
+  explicit EncodedBatch(std::vector<uint8_t> frame) : frame_(std::move(frame)) {}
+  /// The record count it claims (0 if the frame is malformed: `view()` says why).
+  [[nodiscard]] size_t size() const override;
+  [[nodiscard]] std::vector<uint8_t> encode() const override { return frame_; }
+  /// Parses the message with reader limits; throws `DecodeError` when malformed.
+  [[nodiscard]] BatchView view() const;
+  [[nodiscard]] const std::vector<uint8_t>& frame() const { return frame_; }
+
+ private:
+  std::vector<uint8_t> frame_;
+  mutable std::vector<uint64_t> aligned_;  // a copy, if the frame is not 8-byte aligned
 };
 
 template <class T>
@@ -70,10 +123,32 @@ class Batch final : public BatchBase {
  public:
   explicit Batch(std::vector<T>&& records) : records(std::move(records)) {}
   [[nodiscard]] size_t size() const override { return records.size(); }
+  [[nodiscard]] std::vector<uint8_t> encode() const override {
+    if constexpr (has_codec<T>) {
+      std::vector<uint8_t> bytes;
+      encode_records(records, bytes);
+      return frame_batch(record_type_id<T>(), records.size(), bytes);
+    } else {
+      throw std::logic_error(std::string("record type ") + typeid(T).name() +
+                             " has no codec: it cannot cross a node (see sage/codec.hpp)");
+    }
+  }
   std::vector<T> records;
 };
 
-using BatchPtr = std::shared_ptr<BatchBase>;
+/// The records of a batch that arrived encoded; throws `DecodeError` when the
+/// bytes are malformed or hold another record type.
+template <class T>
+std::vector<T> decode_batch(const EncodedBatch& batch) {
+  if constexpr (has_codec<T>) {
+    const BatchView v = batch.view();
+    if (v.record_type != record_type_id<T>())
+      throw DecodeError("a batch of another record type arrived on this channel");
+    return decode_records<T>(v.data, v.size, v.count);
+  } else {
+    throw DecodeError(std::string("record type ") + typeid(T).name() + " has no codec");
+  }
+}
 
 /// Reads the current key of a keyed stream from the record being processed
 /// (`RuntimeContext::key<K>()`); typed on the key only.
