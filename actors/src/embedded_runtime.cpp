@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/io/middleman.hpp>
+
 #include <sage/actors/protocol.hpp>
 
 namespace sage::detail {
@@ -20,23 +22,38 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
   // outnumbering threads still all make progress.
   cfg.set("scheduler.max-throughput", size_t{64});
   actors::add_message_types(cfg);
+  // The network layer, for nodes in other actor systems. It opens no port by
+  // itself; automatic connections stay off (they would listen on all interfaces).
+  cfg.load<caf::io::middleman>();
   return cfg;
 }
 
 class EmbeddedRuntime final : public Runtime {
  public:
   explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
-    job_manager_ = actors::spawn_job_manager(system_);
+    node_ = actors::spawn_node(system_);
+    job_manager_ = actors::spawn_job_manager(system_, node_);
   }
 
   ~EmbeddedRuntime() override {
     caf::anon_send_exit(job_manager_, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
     job_manager_ = nullptr;
+    node_ = nullptr;
     // The actor system's destructor waits for every actor to end.
   }
 
   void submit(std::shared_ptr<const JobSpec> job) override {
+    actors::register_job(job);
     caf::anon_send(job_manager_, actors::submit_atom::value, std::move(job));
+  }
+
+  void add_node(const std::string& host, uint16_t port) override {
+    auto node = system_.middleman().remote_actor(host, port);
+    if (!node)
+      throw std::runtime_error("cannot reach the node at " + host + ":" + std::to_string(port) +
+                               ": " + system_.render(node.error()));
+    caf::anon_send(job_manager_, actors::add_node_atom::value, std::move(*node));
   }
   void stop(const JobId& id) override {
     caf::anon_send(job_manager_, actors::stop_atom::value, id.str());
@@ -48,6 +65,7 @@ class EmbeddedRuntime final : public Runtime {
  private:
   caf::actor_system_config cfg_;
   caf::actor_system system_;
+  caf::actor node_;
   caf::actor job_manager_;
 };
 

@@ -2,7 +2,7 @@
 ///
 /// Protocol (see protocol.hpp):
 ///   accepts  (submit_atom, JobSpecPtr), (stop_atom, job_id), (cancel_atom, job_id),
-///            down_msg of its Dispatchers
+///            (add_node_atom, node), down_msg of its Dispatchers
 ///   sends    (stop_atom), (cancel_atom) to a job's Dispatcher
 
 #include <map>
@@ -22,7 +22,8 @@ struct job_entry {
 
 class job_manager_actor final : public caf::event_based_actor {
  public:
-  explicit job_manager_actor(caf::actor_config& cfg) : caf::event_based_actor(cfg) {}
+  job_manager_actor(caf::actor_config& cfg, caf::actor local_node)
+      : caf::event_based_actor(cfg), nodes_{std::move(local_node)} {}
 
   const char* name() const override { return "sage.job_manager"; }
 
@@ -32,15 +33,22 @@ class job_manager_actor final : public caf::event_based_actor {
         [this](submit_atom, JobSpecPtr& job) {
           spdlog::debug("job {} ({}) submitted", job->id.str(), job->name);
           auto id = job->id.str();
-          auto d = spawn_dispatcher(this, job);
+          auto d = spawn_dispatcher(this, job, nodes_);
           jobs_.emplace(std::move(id), job_entry{d, std::move(job)});
         },
         [this](stop_atom, const std::string& id) { forward(id, stop_atom::value); },
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
+        [this](add_node_atom, caf::actor& node) {
+          spdlog::info("node {} added", nodes_.size());
+          nodes_.push_back(std::move(node));
+        },
     };
   }
 
-  void on_exit() override { jobs_.clear(); }
+  void on_exit() override {
+    jobs_.clear();
+    nodes_.clear();
+  }
 
  private:
   template <class Atom>
@@ -67,12 +75,13 @@ class job_manager_actor final : public caf::event_based_actor {
   }
 
   std::map<std::string, job_entry> jobs_;
+  std::vector<caf::actor> nodes_;  // [0] is this process's node
 };
 
 }  // namespace
 
-caf::actor spawn_job_manager(caf::actor_system& system) {
-  return system.spawn<job_manager_actor>();
+caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node) {
+  return system.spawn<job_manager_actor>(std::move(local_node));
 }
 
 }  // namespace sage::actors

@@ -337,11 +337,9 @@ class task_actor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int task_id) {
-  auto task = dispatcher->spawn<task_actor>(std::move(job), task_id,
-                                            caf::actor_cast<caf::actor>(dispatcher));
-  dispatcher->monitor(task);
-  return task;
+caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
+                      caf::actor dispatcher) {
+  return parent->spawn<task_actor>(std::move(job), task_id, std::move(dispatcher));
 }
 
 }  // namespace sage::actors

@@ -88,6 +88,8 @@ JobId Environment::submit(bool autostop) {
   if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");
   if (spec->channel_credits < 1) throw GraphError("config 'channel.credits' must be at least 1");
   if (spec->buffer_timeout_ms < 0) throw GraphError("config 'buffer.timeout' must not be negative");
+  if (const auto p = config_.get_string("placement", "local"); p != "local" && p != "spread")
+    throw GraphError("config 'placement' must be 'local' or 'spread', not '" + p + "'");
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
   for (const auto& l : end_listeners_) {
     l->job_started();

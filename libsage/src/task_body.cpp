@@ -15,12 +15,8 @@
 
 namespace sage {
 
-void RuntimeContext::throw_no_key(const char* type, bool outside_record) const {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type, nullptr, nullptr, &status);
-  const std::string type_name = status == 0 && demangled != nullptr ? demangled : type;
-  std::free(demangled);
-  throw std::logic_error("ctx().key<" + type_name + ">() in '" + name_ + "': " +
+void RuntimeContext::throw_no_key(const std::type_info& type, bool outside_record) const {
+  throw std::logic_error("ctx().key<" + detail::type_name(type) + ">() in '" + name_ + "': " +
                          (outside_record
                               ? "there is a key only while a record is processed"
                               : "the operator is not applied to a KeyedStream with that key type"));
@@ -29,6 +25,14 @@ void RuntimeContext::throw_no_key(const char* type, bool outside_record) const {
 }  // namespace sage
 
 namespace sage::detail {
+
+std::string type_name(const std::type_info& type) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : type.name();
+  std::free(demangled);
+  return name;
+}
 
 namespace {
 

@@ -45,13 +45,13 @@ class RuntimeContext {
   [[nodiscard]] K key() const {
     auto* extractor = dynamic_cast<const detail::KeyExtractor<K>*>(key_extractor_);
     if (extractor == nullptr || current_record_ == nullptr)
-      throw_no_key(typeid(K).name(), key_extractor_ != nullptr && current_record_ == nullptr);
+      throw_no_key(typeid(K), key_extractor_ != nullptr && current_record_ == nullptr);
     return extractor->extract(current_record_);
   }
 
  private:
   friend struct detail::ContextAccess;
-  [[noreturn]] void throw_no_key(const char* type, bool outside_record) const;
+  [[noreturn]] void throw_no_key(const std::type_info& type, bool outside_record) const;
 
   std::string name_;
   std::string operator_name_;

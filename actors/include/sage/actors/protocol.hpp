@@ -5,9 +5,14 @@
 ///
 /// JobManager (one per runtime)
 ///   accepts  (submit_atom, JobSpecPtr)          deploy a job: spawns its Dispatcher
+///            (add_node_atom, caf::actor node)   a node that tasks may be placed on
 ///            (stop_atom, std::string job_id)    graceful stop, forwarded to the Dispatcher
 ///            (cancel_atom, std::string job_id)  immediate stop, forwarded to the Dispatcher
 ///            down_msg                           a Dispatcher ended
+/// Node (one per actor system: the process's, or another node's)
+///   accepts  (spawn_tasks_atom, std::string job_id, std::vector<int32_t> tasks, caf::actor
+///   dispatcher)
+///              -> std::vector<caf::actor>     spawns those tasks of the job here
 /// Dispatcher (one per job)
 ///   accepts  (task_done_atom, int task)         a task finished after end-of-stream
 ///            (task_fail_atom, int task, std::string op, int instance, std::string message)
@@ -52,6 +57,8 @@ using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using add_node_atom = caf::atom_constant<caf::atom("add_node")>;
+using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
 
 /// The peers of a task's channels, by slot: where each output slot sends (and
 /// which input slot it is there), and whom each input slot returns credit to.
@@ -109,14 +116,26 @@ typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
 inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<wire_batch>("sage.batch");
   cfg.add_message_type<task_wiring>("sage.task_wiring");
+  cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks
+  // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
 }
 
-/// Spawns the JobManager of an embedded runtime.
-caf::actor spawn_job_manager(caf::actor_system& system);
-/// Spawns a job's Dispatcher, monitored by `parent`.
-caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job);
-/// Spawns the task actor of task `task_id`, monitored by `dispatcher`.
-caf::actor spawn_task(caf::event_based_actor* dispatcher, JobSpecPtr job, int task_id);
+/// The jobs this process can host tasks of, by id. The submitting process
+/// registers the job it compiled; a task host registers the job it built from
+/// the same program. A node spawns a job's tasks only from this registry.
+void register_job(const JobSpecPtr& job);
+JobSpecPtr find_job(const std::string& id);
+
+/// Spawns the JobManager of an embedded runtime; `local_node` is this process's node.
+caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node);
+/// Spawns a job's Dispatcher, placing tasks on `nodes`, monitored by `parent`.
+caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job,
+                            std::vector<caf::actor> nodes);
+/// Spawns a node actor in `system`.
+caf::actor spawn_node(caf::actor_system& system);
+/// Spawns the task actor of task `task_id` in `parent`'s actor system.
+caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
+                      caf::actor dispatcher);
 
 }  // namespace sage::actors
 

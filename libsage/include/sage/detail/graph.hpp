@@ -91,6 +91,10 @@ class Node {
   std::vector<int> in_edges;
   std::vector<int> out_edges;
 
+  /// Whether this node's records can cross a node (their type has a codec).
+  [[nodiscard]] virtual bool output_has_codec() const = 0;
+  /// The name of this node's record type, for error messages.
+  [[nodiscard]] virtual std::string output_type_name() const = 0;
   /// A copy of this node (its settings, edges and factory).
   [[nodiscard]] virtual std::shared_ptr<Node> clone() const = 0;
   /// A new instance of the operator (the user's function copied or constructed).

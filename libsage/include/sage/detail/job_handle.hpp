@@ -84,6 +84,10 @@ class Runtime {
   virtual void stop(const JobId& id) = 0;
   /// Stops at once; the job ends as cancelled.
   virtual void cancel(const JobId& id) = 0;
+  /// Adds the node published at `host:port` (a node server of another actor
+  /// system) to the nodes this runtime places tasks on. Throws `std::runtime_error`
+  /// when it cannot be reached.
+  virtual void add_node(const std::string& host, uint16_t port) = 0;
 };
 
 /// The process's embedded runtime (an actor system with a JobManager), created

@@ -412,6 +412,20 @@ class TypedNode final : public Node {
     return std::make_shared<TypedNode>(*this);
   }
 
+  [[nodiscard]] bool output_has_codec() const override {
+    if constexpr (std::is_void_v<Out>)
+      return false;
+    else
+      return has_codec<Out>;
+  }
+
+  [[nodiscard]] std::string output_type_name() const override {
+    if constexpr (std::is_void_v<Out>)
+      return "void";
+    else
+      return type_name(typeid(Out));
+  }
+
   [[nodiscard]] std::unique_ptr<OperatorInstance> instantiate() const override {
     return factory_();
   }

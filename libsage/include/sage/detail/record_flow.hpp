@@ -77,6 +77,9 @@ class BatchBase {
 
 using BatchPtr = std::shared_ptr<BatchBase>;
 
+/// A readable (demangled) name of a type, for error messages.
+std::string type_name(const std::type_info& type);
+
 /// A fingerprint of a record type: the same in every process of one program.
 template <class T>
 uint64_t record_type_id() {
@@ -129,7 +132,7 @@ class Batch final : public BatchBase {
       encode_records(records, bytes);
       return frame_batch(record_type_id<T>(), records.size(), bytes);
     } else {
-      throw std::logic_error(std::string("record type ") + typeid(T).name() +
+      throw std::logic_error("record type " + type_name(typeid(T)) +
                              " has no codec: it cannot cross a node (see sage/codec.hpp)");
     }
   }
@@ -146,7 +149,7 @@ std::vector<T> decode_batch(const EncodedBatch& batch) {
       throw DecodeError("a batch of another record type arrived on this channel");
     return decode_records<T>(v.data, v.size, v.count);
   } else {
-    throw DecodeError(std::string("record type ") + typeid(T).name() + " has no codec");
+    throw DecodeError("record type " + type_name(typeid(T)) + " has no codec");
   }
 }
 
