@@ -32,7 +32,9 @@ class EmbeddedRuntime final : public Runtime {
  public:
   explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
     node_ = actors::spawn_node(system_);
-    job_manager_ = actors::spawn_job_manager(system_, node_);
+    actors::NodeInfo local;
+    local.role = "local";
+    job_manager_ = actors::spawn_job_manager(system_, node_, std::move(local));
   }
 
   ~EmbeddedRuntime() override {

@@ -3,6 +3,7 @@
 ///
 /// Protocol (see protocol.hpp):
 ///   accepts  (spawn_tasks_atom, job_id, task ids, dispatcher) -> the tasks' actors, in order
+///            (shutdown_atom) ends the node
 ///
 /// And the process's job registry: a node finds the job a task belongs to by
 /// its id, so a job plan never has to travel (every process of a job runs the
@@ -45,6 +46,10 @@ class node_actor final : public caf::event_based_actor {
           }
           spdlog::debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
           return spawned;
+        },
+        [this](shutdown_atom) {
+          spdlog::info("node: shutting down");
+          quit();
         },
     };
   }

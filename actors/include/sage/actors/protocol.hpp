@@ -3,32 +3,35 @@
 /// Every message the runtime's actors exchange, in one place. Each actor's own
 /// file repeats, at its top, the subset it accepts and sends.
 ///
-/// JobManager (one per runtime)
-///   accepts  (submit_atom, JobSpecPtr)          deploy a job: spawns its Dispatcher
-///            (add_node_atom, caf::actor node)   a node that tasks may be placed on
-///            (stop_atom, std::string job_id)    graceful stop, forwarded to the Dispatcher
-///            (cancel_atom, std::string job_id)  immediate stop, forwarded to the Dispatcher
-///            down_msg                           a Dispatcher ended
-/// Node (one per actor system: the process's, or another node's)
-///   accepts  (spawn_tasks_atom, std::string job_id, std::vector<int32_t> tasks, caf::actor
-///   dispatcher)
-///              -> std::vector<caf::actor>     spawns those tasks of the job here
+/// JobManager (one per runtime: embedded in a program, or a cluster's head)
+///   accepts  (submit_atom, JobSpecPtr)            deploy a job: spawns its Dispatcher
+///            (stop_atom, job_id)                  graceful stop, to the job's Dispatcher
+///            (cancel_atom, job_id)                immediate stop, to the job's Dispatcher
+///            (add_node_atom, node)                a node tasks may be placed on
+///            (register_node_atom, NodeInfo, node) -> uint32_t   a worker joins
+///            (cluster_status_atom) -> ClusterStatus   nodes (alive or lost) and jobs
+///            (shutdown_atom, bool all)            ends the runtime (and every worker)
+///            down_msg                             a Dispatcher or a node ended
+/// Node (one per actor system: the process's, or a worker's)
+///   accepts  (spawn_tasks_atom, job_id, std::vector<int32_t> tasks, dispatcher)
+///              -> std::vector<caf::actor>         spawns those tasks of the job here
+///            (shutdown_atom)                      ends the node (a worker then exits)
 /// Dispatcher (one per job)
-///   accepts  (task_done_atom, int task)         a task finished after end-of-stream
+///   accepts  (task_done_atom, int task)           a task finished after end-of-stream
 ///            (task_fail_atom, int task, std::string op, int instance, std::string message)
-///            (stop_atom)                        tells every source task to end its stream
-///            (cancel_atom)                      kills every task
-///            down_msg                           a task ended (expected or not)
-///   sends    (wire_atom, task_wiring), (start_atom), (stop_atom) to tasks
+///            (stop_atom)                          tells every source task to end its stream
+///            (cancel_atom)                        kills every task
+///            down_msg                             a task ended (expected or not)
+///   sends    spawn_tasks to nodes; (wire_atom, task_wiring), (start_atom), (stop_atom) to tasks
 /// Task (one per task instance: a chain of fused operators)
-///   accepts  (wire_atom, task_wiring)           its channels' peers
-///            (start_atom)                       open operators, grant credit, start sources
-///            (batch_atom, uint32_t in_slot, wire_batch)  records on an input channel
-///            (eos_atom, uint32_t in_slot)       end-of-stream on an input channel
+///   accepts  (wire_atom, task_wiring)             its channels' peers
+///            (start_atom)                         open operators, grant credit, start sources
+///            (batch_atom, uint32_t in_slot, wire_batch)   records on an input channel
+///            (eos_atom, uint32_t in_slot)         end-of-stream on an input channel
 ///            (credit_atom, uint32_t out_slot, int32_t n)  n more batches may be sent
-///            (continue_atom)                    run the next source step
-///            (flush_atom)                       buffer.timeout expired: ship partial batches
-///            (stop_atom)                        end the source's stream (graceful stop)
+///            (continue_atom)                      run the next source step
+///            (flush_atom)                         buffer.timeout expired: ship partial batches
+///            (stop_atom)                          end the source's stream (graceful stop)
 ///   sends    batch/eos downstream, credit upstream, task_done/task_fail to the Dispatcher
 
 #include <cstdint>
@@ -38,6 +41,7 @@
 
 #include <caf/all.hpp>
 
+#include <sage/actors/cluster.hpp>
 #include <sage/detail/job_handle.hpp>
 #include <sage/detail/record_flow.hpp>
 
@@ -59,6 +63,9 @@ using continue_atom = caf::atom_constant<caf::atom("continue")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using add_node_atom = caf::atom_constant<caf::atom("add_node")>;
 using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
+using register_node_atom = caf::atom_constant<caf::atom("reg_node")>;
+using cluster_status_atom = caf::atom_constant<caf::atom("cl_status")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 /// The peers of a task's channels, by slot: where each output slot sends (and
 /// which input slot it is there), and whom each input slot returns credit to.
@@ -117,6 +124,8 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<wire_batch>("sage.batch");
   cfg.add_message_type<task_wiring>("sage.task_wiring");
   cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks
+  cfg.add_message_type<NodeInfo>("sage.node_info");
+  cfg.add_message_type<ClusterStatus>("sage.cluster_status");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
 }
 
@@ -126,8 +135,8 @@ inline void add_message_types(caf::actor_system_config& cfg) {
 void register_job(const JobSpecPtr& job);
 JobSpecPtr find_job(const std::string& id);
 
-/// Spawns the JobManager of an embedded runtime; `local_node` is this process's node.
-caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node);
+/// Spawns a JobManager; `local_node` is this process's node, described by `info`.
+caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info);
 /// Spawns a job's Dispatcher, placing tasks on `nodes`, monitored by `parent`.
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job,
                             std::vector<caf::actor> nodes);

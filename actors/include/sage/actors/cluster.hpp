@@ -1,0 +1,99 @@
+#pragma once
+/// @file cluster.hpp
+/// Head and worker processes of a SAGE cluster, and the requests a client
+/// sends them. The `sage` command (apps/cli) is a thin layer over this.
+///
+/// A head runs the JobManager (published on its port) and a node of its own; a
+/// worker publishes its node and registers it with the head's JobManager,
+/// retrying until the head is up and again whenever it loses the head. CAF's
+/// heartbeat notices a lost peer (crashed or frozen) within two seconds.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace sage::actors {
+
+/// What a node offers, as it registers.
+struct NodeInfo {
+  std::string host;  ///< where its node actor is published
+  uint16_t port = 0;
+  std::string role;  ///< "head" or "worker"
+  double cpus = 0;
+  int64_t memory_mb = 0;
+  int32_t gpus = 0;
+  std::map<std::string, std::string> labels;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NodeInfo& x) {
+  return f(caf::meta::type_name("sage.node_info"), x.host, x.port, x.role, x.cpus, x.memory_mb,
+           x.gpus, x.labels);
+}
+
+/// A node as the JobManager sees it.
+struct NodeStatus {
+  NodeInfo info;
+  bool alive = true;
+  std::string lost_reason;  ///< why it was lost, when it was
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NodeStatus& x) {
+  return f(caf::meta::type_name("sage.node_status"), x.info, x.alive, x.lost_reason);
+}
+
+struct JobSummary {
+  std::string id;
+  std::string name;
+  std::string state;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, JobSummary& x) {
+  return f(caf::meta::type_name("sage.job_summary"), x.id, x.name, x.state);
+}
+
+struct ClusterStatus {
+  std::vector<NodeStatus> nodes;
+  std::vector<JobSummary> jobs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ClusterStatus& x) {
+  return f(caf::meta::type_name("sage.cluster_status"), x.nodes, x.jobs);
+}
+
+struct HeadOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 19001;  ///< 0: a free port
+  NodeInfo node;          ///< the head's own node (resources, labels)
+};
+
+struct WorkerOptions {
+  std::string head_host = "127.0.0.1";
+  uint16_t head_port = 19001;
+  std::string bind = "127.0.0.1";
+  uint16_t port = 0;  ///< the worker's node port; 0: a free port
+  NodeInfo node;
+};
+
+/// Called once the process serves: with the address it listens on.
+using ReadyCallback = std::function<void(const std::string& host, uint16_t port)>;
+
+/// Runs a head until `sage cluster stop` or SIGTERM/SIGINT; returns the exit status.
+int run_head(const HeadOptions& options, const ReadyCallback& ready);
+/// Runs a worker until stopped; returns the exit status.
+int run_worker(const WorkerOptions& options, const ReadyCallback& ready);
+
+/// Asks the head at `host:port` for its nodes and jobs. Throws `std::runtime_error`
+/// with a one-line reason when the head cannot be reached or does not answer.
+ClusterStatus query_status(const std::string& host, uint16_t port);
+/// Stops the head (and with `all`, every worker registered with it).
+void stop_cluster(const std::string& host, uint16_t port, bool all);
+
+}  // namespace sage::actors
