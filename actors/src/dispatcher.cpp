@@ -15,6 +15,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sage/detail/log.hpp>
+
 #include <sage/actors/protocol.hpp>
 
 namespace sage::actors {
@@ -150,13 +152,13 @@ class dispatcher_actor final : public caf::event_based_actor {
     for (size_t t = 0; t < tasks_.size(); ++t) send(tasks_[t], wire_atom::value, wiring[t]);
     for (auto& task : tasks_) send(task, start_atom::value);
     started_ = true;
-    spdlog::debug("job {}: {} tasks deployed on {} nodes", job_->id.str(), tasks_.size(),
+    detail::log("runtime").debug("job {}: {} tasks deployed on {} nodes", job_->id.str(), tasks_.size(),
                   nodes_.size());
     if (stop_requested_) stop_sources();
   }
 
   void stop_sources() {
-    spdlog::info("job {}: stopping its sources", job_->id.str());
+    detail::log("runtime").info("job {}: stopping its sources", job_->id.str());
     for (size_t t = 0; t < tasks_.size(); ++t) {
       const auto& chain = job_->plan.chains[job_->plan.tasks[t].chain];
       if (job_->graph.nodes[chain.nodes.front()]->kind == detail::NodeKind::source)
@@ -194,9 +196,9 @@ class dispatcher_actor final : public caf::event_based_actor {
     if (!ending_ || alive_ > 0 || pending_nodes_ > 0 || reported_) return;
     reported_ = true;
     if (final_state_ == JobState::failed)
-      spdlog::error("job {} failed: {}", job_->id.str(), error_);
+      detail::log("runtime").error("job {} failed: {}", job_->id.str(), error_);
     else
-      spdlog::debug("job {} {}", job_->id.str(), to_string(final_state_));
+      detail::log("runtime").debug("job {} {}", job_->id.str(), to_string(final_state_));
     job_->handle->finish(final_state_, error_);
     quit();
   }

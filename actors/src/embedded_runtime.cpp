@@ -21,7 +21,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
   // A busy task yields its thread after this many messages, so that tasks
   // outnumbering threads still all make progress.
   cfg.set("scheduler.max-throughput", size_t{64});
-  actors::add_message_types(cfg);
+  actors::register_message_types(cfg);
   // The network layer, for nodes in other actor systems. It opens no port by
   // itself; automatic connections stay off (they would listen on all interfaces).
   cfg.load<caf::io::middleman>();

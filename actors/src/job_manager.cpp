@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sage/detail/log.hpp>
+
 #include <sage/actors/protocol.hpp>
 
 namespace sage::actors {
@@ -47,7 +49,7 @@ class job_manager_actor final : public caf::event_based_actor {
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     return {
         [this](submit_atom, JobSpecPtr& job) {
-          spdlog::debug("job {} ({}) submitted", job->id.str(), job->name);
+          detail::log("runtime").debug("job {} ({}) submitted", job->id.str(), job->name);
           auto id = job->id.str();
           auto d = spawn_dispatcher(this, job, alive_nodes());
           jobs_.emplace(std::move(id), job_entry{d, std::move(job)});
@@ -56,7 +58,7 @@ class job_manager_actor final : public caf::event_based_actor {
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
         [this](add_node_atom, caf::actor& node) { add(std::move(node), NodeInfo{}); },
         [this](register_node_atom, NodeInfo& info, caf::actor& node) -> uint32_t {
-          spdlog::info("{} {} registered ({} cpus, {} MB, {} gpus)", info.role, address_of(info),
+          detail::log("runtime").info("{} {} registered ({} cpus, {} MB, {} gpus)", info.role, address_of(info),
                        info.cpus, info.memory_mb, info.gpus);
           return add(std::move(node), std::move(info));
         },
@@ -69,7 +71,7 @@ class job_manager_actor final : public caf::event_based_actor {
           return s;
         },
         [this](shutdown_atom, bool all) {
-          spdlog::info("shutting down{}", all ? " with every worker" : "");
+          detail::log("runtime").info("shutting down{}", all ? " with every worker" : "");
           if (all)
             for (size_t i = 1; i < nodes_.size(); ++i)
               if (nodes_[i].status.alive) send(nodes_[i].actor, shutdown_atom::value);
@@ -103,7 +105,7 @@ class job_manager_actor final : public caf::event_based_actor {
   void forward(const std::string& id, Atom atom) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) {
-      spdlog::warn("no running job {}", id);
+      detail::log("runtime").warn("no running job {}", id);
       return;
     }
     send(it->second.dispatcher, atom);
@@ -114,7 +116,7 @@ class job_manager_actor final : public caf::event_based_actor {
       if (n.actor.address() != dm.source || !n.status.alive) continue;
       n.status.alive = false;
       n.status.lost_reason = to_string(dm.reason);
-      spdlog::warn("{} {} lost: {}", n.status.info.role, address_of(n.status.info),
+      detail::log("runtime").warn("{} {} lost: {}", n.status.info.role, address_of(n.status.info),
                    n.status.lost_reason);
       return;
     }

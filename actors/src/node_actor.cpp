@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sage/detail/log.hpp>
+
 #include <sage/actors/protocol.hpp>
 
 namespace sage::actors {
@@ -44,11 +46,11 @@ class node_actor final : public caf::event_based_actor {
                                      "job " + job_id + " has no task " + std::to_string(t));
             spawned.push_back(spawn_task(this, job, t, dispatcher));
           }
-          spdlog::debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
+          detail::log("runtime").debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
           return spawned;
         },
         [this](shutdown_atom) {
-          spdlog::info("node: shutting down");
+          detail::log("runtime").info("node: shutting down");
           quit();
         },
     };

@@ -18,7 +18,7 @@ struct NodeServer::Impl {
     cfg.set("scheduler.max-threads", static_cast<size_t>(std::max<int64_t>(
                                          1, c.get_int(config_keys::scheduler_threads, hw))));
     cfg.set("scheduler.max-throughput", size_t{64});
-    add_message_types(cfg);
+    register_message_types(cfg);
     cfg.load<caf::io::middleman>();
     return cfg;
   }

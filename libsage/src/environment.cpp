@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sage/detail/log.hpp>
+
 #include <sage/detail/job_handle.hpp>
 #include <sage/error.hpp>
 
@@ -114,10 +116,10 @@ void Environment::wait_interruptible() {
       if (seen > acted_on) {
         acted_on = seen;
         if (seen == 1) {
-          spdlog::warn("interrupted: stopping job {} (Ctrl-C again cancels it)", job_->id().str());
+          detail::log("runtime").warn("interrupted: stopping job {} (Ctrl-C again cancels it)", job_->id().str());
           job_runtime_->stop(job_->id());
         } else {
-          spdlog::warn("interrupted again: cancelling job {}", job_->id().str());
+          detail::log("runtime").warn("interrupted again: cancelling job {}", job_->id().str());
           job_runtime_->cancel(job_->id());
         }
       }

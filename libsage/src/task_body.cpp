@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include <cxxabi.h>
 
@@ -10,6 +12,7 @@
 
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
+#include <sage/detail/log.hpp>
 #include <sage/detail/job_handle.hpp>
 #include <sage/detail/operators.hpp>
 
@@ -34,17 +37,22 @@ std::string type_name(const std::type_info& type) {
   return name;
 }
 
-namespace {
-
-/// Every operator logger writes to stderr through one shared sink: stdout belongs to print().
-std::shared_ptr<spdlog::logger> make_operator_logger(const std::string& name) {
+std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name) {
+  // One shared sink: every logger of SAGE writes to stderr, stdout belongs to print().
   static auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>(name, sink);
   logger->set_level(spdlog::get_level());
   return logger;
 }
 
-}  // namespace
+spdlog::logger& log(const std::string& component) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<spdlog::logger>> loggers;
+  std::lock_guard<std::mutex> guard(mutex);
+  auto& logger = loggers[component];
+  if (!logger) logger = make_stderr_logger("sage." + component);
+  return *logger;
+}
 
 void ContextAccess::set_identity(RuntimeContext& ctx, std::string operator_name, int index,
                                  int parallelism, JobId job, std::shared_ptr<const Config> config) {
@@ -54,7 +62,7 @@ void ContextAccess::set_identity(RuntimeContext& ctx, std::string operator_name,
   ctx.parallelism_ = parallelism;
   ctx.job_id_ = std::move(job);
   ctx.config_ = std::move(config);
-  ctx.logger_ = make_operator_logger(ctx.name_);
+  ctx.logger_ = make_stderr_logger(ctx.name_);
 }
 
 void write_stdout_line(const std::string& line) {

@@ -16,7 +16,7 @@ using namespace sage::actors;
 using Rec = std::tuple<std::string, double, std::vector<int>>;
 
 struct Config : caf::actor_system_config {
-  Config() { sage::actors::add_message_types(*this); }
+  Config() { sage::actors::register_message_types(*this); }
 };
 
 struct NoCodec {

@@ -120,7 +120,7 @@ typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
 }
 
 /// Registers the messages that may cross nodes; every node's actor system needs it.
-inline void add_message_types(caf::actor_system_config& cfg) {
+inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<wire_batch>("sage.batch");
   cfg.add_message_type<task_wiring>("sage.task_wiring");
   cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks

@@ -1,0 +1,197 @@
+// Head and worker processes, and the client requests of `sage cluster`.
+//
+// Every actor system of a cluster loads CAF's network layer with a heartbeat,
+// so that a peer that crashed or froze is noticed within two seconds: its
+// connection is dropped and every actor monitoring one of its actors gets a
+// down message (the JobManager marks the node lost).
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include <caf/io/middleman.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sage/detail/log.hpp>
+
+#include <sage/actors/cluster.hpp>
+#include <sage/actors/protocol.hpp>
+
+namespace sage::actors {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How often peers exchange heartbeats, and how long a silent peer lives.
+constexpr auto heartbeat_interval = 250ms;
+constexpr auto connection_timeout = 1500ms;
+/// How long a client waits for the head's answer.
+constexpr auto request_timeout = 10s;
+
+std::atomic<int> termination_signal{0};
+extern "C" void on_termination(int sig) { termination_signal.store(sig); }
+
+void install_termination_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_termination;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+/// The configuration of every actor system of a cluster.
+struct ClusterConfig : caf::actor_system_config {
+  ClusterConfig() {
+    register_message_types(*this);
+    load<caf::io::middleman>();
+    set("middleman.heartbeat-interval", caf::timespan{heartbeat_interval});
+    set("middleman.connection-timeout", caf::timespan{connection_timeout});
+    set("scheduler.max-throughput", size_t{64});
+  }
+};
+
+/// Blocks until `watched` ends or the process gets SIGTERM/SIGINT; runs
+/// `on_tick` every 100 ms meanwhile.
+void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
+                     const std::function<void(caf::scoped_actor&)>& on_tick = {}) {
+  caf::scoped_actor self{sys};
+  self->monitor(watched);
+  bool down = false;
+  while (!down && termination_signal.load() == 0) {
+    self->receive([&](caf::down_msg& dm) { down = dm.source == watched.address(); },
+                  caf::after(std::chrono::milliseconds(100)) >> [&] {
+                    if (on_tick) on_tick(self);
+                  });
+  }
+}
+
+
+}  // namespace
+
+int run_head(const HeadOptions& options, const ReadyCallback& ready) {
+  install_termination_handlers();
+  ClusterConfig cfg;
+  caf::actor_system sys{cfg};
+  auto node = spawn_node(sys);
+  auto node_port = sys.middleman().publish(node, 0, options.bind.c_str());
+  if (!node_port) {
+    detail::log("cluster").error("cannot listen on {}: {}", options.bind, sys.render(node_port.error()));
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  NodeInfo info = options.node;
+  info.role = "head";
+  info.host = options.bind;
+  info.port = *node_port;
+  auto job_manager = spawn_job_manager(sys, node, info);
+  auto port = sys.middleman().publish(job_manager, options.port, options.bind.c_str());
+  if (!port) {
+    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port, sys.render(port.error()));
+    caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  detail::log("cluster").info("head: JobManager on {}:{}, node on {}:{}", options.bind, *port, options.bind, *node_port);
+  ready(options.bind, *port);
+  wait_until_down(sys, job_manager);
+  if (int sig = termination_signal.load()) detail::log("cluster").info("head: signal {}, shutting down", sig);
+  caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
+  install_termination_handlers();
+  ClusterConfig cfg;
+  caf::actor_system sys{cfg};
+  auto node = spawn_node(sys);
+  auto port = sys.middleman().publish(node, options.port, options.bind.c_str());
+  if (!port) {
+    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port, sys.render(port.error()));
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  NodeInfo info = options.node;
+  info.role = "worker";
+  info.host = options.bind;
+  info.port = *port;
+  const std::string head = options.head_host + ":" + std::to_string(options.head_port);
+  detail::log("cluster").info("worker: node on {}:{}, head at {}", options.bind, *port, head);
+  ready(options.bind, *port);
+
+  // Register with the head, and again whenever the head is lost.
+  caf::actor job_manager;
+  int failed_attempts = 0;
+  auto next_attempt = std::chrono::steady_clock::now();
+  wait_until_down(sys, node, [&](caf::scoped_actor& self) {
+    if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
+    next_attempt = std::chrono::steady_clock::now() + 1s;
+    auto jm = sys.middleman().remote_actor(options.head_host, options.head_port);
+    if (!jm) {
+      if (failed_attempts++ % 10 == 0)
+        detail::log("cluster").warn("worker: cannot reach the head at {} ({}); retrying every second", head,
+                     sys.render(jm.error()));
+      return;
+    }
+    self->request(*jm, request_timeout, register_node_atom::value, info, node)
+        .receive(
+            [&](uint32_t index) {
+              detail::log("cluster").info("worker: registered with the head at {} as node {}", head, index);
+              job_manager = *jm;
+              self->monitor(job_manager);
+              failed_attempts = 0;
+            },
+            [&](caf::error& err) {
+              detail::log("cluster").warn("worker: the head at {} refused the registration: {}", head, sys.render(err));
+            });
+  });
+  if (int sig = termination_signal.load()) detail::log("cluster").info("worker: signal {}, shutting down", sig);
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+namespace {
+
+/// Runs `f(self, job_manager)` against the head at `host:port` from a short-lived actor system.
+template <class F>
+void with_head(const std::string& host, uint16_t port, F&& f) {
+  ClusterConfig cfg;
+  caf::actor_system sys{cfg};
+  auto jm = sys.middleman().remote_actor(host, port);
+  if (!jm)
+    throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) + ": " +
+                             sys.render(jm.error()));
+  caf::scoped_actor self{sys};
+  f(sys, self, *jm);
+}
+
+}  // namespace
+
+ClusterStatus query_status(const std::string& host, uint16_t port) {
+  ClusterStatus result;
+  with_head(host, port, [&](caf::actor_system& sys, caf::scoped_actor& self, const caf::actor& jm) {
+    self->request(jm, request_timeout, cluster_status_atom::value)
+        .receive([&](ClusterStatus& s) { result = std::move(s); },
+                 [&](caf::error& err) {
+                   throw std::runtime_error("the head did not answer: " + sys.render(err));
+                 });
+  });
+  return result;
+}
+
+void stop_cluster(const std::string& host, uint16_t port, bool all) {
+  with_head(host, port, [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
+    // The head ends as it handles this; wait until its JobManager is gone.
+    self->monitor(jm);
+    self->send(jm, shutdown_atom::value, all);
+    bool down = false;
+    self->receive_while([&] { return !down; })(
+        [&](caf::down_msg&) { down = true; },
+        caf::after(request_timeout) >> [&] { throw std::runtime_error("the head did not stop in time"); });
+  });
+}
+
+}  // namespace sage::actors
