@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/io/middleman.hpp>
 
 #include <sage/detail/log.hpp>
 
@@ -54,20 +54,28 @@ struct ClusterConfig : caf::actor_system_config {
 };
 
 /// Blocks until `watched` ends or the process gets SIGTERM/SIGINT; runs
-/// `on_tick` every 100 ms meanwhile.
+/// `on_tick` about every 100 ms meanwhile, and `on_down` when another actor
+/// that `self` monitors ends.
 void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
-                     const std::function<void(caf::scoped_actor&)>& on_tick = {}) {
+                     const std::function<void(caf::scoped_actor&)>& on_tick = {},
+                     const std::function<void(const caf::down_msg&)>& on_down = {}) {
   caf::scoped_actor self{sys};
   self->monitor(watched);
   bool down = false;
   while (!down && termination_signal.load() == 0) {
-    self->receive([&](caf::down_msg& dm) { down = dm.source == watched.address(); },
-                  caf::after(std::chrono::milliseconds(100)) >> [&] {
-                    if (on_tick) on_tick(self);
-                  });
+    self->receive(
+        [&](caf::down_msg& dm) {
+          if (dm.source == watched.address())
+            down = true;
+          else if (on_down)
+            on_down(dm);
+        },
+        caf::after(std::chrono::milliseconds(100)) >>
+            [&] {
+              if (on_tick) on_tick(self);
+            });
   }
 }
-
 
 }  // namespace
 
@@ -78,7 +86,8 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   auto node = spawn_node(sys);
   auto node_port = sys.middleman().publish(node, 0, options.bind.c_str());
   if (!node_port) {
-    detail::log("cluster").error("cannot listen on {}: {}", options.bind, sys.render(node_port.error()));
+    detail::log("cluster").error("cannot listen on {}: {}", options.bind,
+                                 sys.render(node_port.error()));
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
@@ -87,17 +96,21 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   info.host = options.bind;
   info.port = *node_port;
   auto job_manager = spawn_job_manager(sys, node, info);
-  auto port = sys.middleman().publish(job_manager, options.port, options.bind.c_str());
+  // SO_REUSEADDR: a head restarted on its port must not wait for the old socket to expire.
+  auto port = sys.middleman().publish(job_manager, options.port, options.bind.c_str(), true);
   if (!port) {
-    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port, sys.render(port.error()));
+    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port,
+                                 sys.render(port.error()));
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
-  detail::log("cluster").info("head: JobManager on {}:{}, node on {}:{}", options.bind, *port, options.bind, *node_port);
+  detail::log("cluster").info("head: JobManager on {}:{}, node on {}:{}", options.bind, *port,
+                              options.bind, *node_port);
   ready(options.bind, *port);
   wait_until_down(sys, job_manager);
-  if (int sig = termination_signal.load()) detail::log("cluster").info("head: signal {}, shutting down", sig);
+  if (int sig = termination_signal.load())
+    detail::log("cluster").info("head: signal {}, shutting down", sig);
   caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   return 0;
@@ -110,7 +123,8 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   auto node = spawn_node(sys);
   auto port = sys.middleman().publish(node, options.port, options.bind.c_str());
   if (!port) {
-    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port, sys.render(port.error()));
+    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port,
+                                 sys.render(port.error()));
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
@@ -126,29 +140,41 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   caf::actor job_manager;
   int failed_attempts = 0;
   auto next_attempt = std::chrono::steady_clock::now();
-  wait_until_down(sys, node, [&](caf::scoped_actor& self) {
-    if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
-    next_attempt = std::chrono::steady_clock::now() + 1s;
-    auto jm = sys.middleman().remote_actor(options.head_host, options.head_port);
-    if (!jm) {
-      if (failed_attempts++ % 10 == 0)
-        detail::log("cluster").warn("worker: cannot reach the head at {} ({}); retrying every second", head,
-                     sys.render(jm.error()));
-      return;
-    }
-    self->request(*jm, request_timeout, register_node_atom::value, info, node)
-        .receive(
-            [&](uint32_t index) {
-              detail::log("cluster").info("worker: registered with the head at {} as node {}", head, index);
-              job_manager = *jm;
-              self->monitor(job_manager);
-              failed_attempts = 0;
-            },
-            [&](caf::error& err) {
-              detail::log("cluster").warn("worker: the head at {} refused the registration: {}", head, sys.render(err));
-            });
-  });
-  if (int sig = termination_signal.load()) detail::log("cluster").info("worker: signal {}, shutting down", sig);
+  wait_until_down(
+      sys, node,
+      [&](caf::scoped_actor& self) {
+        if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
+        next_attempt = std::chrono::steady_clock::now() + 1s;
+        auto jm = sys.middleman().remote_actor(options.head_host, options.head_port);
+        if (!jm) {
+          if (failed_attempts++ % 10 == 0)
+            detail::log("cluster").warn(
+                "worker: cannot reach the head at {} ({}); retrying every second", head,
+                sys.render(jm.error()));
+          return;
+        }
+        self->request(*jm, request_timeout, register_node_atom::value, info, node)
+            .receive(
+                [&](uint32_t index) {
+                  detail::log("cluster").info("worker: registered with the head at {} as node {}",
+                                              head, index);
+                  job_manager = *jm;
+                  self->monitor(job_manager);
+                  failed_attempts = 0;
+                },
+                [&](caf::error& err) {
+                  detail::log("cluster").warn("worker: the head at {} refused the registration: {}",
+                                              head, sys.render(err));
+                });
+      },
+      [&](const caf::down_msg& dm) {
+        if (!job_manager || dm.source != job_manager.address()) return;
+        detail::log("cluster").warn("worker: lost the head at {} ({}); reconnecting", head,
+                                    to_string(dm.reason));
+        job_manager = nullptr;
+      });
+  if (int sig = termination_signal.load())
+    detail::log("cluster").info("worker: signal {}, shutting down", sig);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   return 0;
 }
@@ -162,8 +188,8 @@ void with_head(const std::string& host, uint16_t port, F&& f) {
   caf::actor_system sys{cfg};
   auto jm = sys.middleman().remote_actor(host, port);
   if (!jm)
-    throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) + ": " +
-                             sys.render(jm.error()));
+    throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) +
+                             ": " + sys.render(jm.error()));
   caf::scoped_actor self{sys};
   f(sys, self, *jm);
 }
@@ -190,7 +216,8 @@ void stop_cluster(const std::string& host, uint16_t port, bool all) {
     bool down = false;
     self->receive_while([&] { return !down; })(
         [&](caf::down_msg&) { down = true; },
-        caf::after(request_timeout) >> [&] { throw std::runtime_error("the head did not stop in time"); });
+        caf::after(request_timeout) >>
+            [&] { throw std::runtime_error("the head did not stop in time"); });
   });
 }
 

@@ -152,8 +152,8 @@ class dispatcher_actor final : public caf::event_based_actor {
     for (size_t t = 0; t < tasks_.size(); ++t) send(tasks_[t], wire_atom::value, wiring[t]);
     for (auto& task : tasks_) send(task, start_atom::value);
     started_ = true;
-    detail::log("runtime").debug("job {}: {} tasks deployed on {} nodes", job_->id.str(), tasks_.size(),
-                  nodes_.size());
+    detail::log("runtime").debug("job {}: {} tasks deployed on {} nodes", job_->id.str(),
+                                 tasks_.size(), nodes_.size());
     if (stop_requested_) stop_sources();
   }
 

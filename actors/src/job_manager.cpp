@@ -58,8 +58,8 @@ class job_manager_actor final : public caf::event_based_actor {
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
         [this](add_node_atom, caf::actor& node) { add(std::move(node), NodeInfo{}); },
         [this](register_node_atom, NodeInfo& info, caf::actor& node) -> uint32_t {
-          detail::log("runtime").info("{} {} registered ({} cpus, {} MB, {} gpus)", info.role, address_of(info),
-                       info.cpus, info.memory_mb, info.gpus);
+          detail::log("runtime").info("{} {} registered ({} cpus, {} MB, {} gpus)", info.role,
+                                      address_of(info), info.cpus, info.memory_mb, info.gpus);
           return add(std::move(node), std::move(info));
         },
         [this](cluster_status_atom) {
@@ -117,7 +117,7 @@ class job_manager_actor final : public caf::event_based_actor {
       n.status.alive = false;
       n.status.lost_reason = to_string(dm.reason);
       detail::log("runtime").warn("{} {} lost: {}", n.status.info.role, address_of(n.status.info),
-                   n.status.lost_reason);
+                                  n.status.lost_reason);
       return;
     }
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {

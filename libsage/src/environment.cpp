@@ -116,7 +116,8 @@ void Environment::wait_interruptible() {
       if (seen > acted_on) {
         acted_on = seen;
         if (seen == 1) {
-          detail::log("runtime").warn("interrupted: stopping job {} (Ctrl-C again cancels it)", job_->id().str());
+          detail::log("runtime").warn("interrupted: stopping job {} (Ctrl-C again cancels it)",
+                                      job_->id().str());
           job_runtime_->stop(job_->id());
         } else {
           detail::log("runtime").warn("interrupted again: cancelling job {}", job_->id().str());

@@ -12,8 +12,8 @@
 
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
-#include <sage/detail/log.hpp>
 #include <sage/detail/job_handle.hpp>
+#include <sage/detail/log.hpp>
 #include <sage/detail/operators.hpp>
 
 namespace sage {

@@ -1,0 +1,313 @@
+// The `sage` command (../shared/spec/CLI.md): starts and stops cluster nodes and
+// asks the head about them. Everything it does goes through actors/cluster.hpp.
+//
+//   sage cluster start --head [--port 19001] [--bind 127.0.0.1] [--state-dir ~/.sage]
+//   [--foreground] sage cluster start --worker --head-address HOST:PORT [--cpus N] [--memory SIZE]
+//   [--gpus N]
+//                      [--label K=V]... [--port 0] [--bind 127.0.0.1] [--state-dir] [--foreground]
+//   sage cluster status [--address HOST:PORT] [--format table|json]
+//   sage cluster stop [--all] [--address HOST:PORT]
+//
+// The head's address comes from --address, else SAGE_ADDRESS, else 127.0.0.1:19001.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <CLI/CLI.hpp>
+
+#include <sage/actors/cluster.hpp>
+#include <sage/detail/log.hpp>
+
+namespace {
+
+using sage::actors::ClusterStatus;
+
+struct Address {
+  std::string host = "127.0.0.1";
+  uint16_t port = 19001;
+};
+
+/// "HOST:PORT" (the port may be omitted: 19001).
+Address parse_address(const std::string& text) {
+  Address a;
+  const auto colon = text.rfind(':');
+  a.host = text.substr(0, colon);
+  if (colon != std::string::npos) {
+    const auto port = std::stoul(text.substr(colon + 1));
+    if (port > 65535) throw CLI::ValidationError("address", "port out of range: " + text);
+    a.port = static_cast<uint16_t>(port);
+  }
+  if (a.host.empty()) throw CLI::ValidationError("address", "no host in '" + text + "'");
+  return a;
+}
+
+Address resolve_head_address(const std::string& flag) {
+  if (!flag.empty()) return parse_address(flag);
+  if (const char* env = std::getenv("SAGE_ADDRESS"); env != nullptr && *env != 0)
+    return parse_address(env);
+  return Address{};
+}
+
+/// "512", "512M", "4G" -> megabytes.
+int64_t parse_memory_mb(const std::string& text) {
+  size_t used = 0;
+  const double v = std::stod(text, &used);
+  const std::string unit = text.substr(used);
+  if (unit.empty() || unit == "M" || unit == "MB" || unit == "m") return static_cast<int64_t>(v);
+  if (unit == "G" || unit == "GB" || unit == "g") return static_cast<int64_t>(v * 1024);
+  if (unit == "T" || unit == "TB" || unit == "t") return static_cast<int64_t>(v * 1024 * 1024);
+  throw CLI::ValidationError("--memory", "cannot read size '" + text + "' (use e.g. 512M or 4G)");
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+std::string default_state_dir() {
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.sage";
+}
+
+/// Runs `run` as a daemon: forks, detaches, logs to `<state_dir>/<name>.log`, and
+/// returns in the parent once the daemon serves (printing where) or failed.
+int daemonize(const std::string& state_dir, const std::string& name,
+              const std::function<int(const sage::actors::ReadyCallback&)>& run) {
+  std::filesystem::create_directories(state_dir);
+  const std::string log_path = state_dir + "/" + name + ".log";
+  int ready_pipe[2];
+  if (pipe(ready_pipe) != 0) {
+    std::perror("sage: pipe");
+    return 1;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("sage: fork");
+    return 1;
+  }
+  if (pid == 0) {  // the daemon
+    close(ready_pipe[0]);
+    setsid();
+    const int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, STDIN_FILENO);
+    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(log, STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    const std::string pid_path = state_dir + "/" + name + ".pid";
+    std::ofstream(pid_path) << getpid() << "\n";
+    const int rc = run([&](const std::string& host, uint16_t port) {
+      const std::string line = host + ":" + std::to_string(port) + "\n";
+      (void)!write(ready_pipe[1], line.data(), line.size());
+      close(ready_pipe[1]);
+    });
+    std::filesystem::remove(pid_path);
+    _exit(rc);
+  }
+  close(ready_pipe[1]);
+  std::string line;
+  char buf[256];
+  pollfd p{ready_pipe[0], POLLIN, 0};
+  while (line.find('\n') == std::string::npos && poll(&p, 1, 30000) > 0) {
+    const auto n = read(ready_pipe[0], buf, sizeof buf);
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  close(ready_pipe[0]);
+  if (line.find('\n') == std::string::npos) {
+    std::cerr << "sage: the " << name << " did not start; see " << log_path << "\n";
+    std::ifstream log(log_path);
+    std::string l, last;
+    while (std::getline(log, l)) last = l;
+    if (!last.empty()) std::cerr << "  " << last << "\n";
+    return 1;
+  }
+  line.pop_back();
+  std::cout << "sage: " << name << " started (pid " << pid << "), listening on " << line
+            << "; log: " << log_path << "\n";
+  return 0;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      out += hex;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void print_status(const ClusterStatus& s, const std::string& format) {
+  if (format == "json") {
+    std::ostringstream o;
+    o << "{\"nodes\":[";
+    for (size_t i = 0; i < s.nodes.size(); ++i) {
+      const auto& n = s.nodes[i];
+      o << (i ? "," : "") << "{\"address\":\"" << json_escape(n.info.host) << ":" << n.info.port
+        << "\",\"role\":\"" << n.info.role << "\",\"cpus\":" << n.info.cpus
+        << ",\"memory_mb\":" << n.info.memory_mb << ",\"gpus\":" << n.info.gpus << ",\"labels\":{";
+      size_t k = 0;
+      for (const auto& [key, value] : n.info.labels)
+        o << (k++ ? "," : "") << "\"" << json_escape(key) << "\":\"" << json_escape(value) << "\"";
+      o << "},\"state\":\"" << (n.alive ? "alive" : "lost") << "\"";
+      if (!n.alive) o << ",\"lost_reason\":\"" << json_escape(n.lost_reason) << "\"";
+      o << "}";
+    }
+    o << "],\"jobs\":[";
+    for (size_t i = 0; i < s.jobs.size(); ++i)
+      o << (i ? "," : "") << "{\"id\":\"" << s.jobs[i].id << "\",\"name\":\""
+        << json_escape(s.jobs[i].name) << "\",\"state\":\"" << s.jobs[i].state << "\"}";
+    o << "]}";
+    std::cout << o.str() << "\n";
+    return;
+  }
+  std::printf("%-22s %-7s %6s %10s %5s %-6s %s\n", "NODE", "ROLE", "CPUS", "MEMORY", "GPUS",
+              "STATE", "LABELS");
+  for (const auto& n : s.nodes) {
+    std::string labels;
+    for (const auto& [k, v] : n.info.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    const std::string address = n.info.host + ":" + std::to_string(n.info.port);
+    std::printf("%-22s %-7s %6g %8lldMB %5d %-6s %s\n", address.c_str(), n.info.role.c_str(),
+                n.info.cpus, static_cast<long long>(n.info.memory_mb), n.info.gpus,
+                n.alive ? "alive" : "lost", labels.c_str());
+  }
+  std::printf("\n%zu job(s)\n", s.jobs.size());
+  for (const auto& j : s.jobs)
+    std::printf("  %s  %-10s %s\n", j.id.c_str(), j.state.c_str(), j.name.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"SAGE: a streaming dataflow runtime. Start a cluster, inspect it, stop it."};
+  app.require_subcommand(1);
+  auto* cluster = app.add_subcommand("cluster", "start, inspect and stop cluster nodes");
+  cluster->require_subcommand(1);
+
+  // -- cluster start ---------------------------------------------------------------
+  auto* start = cluster->add_subcommand("start", "start a head or a worker (in the background)");
+  bool head = false, worker = false, foreground = false;
+  std::string head_address, bind = "127.0.0.1", state_dir = default_state_dir(), memory = "0";
+  int port = -1;
+  double cpus = static_cast<double>(std::thread::hardware_concurrency());
+  int gpus = 0;
+  std::vector<std::string> labels;
+  auto* head_flag = start->add_flag("--head", head, "start the head: the JobManager and a node");
+  auto* worker_flag =
+      start->add_flag("--worker", worker, "start a worker node that registers with the head");
+  head_flag->excludes(worker_flag);
+  start->add_option("--head-address", head_address, "the head's HOST:PORT (workers)");
+  start->add_option("--port", port,
+                    "port to listen on (head: 19001, worker: a free one; 0: a free one)");
+  start->add_option("--bind", bind, "address to listen on (a loopback address)")
+      ->capture_default_str();
+  start->add_option("--cpus", cpus, "cpus this node offers")->capture_default_str();
+  start->add_option("--memory", memory, "memory this node offers, e.g. 8G")->capture_default_str();
+  start->add_option("--gpus", gpus, "gpus this node offers")->capture_default_str();
+  start->add_option("--label", labels, "a label K=V (repeatable)");
+  start->add_option("--state-dir", state_dir, "where logs and pid files go")->capture_default_str();
+  start->add_flag("--foreground", foreground, "stay attached (for systemd units and tests)");
+
+  // -- cluster status / stop -------------------------------------------------------------
+  std::string address, format = "table";
+  auto* status =
+      cluster->add_subcommand("status", "nodes (address, resources, alive or lost) and jobs");
+  status->add_option("--address", address, "the head's HOST:PORT");
+  status->add_option("--format", format, "table or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+  bool all = false;
+  auto* stop = cluster->add_subcommand("stop", "stop the head (and with --all, every worker)");
+  stop->add_option("--address", address, "the head's HOST:PORT");
+  stop->add_flag("--all", all, "stop every worker too");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (start->parsed()) {
+      if (!head && !worker) throw CLI::ValidationError("cluster start", "say --head or --worker");
+      if (!is_loopback(bind))
+        throw std::runtime_error("listening on " + bind +
+                                 " needs a cluster secret, which this version cannot set up yet: "
+                                 "bind to a loopback address (127.0.0.1)");
+      sage::actors::NodeInfo node;
+      node.cpus = cpus;
+      node.memory_mb = parse_memory_mb(memory);
+      node.gpus = gpus;
+      for (const auto& l : labels) {
+        const auto eq = l.find('=');
+        if (eq == std::string::npos || eq == 0)
+          throw CLI::ValidationError("--label", "expected K=V, got '" + l + "'");
+        node.labels[l.substr(0, eq)] = l.substr(eq + 1);
+      }
+      std::function<int(const sage::actors::ReadyCallback&)> run;
+      std::string name;
+      if (head) {
+        sage::actors::HeadOptions o;
+        o.bind = bind;
+        o.port = static_cast<uint16_t>(port < 0 ? 19001 : port);
+        o.node = node;
+        name = "head";
+        run = [o](const sage::actors::ReadyCallback& ready) {
+          return sage::actors::run_head(o, ready);
+        };
+      } else {
+        if (head_address.empty())
+          throw CLI::ValidationError("--head-address", "a worker needs the head's HOST:PORT");
+        const auto h = parse_address(head_address);
+        sage::actors::WorkerOptions o;
+        o.head_host = h.host;
+        o.head_port = h.port;
+        o.bind = bind;
+        o.port = static_cast<uint16_t>(port < 0 ? 0 : port);
+        o.node = node;
+        name = "worker";
+        run = [o](const sage::actors::ReadyCallback& ready) {
+          return sage::actors::run_worker(o, ready);
+        };
+      }
+      if (foreground) {
+        return run([&](const std::string& host, uint16_t p) {
+          std::cout << "sage: " << name << " listening on " << host << ":" << p << std::endl;
+        });
+      }
+      // A worker's log and pid files are per process: several may share a state dir.
+      if (worker) name = "worker-" + std::to_string(getpid());
+      return daemonize(state_dir, name, run);
+    }
+    if (status->parsed()) {
+      const auto a = resolve_head_address(address);
+      print_status(sage::actors::query_status(a.host, a.port), format);
+      return 0;
+    }
+    if (stop->parsed()) {
+      const auto a = resolve_head_address(address);
+      sage::actors::stop_cluster(a.host, a.port, all);
+      std::cout << "sage: stopped the head at " << a.host << ":" << a.port
+                << (all ? " and its workers" : "") << "\n";
+      return 0;
+    }
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "sage: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

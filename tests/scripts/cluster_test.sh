@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# A real cluster on loopback: a head and workers as separate processes started by
+# `sage cluster start`, on free ports, in a state directory of their own. Checks
+# registration, `cluster status`, failure detection (kill -9 and SIGSTOP of a
+# worker), a worker that outlives its head and re-registers, garbage bytes on the
+# head's port, and `cluster stop --all`. Every process is killed on exit.
+#
+# Usage: cluster_test.sh PATH/TO/sage
+set -euo pipefail
+sage=$1
+state=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}" $(cat "$state"/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$state"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- logs"; tail -n 20 "$state"/*.log 2>/dev/null; exit 1; }
+
+# A port nothing listens on (nothing answers a connection to it).
+free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+# The state of the node at $2 in the status of the head at $1 (alive, lost, or missing).
+node_state() {
+  local json state
+  json=$("$sage" cluster status --address "$1" --format json 2>/dev/null) || { echo missing; return; }
+  state=$(sed 's/{"address"/\n{"address"/g' <<<"$json" | grep -F "\"address\":\"$2\"" |
+    grep -oE '"state":"[a-z]+"' | head -n 1 | cut -d'"' -f4)
+  echo "${state:-missing}"
+}
+count_alive() {
+  "$sage" cluster status --address "$1" --format json 2>/dev/null | grep -o '"state":"alive"' | wc -l
+}
+# Waits up to $3 seconds until node $2 of head $1 is in state $4; prints how long it took.
+wait_state() {
+  local start=$SECONDS
+  for _ in $(seq 1 $(( $3 * 10 ))); do
+    [ "$(node_state "$1" "$2")" = "$4" ] && { echo "  $2 $4 (within $(( SECONDS - start + 1 )) s)"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+started_address() { sed -nE 's/.*listening on ([0-9.]+:[0-9]+);.*/\1/p' <<<"$1"; }
+started_pid() { sed -nE 's/.*\(pid ([0-9]+)\).*/\1/p' <<<"$1"; }
+
+head_port=$(free_port)
+head="127.0.0.1:$head_port"
+
+# A worker started before its head keeps trying, and registers once the head is up.
+out=$("$sage" cluster start --worker --head-address "$head" --cpus 3 --memory 2G --label zone=a --state-dir "$state")
+early=$(started_address "$out"); pids+=("$(started_pid "$out")")
+sleep 1.5
+out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state")
+[ "$(started_address "$out")" = "$head" ] || fail "head not on $head: $out"
+pids+=("$(started_pid "$out")")
+out=$("$sage" cluster start --worker --head-address "$head" --gpus 1 --state-dir "$state")
+second=$(started_address "$out"); second_pid=$(started_pid "$out"); pids+=("$second_pid")
+out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state")
+third=$(started_address "$out"); third_pid=$(started_pid "$out"); pids+=("$third_pid")
+
+echo "registration"
+wait_state "$head" "$early" 15 alive || fail "the early worker did not register"
+wait_state "$head" "$second" 15 alive || fail "worker 2 did not register"
+wait_state "$head" "$third" 15 alive || fail "worker 3 did not register"
+[ "$(count_alive "$head")" = 4 ] || fail "expected head + 3 workers alive"
+"$sage" cluster status --address "$head" | grep -q "zone=a" || fail "labels missing from status"
+grep -q "cannot reach the head" "$state"/worker-*.log || fail "the early worker did not say it was retrying"
+
+echo "garbage on the head's port"
+for size in 1 7 64 4096 100000; do
+  exec 3<>"/dev/tcp/127.0.0.1/$head_port"
+  head -c "$size" /dev/urandom >&3 || true
+  exec 3>&- 3<&-
+done
+# a frame header announcing a huge payload
+exec 3<>"/dev/tcp/127.0.0.1/$head_port"
+printf '\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' >&3 || true
+exec 3>&- 3<&-
+sleep 0.5
+[ "$(count_alive "$head")" = 4 ] || fail "the head or a worker suffered from garbage bytes"
+
+echo "failure detection"
+kill -9 "$second_pid"
+wait_state "$head" "$second" 10 lost || fail "a killed worker was not noticed"
+kill -STOP "$third_pid"
+wait_state "$head" "$third" 10 lost || fail "a frozen worker was not noticed"
+kill -CONT "$third_pid"
+[ "$(node_state "$head" "$early")" = alive ] || fail "the head lost a healthy worker"
+
+echo "a worker outlives its head"
+head_pid=$(cat "$state/head.pid")
+kill -9 "$head_pid"
+sleep 2
+grep -q "lost the head" "$state"/worker-*.log || fail "no worker said it lost the head"
+out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state")
+pids+=("$(started_pid "$out")")
+wait_state "$head" "$early" 15 alive || fail "the worker did not re-register with the new head"
+
+echo "cluster stop --all"
+"$sage" cluster stop --all --address "$head"
+for _ in $(seq 1 100); do
+  alive=0
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+  [ $alive = 0 ] && break
+  sleep 0.1
+done
+for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && fail "process $pid still runs after stop --all"; done
+"$sage" cluster status --address "$head" 2>/dev/null && fail "status answered after stop"
+message=$("$sage" cluster status --address "$head" 2>&1 || true)
+grep -q "^sage: cannot reach the head at $head" <<<"$message" || fail "no clear error from status: $message"
+echo "ok: cluster on loopback"
