@@ -28,6 +28,7 @@
 #include <CLI/CLI.hpp>
 
 #include <sage/actors/cluster.hpp>
+#include <sage/config.hpp>
 #include <sage/detail/log.hpp>
 
 namespace {
@@ -212,17 +213,25 @@ int main(int argc, char** argv) {
   auto* worker_flag =
       start->add_flag("--worker", worker, "start a worker node that registers with the head");
   head_flag->excludes(worker_flag);
-  start->add_option("--head-address", head_address, "the head's HOST:PORT (workers)");
-  start->add_option("--port", port,
-                    "port to listen on (head: 19001, worker: a free one; 0: a free one)");
-  start->add_option("--bind", bind, "address to listen on (a loopback address)")
-      ->capture_default_str();
-  start->add_option("--cpus", cpus, "cpus this node offers")->capture_default_str();
-  start->add_option("--memory", memory, "memory this node offers, e.g. 8G")->capture_default_str();
-  start->add_option("--gpus", gpus, "gpus this node offers")->capture_default_str();
+  auto* head_address_opt =
+      start->add_option("--head-address", head_address, "the head's HOST:PORT (workers)");
+  auto* port_opt = start->add_option(
+      "--port", port, "port to listen on (head: 19001, worker: a free one; 0: a free one)");
+  auto* bind_opt = start->add_option("--bind", bind, "address to listen on (a loopback address)")
+                       ->capture_default_str();
+  auto* cpus_opt =
+      start->add_option("--cpus", cpus, "cpus this node offers")->capture_default_str();
+  auto* memory_opt = start->add_option("--memory", memory, "memory this node offers, e.g. 8G")
+                         ->capture_default_str();
+  auto* gpus_opt =
+      start->add_option("--gpus", gpus, "gpus this node offers")->capture_default_str();
   start->add_option("--label", labels, "a label K=V (repeatable)");
   start->add_option("--state-dir", state_dir, "where logs and pid files go")->capture_default_str();
   start->add_flag("--foreground", foreground, "stay attached (for systemd units and tests)");
+  std::string config_file;
+  start->add_option("--config", config_file,
+                    "a YAML or TOML file of cluster.* and node.* settings "
+                    "(cluster/sage.yaml); flags override it");
 
   // -- cluster status / stop -------------------------------------------------------------
   std::string address, format = "table";
@@ -242,6 +251,30 @@ int main(int argc, char** argv) {
   try {
     if (start->parsed()) {
       if (!head && !worker) throw CLI::ValidationError("cluster start", "say --head or --worker");
+      if (!config_file.empty()) {
+        // What the file sets, unless a flag said otherwise.
+        sage::Config file;
+        file.merge_file(config_file);
+        auto from_file = [&](CLI::Option* flag, const char* key, auto& target) {
+          if (flag->count() > 0 || !file.contains(key)) return;
+          using T = std::decay_t<decltype(target)>;
+          if constexpr (std::is_same_v<T, std::string>)
+            target = *file.get(key);
+          else if constexpr (std::is_same_v<T, double>)
+            target = std::stod(*file.get(key));
+          else
+            target = static_cast<T>(file.get_int(key, 0));
+        };
+        from_file(head_address_opt, "cluster.head-address", head_address);
+        from_file(port_opt, head ? "cluster.port" : "node.port", port);
+        from_file(bind_opt, "cluster.bind", bind);
+        from_file(cpus_opt, "node.cpus", cpus);
+        from_file(memory_opt, "node.memory", memory);
+        from_file(gpus_opt, "node.gpus", gpus);
+        for (const auto& [key, value] : file.entries())
+          if (key.rfind("node.labels.", 0) == 0)
+            labels.insert(labels.begin(), key.substr(12) + "=" + value);
+      }
       if (!is_loopback(bind))
         throw std::runtime_error("listening on " + bind +
                                  " needs a cluster secret, which this version cannot set up yet: "
