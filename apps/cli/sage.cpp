@@ -7,6 +7,7 @@
 //                      [--label K=V]... [--port 0] [--bind 127.0.0.1] [--state-dir] [--foreground]
 //   sage cluster status [--address HOST:PORT] [--format table|json]
 //   sage cluster stop [--all] [--address HOST:PORT]
+//   sage run ./app [args...]
 //
 // The head's address comes from --address, else SAGE_ADDRESS, else 127.0.0.1:19001.
 
@@ -15,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -246,7 +249,25 @@ int main(int argc, char** argv) {
   stop->add_option("--address", address, "the head's HOST:PORT");
   stop->add_flag("--all", all, "stop every worker too");
 
+  // -- run ----------------------------------------------------------------------------
+  std::string run_program;
+  auto* run_cmd = app.add_subcommand("run", "run a program locally, as LocalEnvironment does");
+  run_cmd->add_option("program", run_program, "the program, followed by its arguments")->required();
+  run_cmd->prefix_command();  // everything after the program is the program's
+
   CLI11_PARSE(app, argc, argv);
+
+  if (run_cmd->parsed()) {
+    // The program runs its pipelines on its own embedded actor system: replace this process.
+    std::vector<std::string> program{run_program};
+    for (const auto& extra : run_cmd->remaining()) program.push_back(extra);
+    std::vector<char*> args;
+    for (auto& a : program) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::cerr << "sage: cannot run " << program[0] << ": " << std::strerror(errno) << "\n";
+    return 127;
+  }
 
   try {
     if (start->parsed()) {

@@ -82,7 +82,7 @@ class Report : public sage::SinkFunction<std::pair<int, double>> {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   sage::Config config;
   config.merge_args(argc, argv);
   const auto sensors = static_cast<int>(config.get_int("sensors", 8));
@@ -106,4 +106,13 @@ int main(int argc, char** argv) {
   }
   std::printf("job %s\n", std::string(sage::to_string(env.status().state)).c_str());
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bad argument or pipeline: one line, not a core dump
+    std::fprintf(stderr, "sage-sensor-stream: %s\n", e.what());
+    return 1;
+  }
 }

@@ -88,7 +88,7 @@ class TopWords : public sage::SinkFunction<WordCount> {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   sage::Config config;
   auto args = config.merge_args(argc, argv);
   const std::string path = args.empty() ? std::string(SAGE_DATA_DIR) + "/book.txt" : args[0];
@@ -135,4 +135,13 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(words), lines.size(), path.c_str(),
               static_cast<long long>(repeat), seconds, static_cast<double>(words) / seconds / 1e6);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bad argument or pipeline: one line, not a core dump
+    std::fprintf(stderr, "sage-word-count: %s\n", e.what());
+    return 1;
+  }
 }
