@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -77,6 +78,24 @@ void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
   }
 }
 
+/// Publishes `whom` on `bind:port` (0: a free port); logs why it could not.
+/// SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
+std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
+                                const std::string& bind, uint16_t port) {
+  auto bound = sys.middleman().publish(whom, port, bind.c_str(), port != 0);
+  if (bound) return *bound;
+  detail::log("cluster").error("cannot listen on {}:{}: {}", bind, port, sys.render(bound.error()));
+  return std::nullopt;
+}
+
+/// The node's description as it registers: the options' resources, where it listens.
+NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint16_t port) {
+  info.role = role;
+  info.host = host;
+  info.port = port;
+  return info;
+}
+
 }  // namespace
 
 int run_head(const HeadOptions& options, const ReadyCallback& ready) {
@@ -84,23 +103,11 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   ClusterConfig cfg;
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys);
-  auto node_port = sys.middleman().publish(node, 0, options.bind.c_str());
-  if (!node_port) {
-    detail::log("cluster").error("cannot listen on {}: {}", options.bind,
-                                 sys.render(node_port.error()));
-    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    return 1;
-  }
-  NodeInfo info = options.node;
-  info.role = "head";
-  info.host = options.bind;
-  info.port = *node_port;
-  auto job_manager = spawn_job_manager(sys, node, info);
-  // SO_REUSEADDR: a head restarted on its port must not wait for the old socket to expire.
-  auto port = sys.middleman().publish(job_manager, options.port, options.bind.c_str(), true);
+  auto node_port = publish(sys, node, options.bind, 0);
+  auto job_manager = spawn_job_manager(
+      sys, node, describe(options.node, "head", options.bind, node_port.value_or(0)));
+  auto port = node_port ? publish(sys, job_manager, options.bind, options.port) : std::nullopt;
   if (!port) {
-    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port,
-                                 sys.render(port.error()));
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
@@ -121,17 +128,12 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   ClusterConfig cfg;
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys);
-  auto port = sys.middleman().publish(node, options.port, options.bind.c_str());
+  auto port = publish(sys, node, options.bind, options.port);
   if (!port) {
-    detail::log("cluster").error("cannot listen on {}:{}: {}", options.bind, options.port,
-                                 sys.render(port.error()));
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
-  NodeInfo info = options.node;
-  info.role = "worker";
-  info.host = options.bind;
-  info.port = *port;
+  const NodeInfo info = describe(options.node, "worker", options.bind, *port);
   const std::string head = options.head_host + ":" + std::to_string(options.head_port);
   detail::log("cluster").info("worker: node on {}:{}, head at {}", options.bind, *port, head);
   ready(options.bind, *port);
