@@ -26,9 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// How often peers exchange heartbeats, and how long a silent peer lives.
-constexpr auto heartbeat_interval = 250ms;
-constexpr auto connection_timeout = 1500ms;
 /// How long a client waits for the head's answer.
 constexpr auto request_timeout = 10s;
 
@@ -48,8 +45,7 @@ struct ClusterConfig : caf::actor_system_config {
   ClusterConfig() {
     register_message_types(*this);
     load<caf::io::middleman>();
-    set("middleman.heartbeat-interval", caf::timespan{heartbeat_interval});
-    set("middleman.connection-timeout", caf::timespan{connection_timeout});
+    configure_heartbeat(*this);
     set("scheduler.max-throughput", size_t{64});
   }
 };

@@ -92,6 +92,7 @@ class dispatcher_actor final : public caf::event_based_actor {
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (share[n].empty()) continue;
       ++pending_nodes_;
+      monitor(nodes_[n]);  // a node lost while it deploys fails the job at once
       request(nodes_[n], spawn_timeout, spawn_tasks_atom::value, job_->id.str(), share[n],
               caf::actor_cast<caf::actor>(this))
           .then(
@@ -167,6 +168,13 @@ class dispatcher_actor final : public caf::event_based_actor {
   }
 
   void on_task_down(const caf::down_msg& dm) {
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      if (nodes_[n].address() != dm.source) continue;
+      if (!started_)
+        end(JobState::failed, "node " + std::to_string(n) +
+                                  " was lost while the job was deployed: " + to_string(dm.reason));
+      return;  // once running, the node's tasks report their own loss
+    }
     --alive_;
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (!tasks_[t] || tasks_[t].address() != dm.source || done_[t]) continue;
@@ -193,7 +201,10 @@ class dispatcher_actor final : public caf::event_based_actor {
   }
 
   void maybe_quit() {
-    if (!ending_ || alive_ > 0 || pending_nodes_ > 0 || reported_) return;
+    // Nodes still spawning are not waited for: a reply that comes after this
+    // actor ended is dropped, and its tasks, never started, run no user code
+    // and are reclaimed by CAF.
+    if (!ending_ || alive_ > 0 || reported_) return;
     reported_ = true;
     if (final_state_ == JobState::failed)
       detail::log("runtime").error("job {} failed: {}", job_->id.str(), error_);

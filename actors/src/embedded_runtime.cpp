@@ -25,6 +25,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
   // The network layer, for nodes in other actor systems. It opens no port by
   // itself; automatic connections stay off (they would listen on all interfaces).
   cfg.load<caf::io::middleman>();
+  actors::configure_heartbeat(cfg);
   return cfg;
 }
 

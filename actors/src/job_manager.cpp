@@ -88,8 +88,18 @@ class job_manager_actor final : public caf::event_based_actor {
   }
 
  private:
+  /// Adds a node, or takes back the entry of a node that registers again from
+  /// the same address (after it lost the head, or froze for a while).
   uint32_t add(caf::actor node, NodeInfo info) {
     monitor(node);
+    for (size_t i = 1; i < nodes_.size(); ++i) {
+      auto& n = nodes_[i];
+      if (info.host.empty() || n.status.info.host != info.host || n.status.info.port != info.port)
+        continue;
+      if (n.status.alive && n.actor != node) demonitor(n.actor);
+      n = node_entry{std::move(node), NodeStatus{std::move(info), true, {}}};
+      return static_cast<uint32_t>(i);
+    }
     nodes_.push_back(node_entry{std::move(node), NodeStatus{std::move(info), true, {}}});
     return static_cast<uint32_t>(nodes_.size() - 1);
   }

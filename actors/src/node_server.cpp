@@ -20,6 +20,7 @@ struct NodeServer::Impl {
     cfg.set("scheduler.max-throughput", size_t{64});
     register_message_types(cfg);
     cfg.load<caf::io::middleman>();
+    configure_heartbeat(cfg);
     return cfg;
   }
 

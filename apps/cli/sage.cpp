@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,9 +50,11 @@ Address parse_address(const std::string& text) {
   const auto colon = text.rfind(':');
   a.host = text.substr(0, colon);
   if (colon != std::string::npos) {
-    const auto port = std::stoul(text.substr(colon + 1));
-    if (port > 65535) throw CLI::ValidationError("address", "port out of range: " + text);
-    a.port = static_cast<uint16_t>(port);
+    const std::string digits = text.substr(colon + 1);
+    if (digits.empty() || digits.size() > 5 ||
+        digits.find_first_not_of("0123456789") != std::string::npos || std::stoul(digits) > 65535)
+      throw CLI::ValidationError("address", "cannot read a port in '" + text + "' (HOST:PORT)");
+    a.port = static_cast<uint16_t>(std::stoul(digits));
   }
   if (a.host.empty()) throw CLI::ValidationError("address", "no host in '" + text + "'");
   return a;
@@ -67,7 +70,14 @@ Address resolve_head_address(const std::string& flag) {
 /// "512", "512M", "4G" -> megabytes.
 int64_t parse_memory_mb(const std::string& text) {
   size_t used = 0;
-  const double v = std::stod(text, &used);
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || v < 0)
+    throw CLI::ValidationError("--memory", "cannot read size '" + text + "' (use e.g. 512M or 4G)");
   const std::string unit = text.substr(used);
   if (unit.empty() || unit == "M" || unit == "MB" || unit == "m") return static_cast<int64_t>(v);
   if (unit == "G" || unit == "GB" || unit == "g") return static_cast<int64_t>(v * 1024);
@@ -86,36 +96,45 @@ std::string default_state_dir() {
 
 /// Runs `run` as a daemon: forks, detaches, logs to `<state_dir>/<name>.log`, and
 /// returns in the parent once the daemon serves (printing where) or failed.
-int daemonize(const std::string& state_dir, const std::string& name,
+int daemonize(const std::string& state_dir_arg, const std::string& name,
               const std::function<int(const sage::actors::ReadyCallback&)>& run) {
+  const std::string state_dir = std::filesystem::absolute(state_dir_arg).string();
   std::filesystem::create_directories(state_dir);
   const std::string log_path = state_dir + "/" + name + ".log";
+  const std::string pid_path = state_dir + "/" + name + ".pid";
+  if (std::ifstream pid_file(pid_path); pid_file) {
+    pid_t other = 0;
+    if (pid_file >> other && other > 0 && kill(other, 0) == 0)
+      throw std::runtime_error("a " + name + " already runs from " + state_dir + " (pid " +
+                               std::to_string(other) +
+                               "): stop it, or give this one its own --state-dir");
+  }
   int ready_pipe[2];
-  if (pipe(ready_pipe) != 0) {
-    std::perror("sage: pipe");
-    return 1;
-  }
+  if (pipe2(ready_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   const pid_t pid = fork();
-  if (pid < 0) {
-    std::perror("sage: fork");
-    return 1;
-  }
-  if (pid == 0) {  // the daemon
-    close(ready_pipe[0]);
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {  // the daemon: detached, quiet, holding no descriptor of its caller
     setsid();
     const int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, STDIN_FILENO);
     const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(devnull, STDIN_FILENO);
     dup2(log, STDOUT_FILENO);
     dup2(log, STDERR_FILENO);
-    const std::string pid_path = state_dir + "/" + name + ".pid";
+    const int keep = ready_pipe[1];
+    for (int fd = 3; fd < keep; ++fd) close(fd);
+    close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
+    if (chdir("/") != 0) _exit(1);
     std::ofstream(pid_path) << getpid() << "\n";
     const int rc = run([&](const std::string& host, uint16_t port) {
       const std::string line = host + ":" + std::to_string(port) + "\n";
-      (void)!write(ready_pipe[1], line.data(), line.size());
-      close(ready_pipe[1]);
+      (void)!write(keep, line.data(), line.size());
+      close(keep);
     });
-    std::filesystem::remove(pid_path);
+    // Remove the pid file only if it is still ours.
+    pid_t recorded = 0;
+    if (std::ifstream in(pid_path); in >> recorded && recorded == getpid())
+      std::filesystem::remove(pid_path);
     _exit(rc);
   }
   close(ready_pipe[1]);
@@ -129,12 +148,11 @@ int daemonize(const std::string& state_dir, const std::string& name,
   }
   close(ready_pipe[0]);
   if (line.find('\n') == std::string::npos) {
-    std::cerr << "sage: the " << name << " did not start; see " << log_path << "\n";
     std::ifstream log(log_path);
     std::string l, last;
     while (std::getline(log, l)) last = l;
-    if (!last.empty()) std::cerr << "  " << last << "\n";
-    return 1;
+    throw std::runtime_error("the " + name + " did not start" + (last.empty() ? "" : ": " + last) +
+                             " (log: " + log_path + ")");
   }
   line.pop_back();
   std::cout << "sage: " << name << " started (pid " << pid << "), listening on " << line
@@ -218,8 +236,11 @@ int main(int argc, char** argv) {
   head_flag->excludes(worker_flag);
   auto* head_address_opt =
       start->add_option("--head-address", head_address, "the head's HOST:PORT (workers)");
-  auto* port_opt = start->add_option(
-      "--port", port, "port to listen on (head: 19001, worker: a free one; 0: a free one)");
+  auto* port_opt =
+      start
+          ->add_option("--port", port,
+                       "port to listen on (head: 19001, worker: a free one; 0: a free one)")
+          ->check(CLI::Range(0, 65535));
   auto* bind_opt = start->add_option("--bind", bind, "address to listen on (a loopback address)")
                        ->capture_default_str();
   auto* cpus_opt =
@@ -282,7 +303,11 @@ int main(int argc, char** argv) {
           if constexpr (std::is_same_v<T, std::string>)
             target = *file.get(key);
           else if constexpr (std::is_same_v<T, double>)
-            target = std::stod(*file.get(key));
+            try {
+              target = std::stod(*file.get(key));
+            } catch (const std::exception&) {
+              throw std::runtime_error(config_file + ": '" + key + "' is not a number");
+            }
           else
             target = static_cast<T>(file.get_int(key, 0));
         };

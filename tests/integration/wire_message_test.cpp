@@ -74,3 +74,22 @@ TEST_CASE("a batch of a record type without a codec fails its receiver, not the 
   CHECK_THROWS_WITH_AS(sage::detail::decode_batch<int>(*encoded),
                        doctest::Contains("could not encode"), sage::DecodeError);
 }
+
+TEST_CASE("a batch that claims more bytes than its message is refused before any allocation") {
+  Config cfg;
+  caf::actor_system sys{cfg};
+  for (size_t claimed : {size_t{100}, size_t{0xFFFFFFFF}}) {
+    CAPTURE(claimed);
+    // A length prefix as CAF writes it, followed by only 8 bytes.
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys, buf};
+    REQUIRE_FALSE(sink.begin_sequence(claimed));
+    for (int i = 0; i < 8; ++i) buf.push_back(0);
+    caf::binary_deserializer source{sys, buf};
+    wire_batch batch;
+    auto err = source(batch);
+    REQUIRE(err);
+    CHECK(sys.render(err).find("exceeds") != std::string::npos);
+    CHECK(batch.batch == nullptr);
+  }
+}

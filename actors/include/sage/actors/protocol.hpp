@@ -40,6 +40,7 @@
 #include <vector>
 
 #include <caf/all.hpp>
+#include <caf/binary_deserializer.hpp>
 
 #include <sage/actors/cluster.hpp>
 #include <sage/detail/job_handle.hpp>
@@ -91,6 +92,9 @@ struct wire_batch {
   detail::BatchPtr batch;
 };
 
+/// The largest encoded batch a node accepts (a batch of 4096 records of 64 KB each).
+constexpr size_t max_batch_bytes = size_t{256} << 20;
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
   if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
@@ -109,14 +113,34 @@ typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
     if (auto err = f(caf::meta::type_name("sage.batch"), frame)) return err;
     return failure;
   } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
-    std::vector<uint8_t> frame;
-    if (auto err = f(caf::meta::type_name("sage.batch"), frame)) return err;
+    // Read the byte sequence by hand: CAF 0.17 would resize the vector to the
+    // length the peer claims before checking it against the bytes it sent, so
+    // one message could make this node allocate gigabytes.
+    size_t size = 0;
+    if (auto err = f.begin_sequence(size)) return err;
+    const auto* binary = dynamic_cast<caf::binary_deserializer*>(&f);
+    if (size > max_batch_bytes || (binary != nullptr && size > binary->remaining()))
+      return caf::make_error(
+          caf::sec::invalid_argument,
+          "a batch of " + std::to_string(size) + " bytes exceeds its message or the limit");
+    std::vector<uint8_t> frame(size);
+    if (size > 0)
+      if (auto err = f.apply_raw(size, frame.data())) return err;
+    if (auto err = f.end_sequence()) return err;
     x.batch = std::make_shared<detail::EncodedBatch>(std::move(frame));
     return caf::none;
   } else {  // printing a message (logs): the record count only
     uint64_t records = x.batch ? x.batch->size() : 0;
     return f(caf::meta::type_name("sage.batch"), records);
   }
+}
+
+/// CAF's heartbeat for every actor system that talks to others: a peer that
+/// crashed or froze is noticed within two seconds (the default never notices a
+/// frozen one).
+inline void configure_heartbeat(caf::actor_system_config& cfg) {
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1500)});
 }
 
 /// Registers the messages that may cross nodes; every node's actor system needs it.
