@@ -3,22 +3,29 @@
 // Every actor system of a cluster loads CAF's network layer with a heartbeat,
 // so that a peer that crashed or froze is noticed within two seconds: its
 // connection is dropped and every actor monitoring one of its actors gets a
-// down message (the JobManager marks the node lost).
+// down message (the JobManager marks the node lost). With TLS files, every
+// connection is mutual TLS through CAF's openssl module, and nothing is
+// published in plain (docs/operations.md, "Mutual TLS").
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 #include <caf/io/middleman.hpp>
-
-#include <sage/detail/log.hpp>
+#include <caf/openssl/all.hpp>
 
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/detail/log.hpp>
 
 namespace sage::actors {
 
@@ -40,12 +47,20 @@ void install_termination_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
+spdlog::logger& log() { return detail::log("cluster"); }
+
 /// The configuration of every actor system of a cluster.
 struct ClusterConfig : caf::actor_system_config {
-  ClusterConfig() {
+  explicit ClusterConfig(const TlsFiles& tls) {
     register_message_types(*this);
     load<caf::io::middleman>();
     configure_heartbeat(*this);
+    if (tls.enabled()) {
+      openssl_certificate = tls.certificate();
+      openssl_key = tls.key();
+      openssl_cafile = tls.ca();
+      load<caf::openssl::manager>();
+    }
     set("scheduler.max-throughput", size_t{64});
   }
 };
@@ -74,14 +89,33 @@ void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
   }
 }
 
-/// Publishes `whom` on `bind:port` (0: a free port); logs why it could not.
-/// SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
+/// Publishes `whom` on `bind:port` (0: a free port), over TLS when configured;
+/// logs why it could not. SO_REUSEADDR: a process restarted on its port must
+/// not wait for the old socket to expire.
 std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
-                                const std::string& bind, uint16_t port) {
-  auto bound = sys.middleman().publish(whom, port, bind.c_str(), port != 0);
+                                const std::string& bind, uint16_t port, const TlsFiles& tls) {
+  auto bound = tls.enabled() ? caf::openssl::publish(whom, port, bind.c_str(), port != 0)
+                             : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
   if (bound) return *bound;
-  detail::log("cluster").error("cannot listen on {}:{}: {}", bind, port, sys.render(bound.error()));
+  log().error("cannot listen on {}:{}: {}", bind, port, sys.render(bound.error()));
   return std::nullopt;
+}
+
+/// Connects to the actor published at `host:port`, over TLS when configured.
+caf::expected<caf::actor> connect(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                  const TlsFiles& tls) {
+  return tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
+                       : sys.middleman().remote_actor(host, port);
+}
+
+/// Why a connection failed, in words an operator can act on.
+std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFiles& tls) {
+  if (err == caf::sec::disconnect_during_handshake)
+    return tls.enabled()
+               ? "the peer ended the handshake: is this certificate signed by the cluster's CA, "
+                 "and does the peer use TLS?"
+               : "the peer ended the handshake: it expects TLS (give --tls-dir)";
+  return sys.render(err);
 }
 
 /// The node's description as it registers: the options' resources, where it listens.
@@ -94,26 +128,62 @@ NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint
 
 }  // namespace
 
+void check_tls_files(const TlsFiles& tls) {
+  auto openssl_error = [] {
+    char buf[256] = "unknown error";
+    if (auto code = ERR_get_error()) ERR_error_string_n(code, buf, sizeof buf);
+    ERR_clear_error();
+    return std::string(buf);
+  };
+  for (const auto& file : {tls.ca(), tls.certificate(), tls.key()}) {
+    std::FILE* f = std::fopen(file.c_str(), "r");
+    if (f == nullptr)
+      throw std::runtime_error(
+          "cannot read " + file +
+          " (a TLS directory holds ca.crt, node.crt and node.key: see docs/operations.md)");
+    std::fclose(f);
+  }
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate().c_str()) != 1)
+    throw std::runtime_error("cannot load the certificate " + tls.certificate() + ": " +
+                             openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key().c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::runtime_error("cannot load the private key " + tls.key() + ": " + openssl_error());
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    throw std::runtime_error(tls.key() + " is not the key of " + tls.certificate());
+  if (SSL_CTX_load_verify_locations(ctx.get(), tls.ca().c_str(), nullptr) != 1)
+    throw std::runtime_error("cannot load the CA certificate " + tls.ca() + ": " + openssl_error());
+  // The node's certificate must be signed by the cluster's CA, or every peer refuses it.
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> check(X509_STORE_CTX_new(),
+                                                                        X509_STORE_CTX_free);
+  X509_STORE_CTX_init(check.get(), SSL_CTX_get_cert_store(ctx.get()),
+                      SSL_CTX_get0_certificate(ctx.get()), nullptr);
+  if (X509_verify_cert(check.get()) != 1)
+    throw std::runtime_error(tls.certificate() + " is not signed by " + tls.ca() + ": " +
+                             X509_verify_cert_error_string(X509_STORE_CTX_get_error(check.get())));
+}
+
 int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
-  ClusterConfig cfg;
+  if (options.tls.enabled()) check_tls_files(options.tls);
+  ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys);
-  auto node_port = publish(sys, node, options.bind, 0);
+  auto node_port = publish(sys, node, options.bind, 0, options.tls);
   auto job_manager = spawn_job_manager(
       sys, node, describe(options.node, "head", options.bind, node_port.value_or(0)));
-  auto port = node_port ? publish(sys, job_manager, options.bind, options.port) : std::nullopt;
+  auto port =
+      node_port ? publish(sys, job_manager, options.bind, options.port, options.tls) : std::nullopt;
   if (!port) {
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
-  detail::log("cluster").info("head: JobManager on {}:{}, node on {}:{}", options.bind, *port,
-                              options.bind, *node_port);
+  log().info("head: JobManager on {}:{}, node on {}:{}{}", options.bind, *port, options.bind,
+             *node_port, options.tls.enabled() ? ", mutual TLS" : "");
   ready(options.bind, *port);
   wait_until_down(sys, job_manager);
-  if (int sig = termination_signal.load())
-    detail::log("cluster").info("head: signal {}, shutting down", sig);
+  if (int sig = termination_signal.load()) log().info("head: signal {}, shutting down", sig);
   caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   return 0;
@@ -121,17 +191,19 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
 
 int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
-  ClusterConfig cfg;
+  if (options.tls.enabled()) check_tls_files(options.tls);
+  ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys);
-  auto port = publish(sys, node, options.bind, options.port);
+  auto port = publish(sys, node, options.bind, options.port, options.tls);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
   const NodeInfo info = describe(options.node, "worker", options.bind, *port);
   const std::string head = options.head_host + ":" + std::to_string(options.head_port);
-  detail::log("cluster").info("worker: node on {}:{}, head at {}", options.bind, *port, head);
+  log().info("worker: node on {}:{}, head at {}{}", options.bind, *port, head,
+             options.tls.enabled() ? ", mutual TLS" : "");
   ready(options.bind, *port);
 
   // Register with the head, and again whenever the head is lost.
@@ -143,80 +215,80 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
       [&](caf::scoped_actor& self) {
         if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
         next_attempt = std::chrono::steady_clock::now() + 1s;
-        auto jm = sys.middleman().remote_actor(options.head_host, options.head_port);
+        auto jm = connect(sys, options.head_host, options.head_port, options.tls);
         if (!jm) {
           if (failed_attempts++ % 10 == 0)
-            detail::log("cluster").warn(
-                "worker: cannot reach the head at {} ({}); retrying every second", head,
-                sys.render(jm.error()));
+            log().warn("worker: cannot reach the head at {} ({}); retrying every second", head,
+                       explain(sys, jm.error(), options.tls));
           return;
         }
         self->request(*jm, request_timeout, register_node_atom::value, info, node)
             .receive(
                 [&](uint32_t index) {
-                  detail::log("cluster").info("worker: registered with the head at {} as node {}",
-                                              head, index);
+                  log().info("worker: registered with the head at {} as node {}", head, index);
                   job_manager = *jm;
                   self->monitor(job_manager);
                   failed_attempts = 0;
                 },
                 [&](caf::error& err) {
-                  detail::log("cluster").warn("worker: the head at {} refused the registration: {}",
-                                              head, sys.render(err));
+                  log().warn("worker: the head at {} refused the registration: {}", head,
+                             sys.render(err));
                 });
       },
       [&](const caf::down_msg& dm) {
         if (!job_manager || dm.source != job_manager.address()) return;
-        detail::log("cluster").warn("worker: lost the head at {} ({}); reconnecting", head,
-                                    to_string(dm.reason));
+        log().warn("worker: lost the head at {} ({}); reconnecting", head, to_string(dm.reason));
         job_manager = nullptr;
       });
-  if (int sig = termination_signal.load())
-    detail::log("cluster").info("worker: signal {}, shutting down", sig);
+  if (int sig = termination_signal.load()) log().info("worker: signal {}, shutting down", sig);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   return 0;
 }
 
 namespace {
 
-/// Runs `f(self, job_manager)` against the head at `host:port` from a short-lived actor system.
+/// Runs `f(sys, self, job_manager)` against the head at `host:port` from a short-lived actor
+/// system.
 template <class F>
-void with_head(const std::string& host, uint16_t port, F&& f) {
-  ClusterConfig cfg;
+void with_head(const std::string& host, uint16_t port, const TlsFiles& tls, F&& f) {
+  if (tls.enabled()) check_tls_files(tls);
+  ClusterConfig cfg{tls};
   caf::actor_system sys{cfg};
-  auto jm = sys.middleman().remote_actor(host, port);
+  auto jm = connect(sys, host, port, tls);
   if (!jm)
     throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) +
-                             ": " + sys.render(jm.error()));
+                             ": " + explain(sys, jm.error(), tls));
   caf::scoped_actor self{sys};
   f(sys, self, *jm);
 }
 
 }  // namespace
 
-ClusterStatus query_status(const std::string& host, uint16_t port) {
+ClusterStatus query_status(const std::string& host, uint16_t port, const TlsFiles& tls) {
   ClusterStatus result;
-  with_head(host, port, [&](caf::actor_system& sys, caf::scoped_actor& self, const caf::actor& jm) {
-    self->request(jm, request_timeout, cluster_status_atom::value)
-        .receive([&](ClusterStatus& s) { result = std::move(s); },
-                 [&](caf::error& err) {
-                   throw std::runtime_error("the head did not answer: " + sys.render(err));
-                 });
-  });
+  with_head(
+      host, port, tls, [&](caf::actor_system& sys, caf::scoped_actor& self, const caf::actor& jm) {
+        self->request(jm, request_timeout, cluster_status_atom::value)
+            .receive([&](ClusterStatus& s) { result = std::move(s); },
+                     [&](caf::error& err) {
+                       throw std::runtime_error("the head did not answer: " + sys.render(err));
+                     });
+      });
   return result;
 }
 
-void stop_cluster(const std::string& host, uint16_t port, bool all) {
-  with_head(host, port, [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
-    // The head ends as it handles this; wait until its JobManager is gone.
-    self->monitor(jm);
-    self->send(jm, shutdown_atom::value, all);
-    bool down = false;
-    self->receive_while([&] { return !down; })(
-        [&](caf::down_msg&) { down = true; },
-        caf::after(request_timeout) >>
-            [&] { throw std::runtime_error("the head did not stop in time"); });
-  });
+void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFiles& tls) {
+  with_head(host, port, tls,
+            [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
+              // The head ends as it handles this; wait until its JobManager is gone.
+              self->monitor(jm);
+              self->send(jm, shutdown_atom::value, all);
+              bool down = false;
+              self->receive_while([&] { return !down; })(
+                  [&](caf::down_msg&) { down = true; },
+                  caf::after(request_timeout) >>
+                      [&] { throw std::runtime_error("the head did not stop in time"); });
+            });
 }
 
 }  // namespace sage::actors

@@ -252,6 +252,10 @@ int main(int argc, char** argv) {
   start->add_option("--label", labels, "a label K=V (repeatable)");
   start->add_option("--state-dir", state_dir, "where logs and pid files go")->capture_default_str();
   start->add_flag("--foreground", foreground, "stay attached (for systemd units and tests)");
+  std::string tls_dir;
+  auto* start_tls_opt =
+      start->add_option("--tls-dir", tls_dir,
+                        "mutual TLS: a directory with ca.crt, node.crt, node.key (SAGE_TLS_DIR)");
   std::string config_file;
   start->add_option("--config", config_file,
                     "a YAML or TOML file of cluster.* and node.* settings "
@@ -262,12 +266,15 @@ int main(int argc, char** argv) {
   auto* status =
       cluster->add_subcommand("status", "nodes (address, resources, alive or lost) and jobs");
   status->add_option("--address", address, "the head's HOST:PORT");
+  status->add_option("--tls-dir", tls_dir,
+                     "mutual TLS: a directory with ca.crt, node.crt, node.key");
   status->add_option("--format", format, "table or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json"}));
   bool all = false;
   auto* stop = cluster->add_subcommand("stop", "stop the head (and with --all, every worker)");
   stop->add_option("--address", address, "the head's HOST:PORT");
+  stop->add_option("--tls-dir", tls_dir, "mutual TLS: a directory with ca.crt, node.crt, node.key");
   stop->add_flag("--all", all, "stop every worker too");
 
   // -- run ----------------------------------------------------------------------------
@@ -291,6 +298,14 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // TLS: --tls-dir, else SAGE_TLS_DIR (--config may set it for `start`, below).
+    if (tls_dir.empty())
+      if (const char* env = std::getenv("SAGE_TLS_DIR"); env != nullptr) tls_dir = env;
+    sage::actors::TlsFiles tls;
+    auto resolve_tls = [&] {
+      tls.dir = tls_dir.empty() ? "" : std::filesystem::absolute(tls_dir).string();
+      if (tls.enabled()) sage::actors::check_tls_files(tls);
+    };
     if (start->parsed()) {
       if (!head && !worker) throw CLI::ValidationError("cluster start", "say --head or --worker");
       if (!config_file.empty()) {
@@ -317,14 +332,16 @@ int main(int argc, char** argv) {
         from_file(cpus_opt, "node.cpus", cpus);
         from_file(memory_opt, "node.memory", memory);
         from_file(gpus_opt, "node.gpus", gpus);
+        from_file(start_tls_opt, "cluster.tls-dir", tls_dir);
         for (const auto& [key, value] : file.entries())
           if (key.rfind("node.labels.", 0) == 0)
             labels.insert(labels.begin(), key.substr(12) + "=" + value);
       }
-      if (!is_loopback(bind))
-        throw std::runtime_error("listening on " + bind +
-                                 " needs a cluster secret, which this version cannot set up yet: "
-                                 "bind to a loopback address (127.0.0.1)");
+      resolve_tls();
+      if (!is_loopback(bind) && tls.dir.empty())
+        throw std::runtime_error(
+            "listening on " + bind +
+            " needs mutual TLS: give --tls-dir (see docs/operations.md), or bind to 127.0.0.1");
       sage::actors::NodeInfo node;
       node.cpus = cpus;
       node.memory_mb = parse_memory_mb(memory);
@@ -342,6 +359,7 @@ int main(int argc, char** argv) {
         o.bind = bind;
         o.port = static_cast<uint16_t>(port < 0 ? 19001 : port);
         o.node = node;
+        o.tls = tls;
         name = "head";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_head(o, ready);
@@ -356,6 +374,7 @@ int main(int argc, char** argv) {
         o.bind = bind;
         o.port = static_cast<uint16_t>(port < 0 ? 0 : port);
         o.node = node;
+        o.tls = tls;
         name = "worker";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_worker(o, ready);
@@ -372,12 +391,14 @@ int main(int argc, char** argv) {
     }
     if (status->parsed()) {
       const auto a = resolve_head_address(address);
-      print_status(sage::actors::query_status(a.host, a.port), format);
+      resolve_tls();
+      print_status(sage::actors::query_status(a.host, a.port, tls), format);
       return 0;
     }
     if (stop->parsed()) {
       const auto a = resolve_head_address(address);
-      sage::actors::stop_cluster(a.host, a.port, all);
+      resolve_tls();
+      sage::actors::stop_cluster(a.host, a.port, all, tls);
       std::cout << "sage: stopped the head at " << a.host << ":" << a.port
                 << (all ? " and its workers" : "") << "\n";
       return 0;

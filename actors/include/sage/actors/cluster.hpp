@@ -68,13 +68,32 @@ typename Inspector::result_type inspect(Inspector& f, ClusterStatus& x) {
   return f(caf::meta::type_name("sage.cluster_status"), x.nodes, x.jobs);
 }
 
+/// A cluster's TLS material: a directory with `ca.crt` (the cluster's CA),
+/// `node.crt` and `node.key` (this process's certificate, signed by that CA).
+/// Empty: plain TCP (loopback only). See docs/operations.md, "Mutual TLS".
+struct TlsFiles {
+  std::string dir;
+  [[nodiscard]] bool enabled() const { return !dir.empty(); }
+  [[nodiscard]] std::string ca() const { return dir + "/ca.crt"; }
+  [[nodiscard]] std::string certificate() const { return dir + "/node.crt"; }
+  [[nodiscard]] std::string key() const { return dir + "/node.key"; }
+};
+
+/// Loads and checks the TLS files (present, readable, key matching the
+/// certificate, certificate signed by the CA); throws `std::runtime_error`
+/// saying which file is wrong. CAF itself would only notice at the first
+/// connection, and abort.
+void check_tls_files(const TlsFiles& tls);
+
 struct HeadOptions {
+  TlsFiles tls;
   std::string bind = "127.0.0.1";
   uint16_t port = 19001;  ///< 0: a free port
   NodeInfo node;          ///< the head's own node (resources, labels)
 };
 
 struct WorkerOptions {
+  TlsFiles tls;
   std::string head_host = "127.0.0.1";
   uint16_t head_port = 19001;
   std::string bind = "127.0.0.1";
@@ -92,8 +111,8 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready);
 
 /// Asks the head at `host:port` for its nodes and jobs. Throws `std::runtime_error`
 /// with a one-line reason when the head cannot be reached or does not answer.
-ClusterStatus query_status(const std::string& host, uint16_t port);
+ClusterStatus query_status(const std::string& host, uint16_t port, const TlsFiles& tls = {});
 /// Stops the head (and with `all`, every worker registered with it).
-void stop_cluster(const std::string& host, uint16_t port, bool all);
+void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFiles& tls = {});
 
 }  // namespace sage::actors
