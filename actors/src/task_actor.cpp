@@ -80,6 +80,13 @@ class task_actor final : public caf::event_based_actor {
             if (phase_ == phase::running) body_->flush();
           });
         },
+        [this](resume_atom) {
+          wake_pending_ = false;
+          guarded([&] {
+            drain_inputs();
+            schedule_source_step();
+          });
+        },
         [this](stop_atom) {
           guarded([&] {
             if (phase_ == phase::running && body_->is_source()) finish();
@@ -185,6 +192,21 @@ class task_actor final : public caf::event_based_actor {
 
   [[nodiscard]] bool blocked() const { return blocked_channels_ > 0; }
 
+  /// Whether an operator holds the task back (a collect() sink whose reader is
+  /// behind); if so, asks to be woken with `resume` once it lets go.
+  bool held_back() {
+    if (!body_->held_back()) return false;
+    if (!wake_pending_) {
+      wake_pending_ = true;
+      // A weak handle: the waker sits in a buffer the user's program owns.
+      body_->wake_when_ready([self = caf::actor_cast<caf::weak_actor_ptr>(this)] {
+        if (auto strong = caf::actor_cast<caf::actor>(self))
+          caf::anon_send(strong, resume_atom::value);
+      });
+    }
+    return true;
+  }
+
   // -- input side --------------------------------------------------------------
 
   /// Processes queued input batches, fairly across channels, until none is left
@@ -193,7 +215,7 @@ class task_actor final : public caf::event_based_actor {
     if (phase_ != phase::running || body_->is_source()) return;
     const size_t n = in_.size();
     size_t idle = 0;
-    while (!blocked() && idle < n) {
+    while (!blocked() && !held_back() && idle < n) {
       auto slot = static_cast<uint32_t>(next_input_);
       next_input_ = (next_input_ + 1) % n;
       auto& c = in_[slot];
@@ -229,7 +251,7 @@ class task_actor final : public caf::event_based_actor {
   }
 
   void source_step() {
-    if (phase_ != phase::running || blocked()) return;
+    if (phase_ != phase::running || blocked() || held_back()) return;
     detail::StepBudget budget(job_->batch_size, source_step_time);
     const auto step = body_->run_source(budget);
     if (step.ended) {
@@ -332,6 +354,7 @@ class task_actor final : public caf::event_based_actor {
   int32_t credit_chunk_ = 1;
   bool source_step_scheduled_ = false;
   bool flush_timer_pending_ = false;
+  bool wake_pending_ = false;
   int idle_polls_ = 0;
 };
 

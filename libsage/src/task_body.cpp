@@ -1,5 +1,6 @@
 #include <sage/detail/task_body.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -120,6 +121,8 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     operators_.push_back(std::move(inst));
   }
   source_ = dynamic_cast<SourceInstance*>(operators_.front().get());
+  for (auto& op : operators_)
+    if (auto* hold = dynamic_cast<HoldBack*>(op.get())) holds_.push_back(hold);
 
   // Chained edges inside the task.
   for (int n : chain.nodes)
@@ -176,6 +179,21 @@ bool TaskBody::has_partial() const {
   for (const auto& w : writers_)
     if (w->has_partial()) return true;
   return false;
+}
+
+bool TaskBody::held_back() const {
+  for (const auto* h : holds_)
+    if (h->holding()) return true;
+  return false;
+}
+
+void TaskBody::wake_when_ready(const std::function<void()>& wake) {
+  // Woken by the first operator that lets go; the task checks the others again.
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  for (auto* h : holds_)
+    h->wake_when_ready([once, wake] {
+      if (!once->exchange(true)) wake();
+    });
 }
 
 void TaskBody::publish_counters() {

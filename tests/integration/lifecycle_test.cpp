@@ -388,3 +388,46 @@ TEST_CASE("a finished or failed job releases its functions and data") {
     CHECK(watch.expired());
   }
 }
+
+// collect() read while the job runs: the buffer holds the collecting task back,
+// so an endless source cannot run arbitrarily far ahead of the program.
+TEST_CASE("collect() read during the job bounds what is buffered") {
+  struct Counting : sage::SourceFunction<int64_t> {
+    explicit Counting(std::atomic<int64_t>* emitted) : emitted(emitted) {}
+    void execute(sage::SourceContext<int64_t>& ctx) override {
+      for (int i = 0; i < 256; ++i) ctx.emit(n++);
+      emitted->fetch_add(256);
+    }
+    std::atomic<int64_t>* emitted;
+    int64_t n = 0;
+  };
+  std::atomic<int64_t> emitted{0};
+  sage::LocalEnvironment env("bounded-collect");
+  auto out = env.from_source<Counting>(&emitted)
+                 .rebalance()
+                 .map([](const int64_t& x) { return x; })
+                 .collect();
+  env.submit(false);
+  int64_t read = 0;
+  int64_t max_ahead = 0;
+  bool in_order = true;
+  while (read < 300000) {
+    auto x = out.next(std::chrono::seconds(30));
+    REQUIRE(x.has_value());
+    in_order = in_order && *x == read;
+    ++read;
+    if (read % 1000 == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // a slow reader
+      max_ahead = std::max(max_ahead, emitted.load() - read);
+    }
+  }
+  env.close();
+  CHECK(in_order);
+  // Buffered at most: the limit, a batch per collecting instance past it, and the
+  // channel's flow-control window with the source's last step.
+  const int64_t bound =
+      static_cast<int64_t>(sage::detail::CollectBuffer<int64_t>::limit) + 3 * 4096 + 11 * 4096;
+  INFO("the source ran " << max_ahead << " records ahead of the reader; bound " << bound);
+  CHECK(max_ahead <= bound);
+  CHECK(max_ahead > 0);
+}

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,9 +29,17 @@ class JobEndListener {
 };
 
 /// The records a `collect()` sink received, waiting for the program to read them.
+///
+/// While the program reads as the job runs (`next()`, or `get()` before the end), the
+/// buffer holds at most about `limit` records: past it the collecting task is held
+/// back (`HoldBack`), and with it, through flow control, the sources. A program that
+/// reads only after the job ended (`submit(true)` then `get()`) gets every record, all
+/// kept in memory meanwhile, as with Flink's collect into a list.
 template <class T>
 class CollectBuffer final : public JobEndListener {
  public:
+  static constexpr size_t limit = size_t{1} << 16;
+
   void push(T&& x) {
     {
       std::lock_guard<std::mutex> guard(mutex_);
@@ -42,6 +52,7 @@ class CollectBuffer final : public JobEndListener {
     items_.clear();
     started_ = true;
     ended_ = false;
+    streaming_ = false;
     error_.clear();
     cancelled_ = false;
   }
@@ -55,19 +66,26 @@ class CollectBuffer final : public JobEndListener {
     cv_.notify_all();
   }
   std::vector<T> take_all() {
+    std::vector<T> out;
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_) throw std::logic_error("Collected::get() before the job was submitted");
-    cv_.wait(lock, [&] { return ended_; });
+    streaming_ = true;
+    for (;;) {  // drain as records come, so that a running job is never held back by us
+      cv_.wait(lock, [&] { return ended_ || !items_.empty(); });
+      out.insert(out.end(), std::make_move_iterator(items_.begin()),
+                 std::make_move_iterator(items_.end()));
+      items_.clear();
+      wake_locked(lock);
+      if (ended_ && items_.empty()) break;
+    }
     if (!error_.empty()) throw JobFailed(error_);
     if (cancelled_) throw JobFailed("the job was cancelled: its collected records are incomplete");
-    std::vector<T> out(std::make_move_iterator(items_.begin()),
-                       std::make_move_iterator(items_.end()));
-    items_.clear();
     return out;
   }
   std::optional<T> next(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_) throw std::logic_error("Collected::next() before the job was submitted");
+    streaming_ = true;
     cv_.wait_for(lock, timeout, [&] { return !items_.empty() || ended_; });
     if (items_.empty()) {
       if (!error_.empty()) throw JobFailed(error_);
@@ -75,6 +93,7 @@ class CollectBuffer final : public JobEndListener {
     }
     T x = std::move(items_.front());
     items_.pop_front();
+    wake_locked(lock);
     return x;
   }
   bool exhausted() {
@@ -82,11 +101,40 @@ class CollectBuffer final : public JobEndListener {
     return ended_ && items_.empty();
   }
 
+  /// Whether the collecting tasks must wait for the reader.
+  bool full() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return full_locked();
+  }
+  void wake_when_ready(std::function<void()> wake) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!full_locked()) {
+      lock.unlock();
+      wake();
+      return;
+    }
+    wakes_.push_back(std::move(wake));
+  }
+
  private:
+  bool full_locked() const { return streaming_ && !ended_ && items_.size() >= limit; }
+
+  /// Wakes the held-back tasks once the reader has made room (half the limit).
+  void wake_locked(std::unique_lock<std::mutex>& lock) {
+    if (wakes_.empty() || items_.size() > limit / 2) return;
+    auto wakes = std::move(wakes_);
+    wakes_.clear();
+    lock.unlock();
+    for (auto& w : wakes) w();
+    lock.lock();
+  }
+
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<T> items_;
+  std::vector<std::function<void()>> wakes_;
   bool started_ = false;
+  bool streaming_ = false;  ///< the program reads while the job runs
   bool ended_ = false;
   bool cancelled_ = false;
   std::string error_;

@@ -157,12 +157,12 @@ class StreamOps {
         "print", [writer] { return std::make_unique<SinkInstance<T, decltype(writer)>>(writer); });
   }
 
-  /// Brings every record back to the submitting program.
+  /// Brings every record back to the submitting program (bounded while the
+  /// program reads as the job runs: see `CollectBuffer`).
   Collected<T> collect() {
     auto buffer = std::make_shared<CollectBuffer<T>>();
     EnvAccess::add_end_listener(*env_, buffer);
-    auto push = [buffer](const T& x) { buffer->push(T(x)); };
-    add_sink("collect", [push] { return std::make_unique<SinkInstance<T, decltype(push)>>(push); });
+    add_sink("collect", [buffer] { return std::make_unique<CollectInstance<T>>(buffer); });
     return Collected<T>(buffer);
   }
 

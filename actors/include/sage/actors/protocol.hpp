@@ -32,6 +32,7 @@
 ///            (continue_atom)                      run the next source step
 ///            (flush_atom)                         buffer.timeout expired: ship partial batches
 ///            (stop_atom)                          end the source's stream (graceful stop)
+///            (resume_atom)                        an operator that held the task back let go
 ///   sends    batch/eos downstream, credit upstream, task_done/task_fail to the Dispatcher
 
 #include <cstdint>
@@ -62,6 +63,7 @@ using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using add_node_atom = caf::atom_constant<caf::atom("add_node")>;
 using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
 using register_node_atom = caf::atom_constant<caf::atom("reg_node")>;

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <sage/collected.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/record_flow.hpp>
 #include <sage/detail/task_body.hpp>
@@ -181,6 +182,27 @@ class SinkInstance final : public WithFunction<F>, public Output<T> {
         g(std::as_const(x));
     });
   }
+};
+
+/// `collect()`: hands records to the program's buffer, holding its task back
+/// while the program reads behind.
+template <class T>
+class CollectInstance final : public OperatorInstance, public Output<T>, public HoldBack {
+ public:
+  explicit CollectInstance(std::shared_ptr<CollectBuffer<T>> buffer) : buffer_(std::move(buffer)) {}
+  void open() override {}
+  void close() override {}
+  void push(T&& x) override {
+    ++records_in;
+    buffer_->push(std::move(x));
+  }
+  [[nodiscard]] bool holding() const override { return buffer_->full(); }
+  void wake_when_ready(std::function<void()> wake) override {
+    buffer_->wake_when_ready(std::move(wake));
+  }
+
+ private:
+  std::shared_ptr<CollectBuffer<T>> buffer_;
 };
 
 /// `from_batch`: the items of a container, shared by the instances; instance i

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -57,6 +58,19 @@ class OperatorInstance {
 
  protected:
   RuntimeContext ctx_;
+};
+
+/// An operator that can hold back its task: a sink whose consumer is behind
+/// (`collect()` while the program reads it). While any operator of a task holds
+/// it back, the task consumes no input and runs no source step, so it returns
+/// no credit and backpressure reaches the sources.
+class HoldBack {
+ public:
+  virtual ~HoldBack() = default;
+  [[nodiscard]] virtual bool holding() const = 0;
+  /// Calls `wake` once, from any thread, when `holding()` may have become
+  /// false (at once if it already is).
+  virtual void wake_when_ready(std::function<void()> wake) = 0;
 };
 
 /// The result of one source step.
@@ -142,6 +156,10 @@ class TaskBody {
   [[nodiscard]] bool has_partial() const;
   /// Copies the operators' record counts to the job's status counters.
   void publish_counters();
+  /// Whether an operator holds the task back (see `HoldBack`).
+  [[nodiscard]] bool held_back() const;
+  /// Calls `wake` once the operators that hold the task back may have let go.
+  void wake_when_ready(const std::function<void()>& wake);
   /// How many input slots the task has.
   [[nodiscard]] size_t input_count() const { return ports_.size(); }
   /// "source -> map (1/2)"
@@ -152,6 +170,7 @@ class TaskBody {
   std::vector<std::unique_ptr<OperatorInstance>> operators_;  // chain order
   std::vector<InstanceCounters*> counters_;                   // parallel to operators_
   SourceInstance* source_ = nullptr;
+  std::vector<HoldBack*> holds_;
   std::vector<std::unique_ptr<ChannelWriterBase>> writers_;
   std::vector<std::unique_ptr<InputPortBase>> owned_ports_;
   std::vector<InputPortBase*> ports_;  // by input slot
