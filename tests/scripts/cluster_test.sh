@@ -85,15 +85,23 @@ for size in 1 7 64 4096 100000; do
   head -c "$size" /dev/urandom >&3 || true
   exec 3>&- 3<&-
 done
-# a frame header announcing a huge payload
-exec 3<>"/dev/tcp/127.0.0.1/$head_port"
-printf '\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' >&3 || true
-exec 3>&- 3<&-
+sleep 0.5
 # The head and every worker are still up and registered (the status query itself is
 # retried: a loaded machine may make a fresh client's handshake slow).
 kill -0 "$(cat "$state/head.pid")" || fail "the head died of garbage bytes"
 wait_count "$head" 4 || fail "after garbage bytes: $("$sage" cluster status --address "$head" 2>&1)"
 grep -q " lost" "$state/head.log" && fail "a worker was lost after garbage bytes on the head's port"
+
+echo "a frame header announcing a huge payload"
+# CAF 0.17 makes room for the announced payload before it checks anything, which can
+# stall a plain node for seconds (docs/operations.md): the head must survive it, and
+# the cluster must be whole again afterwards.
+exec 3<>"/dev/tcp/127.0.0.1/$head_port"
+printf '\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' >&3 || true
+exec 3>&- 3<&-
+sleep 0.5
+kill -0 "$(cat "$state/head.pid")" || fail "the head died of a huge frame header"
+wait_count "$head" 4 || fail "the cluster did not recover from a huge frame header"
 
 echo "failure detection"
 kill -9 "$second_pid"
