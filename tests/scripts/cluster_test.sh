@@ -80,28 +80,22 @@ wait_count "$head" 4 || fail "expected head + 3 workers alive"
 grep -q "cannot reach the head" "$state"/worker-*.log || fail "the early worker did not say it was retrying"
 
 echo "garbage on the head's port"
+# Random bytes, and a frame header announcing a 4 GiB payload. CAF 0.17 makes room for
+# whatever payload a header announces before it checks anything, and random bytes often
+# announce a huge one, which can stall a plain node for seconds so that its peers drop it
+# (docs/operations.md). What must hold: the head survives, and the cluster is whole again.
 for size in 1 7 64 4096 100000; do
   exec 3<>"/dev/tcp/127.0.0.1/$head_port"
   head -c "$size" /dev/urandom >&3 || true
   exec 3>&- 3<&-
 done
-sleep 0.5
-# The head and every worker are still up and registered (the status query itself is
-# retried: a loaded machine may make a fresh client's handshake slow).
-kill -0 "$(cat "$state/head.pid")" || fail "the head died of garbage bytes"
-wait_count "$head" 4 || fail "after garbage bytes: $("$sage" cluster status --address "$head" 2>&1)"
-grep -q " lost" "$state/head.log" && fail "a worker was lost after garbage bytes on the head's port"
-
-echo "a frame header announcing a huge payload"
-# CAF 0.17 makes room for the announced payload before it checks anything, which can
-# stall a plain node for seconds (docs/operations.md): the head must survive it, and
-# the cluster must be whole again afterwards.
 exec 3<>"/dev/tcp/127.0.0.1/$head_port"
 printf '\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' >&3 || true
 exec 3>&- 3<&-
 sleep 0.5
-kill -0 "$(cat "$state/head.pid")" || fail "the head died of a huge frame header"
-wait_count "$head" 4 || fail "the cluster did not recover from a huge frame header"
+kill -0 "$(cat "$state/head.pid")" || fail "the head died of garbage bytes"
+for pid in "$second_pid" "$third_pid"; do kill -0 "$pid" || fail "a worker died when the head got garbage"; done
+wait_count "$head" 4 || fail "the cluster did not recover from garbage bytes: $("$sage" cluster status --address "$head" 2>&1)"
 
 echo "failure detection"
 kill -9 "$second_pid"
