@@ -173,11 +173,14 @@ class MfkCount : public sage::MapFunction<Rec, KeyCount> {
   MfkCounts counts_;
 };
 
-class MfkSink : public sage::SinkFunction<KeyCount> {
+/// A sink that sums `Check(record)` and counts records, adding both to the
+/// shared result when it closes (the same for MFK and WC).
+template <class Record, class Result, uint64_t (*Check)(const Record&)>
+class ChecksumSink : public sage::SinkFunction<Record> {
  public:
-  explicit MfkSink(std::shared_ptr<MfkResult> result) : result_(std::move(result)) {}
-  void execute(const KeyCount& kc) override {
-    checksum_ += mfk_check(kc);
+  explicit ChecksumSink(std::shared_ptr<Result> result) : result_(std::move(result)) {}
+  void execute(const Record& r) override {
+    checksum_ += Check(r);
     ++records_;
   }
   void close() override {
@@ -187,10 +190,12 @@ class MfkSink : public sage::SinkFunction<KeyCount> {
   }
 
  private:
-  std::shared_ptr<MfkResult> result_;
+  std::shared_ptr<Result> result_;
   uint64_t checksum_ = 0;
   uint64_t records_ = 0;
 };
+
+using MfkSink = ChecksumSink<KeyCount, MfkResult, mfk_check>;
 
 struct MfkLoopResult {
   MfkCounts counts;
@@ -333,24 +338,8 @@ class WcCount : public sage::MapFunction<std::string, WordCount> {
   WcCounts counts_;
 };
 
-class WcSink : public sage::SinkFunction<WordCount> {
- public:
-  explicit WcSink(std::shared_ptr<WcResult> result) : result_(std::move(result)) {}
-  void execute(const WordCount& wc) override {
-    checksum_ += wc_check(wc.first, wc.second);
-    ++records_;
-  }
-  void close() override {
-    std::lock_guard<std::mutex> guard(result_->mutex);
-    result_->checksum += checksum_;
-    result_->records += records_;
-  }
-
- private:
-  std::shared_ptr<WcResult> result_;
-  uint64_t checksum_ = 0;
-  uint64_t records_ = 0;
-};
+inline uint64_t wc_record_check(const WordCount& wc) { return wc_check(wc.first, wc.second); }
+using WcSink = ChecksumSink<WordCount, WcResult, wc_record_check>;
 
 struct WcLoopResult {
   WcCounts counts;

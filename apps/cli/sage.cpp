@@ -354,12 +354,16 @@ int main(int argc, char** argv) {
       }
       std::function<int(const sage::actors::ReadyCallback&)> run;
       std::string name;
+      // What head and worker share; the port defaults to the head's 19001 or a free one.
+      auto fill = [&](sage::actors::NodeOptions& o) {
+        o.tls = tls;
+        o.bind = bind;
+        if (port >= 0) o.port = static_cast<uint16_t>(port);
+        o.node = node;
+      };
       if (head) {
         sage::actors::HeadOptions o;
-        o.bind = bind;
-        o.port = static_cast<uint16_t>(port < 0 ? 19001 : port);
-        o.node = node;
-        o.tls = tls;
+        fill(o);
         name = "head";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_head(o, ready);
@@ -369,12 +373,9 @@ int main(int argc, char** argv) {
           throw CLI::ValidationError("--head-address", "a worker needs the head's HOST:PORT");
         const auto h = parse_address(head_address);
         sage::actors::WorkerOptions o;
+        fill(o);
         o.head_host = h.host;
         o.head_port = h.port;
-        o.bind = bind;
-        o.port = static_cast<uint16_t>(port < 0 ? 0 : port);
-        o.node = node;
-        o.tls = tls;
         name = "worker";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_worker(o, ready);

@@ -85,20 +85,23 @@ struct TlsFiles {
 /// connection, and abort.
 void check_tls_files(const TlsFiles& tls);
 
-struct HeadOptions {
+/// What every cluster process is told: its TLS files, where it listens, what it offers.
+struct NodeOptions {
   TlsFiles tls;
   std::string bind = "127.0.0.1";
-  uint16_t port = 19001;  ///< 0: a free port
-  NodeInfo node;          ///< the head's own node (resources, labels)
+  uint16_t port = 0;  ///< 0: a free port
+  NodeInfo node;      ///< resources and labels
 };
 
-struct WorkerOptions {
-  TlsFiles tls;
+/// A head: `port` is the JobManager's (19001 unless told otherwise).
+struct HeadOptions : NodeOptions {
+  HeadOptions() { port = 19001; }
+};
+
+/// A worker: `port` is its node's; it registers with the head at `head_host:head_port`.
+struct WorkerOptions : NodeOptions {
   std::string head_host = "127.0.0.1";
   uint16_t head_port = 19001;
-  std::string bind = "127.0.0.1";
-  uint16_t port = 0;  ///< the worker's node port; 0: a free port
-  NodeInfo node;
 };
 
 /// Called once the process serves: with the address it listens on.
