@@ -51,18 +51,7 @@ spdlog::logger& log() { return detail::log("cluster"); }
 
 /// The configuration of every actor system of a cluster.
 struct ClusterConfig : caf::actor_system_config {
-  explicit ClusterConfig(const TlsFiles& tls) {
-    register_message_types(*this);
-    load<caf::io::middleman>();
-    configure_heartbeat(*this);
-    if (tls.enabled()) {
-      openssl_certificate = tls.certificate();
-      openssl_key = tls.key();
-      openssl_cafile = tls.ca();
-      load<caf::openssl::manager>();
-    }
-    set("scheduler.max-throughput", size_t{64});
-  }
+  explicit ClusterConfig(const TlsFiles& tls) { configure_cluster_system(*this, tls); }
 };
 
 /// Blocks until `watched` ends or the process gets SIGTERM/SIGINT; runs
@@ -89,23 +78,13 @@ void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
   }
 }
 
-/// Publishes `whom` on `bind:port` (0: a free port), over TLS when configured;
-/// logs why it could not. SO_REUSEADDR: a process restarted on its port must
-/// not wait for the old socket to expire.
+/// Publishes `whom`; logs why it could not.
 std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
                                 const std::string& bind, uint16_t port, const TlsFiles& tls) {
-  auto bound = tls.enabled() ? caf::openssl::publish(whom, port, bind.c_str(), port != 0)
-                             : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
+  auto bound = publish_on(sys, whom, bind, port, tls);
   if (bound) return *bound;
   log().error("cannot listen on {}:{}: {}", bind, port, sys.render(bound.error()));
   return std::nullopt;
-}
-
-/// Connects to the actor published at `host:port`, over TLS when configured.
-caf::expected<caf::actor> connect(caf::actor_system& sys, const std::string& host, uint16_t port,
-                                  const TlsFiles& tls) {
-  return tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
-                       : sys.middleman().remote_actor(host, port);
 }
 
 /// Why a connection failed, in words an operator can act on.
@@ -118,6 +97,21 @@ std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFile
   return sys.render(err);
 }
 
+/// How a daemon's node starts task hosts: they report to the head at
+/// `head_host:head_port` and listen for their peers where the node does.
+NodeSetup node_setup(const NodeOptions& options, const char* role, const std::string& head_host,
+                     uint16_t head_port) {
+  NodeSetup setup;
+  setup.hosts_programs = true;
+  setup.state_dir = options.state_dir.empty() ? std::string(".") : options.state_dir;
+  setup.head_host = head_host;
+  setup.head_port = head_port;
+  setup.tls = options.tls;
+  setup.bind = options.bind;
+  setup.role = role;
+  return setup;
+}
+
 /// The node's description as it registers: the options' resources, where it listens.
 NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint16_t port) {
   info.role = role;
@@ -127,6 +121,32 @@ NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint
 }
 
 }  // namespace
+
+void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls) {
+  register_message_types(cfg);
+  cfg.load<caf::io::middleman>();
+  configure_heartbeat(cfg);  // before the openssl module: it reads the heartbeat settings
+  if (tls.enabled()) {
+    cfg.openssl_certificate = tls.certificate();
+    cfg.openssl_key = tls.key();
+    cfg.openssl_cafile = tls.ca();
+    cfg.load<caf::openssl::manager>();
+  }
+  cfg.set("scheduler.max-throughput", size_t{64});
+}
+
+caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& whom,
+                                   const std::string& bind, uint16_t port, const TlsFiles& tls) {
+  // SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
+  return tls.enabled() ? caf::openssl::publish(whom, port, bind.c_str(), port != 0)
+                       : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
+}
+
+caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host,
+                                     uint16_t port, const TlsFiles& tls) {
+  return tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
+                       : sys.middleman().remote_actor(host, port);
+}
 
 void check_tls_files(const TlsFiles& tls) {
   auto openssl_error = [] {
@@ -168,13 +188,26 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   if (options.tls.enabled()) check_tls_files(options.tls);
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
-  auto node = spawn_node(sys);
-  auto node_port = publish(sys, node, options.bind, 0, options.tls);
-  auto job_manager = spawn_job_manager(
-      sys, node, describe(options.node, "head", options.bind, node_port.value_or(0)));
-  auto port =
-      node_port ? publish(sys, job_manager, options.bind, options.port, options.tls) : std::nullopt;
+  // The JobManager first: the head's node tells the task hosts it starts where it listens.
+  auto job_manager = spawn_job_manager(sys, nullptr, {}, options.state_dir);
+  auto port = publish(sys, job_manager, options.bind, options.port, options.tls);
   if (!port) {
+    caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  auto node = spawn_node(sys, node_setup(options, "head", options.bind, *port));
+  auto node_port = publish(sys, node, options.bind, 0, options.tls);
+  bool registered = false;
+  if (node_port) {
+    caf::scoped_actor self{sys};
+    self->request(job_manager, request_timeout, register_node_atom::value,
+                  describe(options.node, "head", options.bind, *node_port), node)
+        .receive([&](uint32_t) { registered = true; },
+                 [&](caf::error& err) {
+                   log().error("head: cannot register its node: {}", sys.render(err));
+                 });
+  }
+  if (!registered) {
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
@@ -194,7 +227,8 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   if (options.tls.enabled()) check_tls_files(options.tls);
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
-  auto node = spawn_node(sys);
+  auto node = spawn_node(
+      sys, node_setup(options, "worker", options.head_host, options.head_port));
   auto port = publish(sys, node, options.bind, options.port, options.tls);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
@@ -215,7 +249,7 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
       [&](caf::scoped_actor& self) {
         if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
         next_attempt = std::chrono::steady_clock::now() + 1s;
-        auto jm = connect(sys, options.head_host, options.head_port, options.tls);
+        auto jm = connect_to(sys, options.head_host, options.head_port, options.tls);
         if (!jm) {
           if (failed_attempts++ % 10 == 0)
             log().warn("worker: cannot reach the head at {} ({}); retrying every second", head,
@@ -254,7 +288,7 @@ void with_head(const std::string& host, uint16_t port, const TlsFiles& tls, F&& 
   if (tls.enabled()) check_tls_files(tls);
   ClusterConfig cfg{tls};
   caf::actor_system sys{cfg};
-  auto jm = connect(sys, host, port, tls);
+  auto jm = connect_to(sys, host, port, tls);
   if (!jm)
     throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) +
                              ": " + explain(sys, jm.error(), tls));

@@ -1,13 +1,23 @@
-/// The Dispatcher: places one job's tasks on nodes, has the nodes spawn them,
-/// wires their channels, and watches them until the job ends.
+/// The Dispatcher: deploys one job on the nodes its JobManager chose, wires the
+/// tasks' channels, and watches them until the job ends.
 ///
 /// Protocol (see protocol.hpp):
 ///   accepts  (task_done_atom, task), (task_fail_atom, task, op, instance, message),
-///            (stop_atom) graceful stop, (cancel_atom), down_msg of its tasks
-///   sends    (spawn_tasks_atom, ...) to nodes; (wire_atom, task_wiring), (start_atom),
-///            (stop_atom) to tasks
+///            (host_ready_atom, index, node, address), (host_exited_atom, index, why),
+///            (host_timeout_atom), (stop_atom) graceful stop, (cancel_atom),
+///            down_msg of its tasks, nodes and task hosts
+///   sends    launch, peers and spawn_tasks to nodes; (wire_atom, task_wiring),
+///            (start_atom), (stop_atom) to tasks; (job_end_atom, ...) to the listener and
+///            the JobManager; (shutdown_atom) to its task hosts once the job ended
 ///
-/// The job ends, and its JobHandle says so, only after every task actor has
+/// Deployment runs in three steps. (1) Every node that gets tasks provides a
+/// *host*: a node that has the job in its process's registry is its own host; a
+/// cluster daemon starts a task host (the job's program, in a process of its
+/// own), which reports back with its node. (2) Task hosts connect to each other
+/// directly. (3) The hosts spawn their tasks; once all exist, they are wired and
+/// started.
+///
+/// The job ends, and the listener hears of it, only after every task actor has
 /// terminated: when `submit(true)` or `close()` returns, no user code runs.
 
 #include <chrono>
@@ -23,42 +33,63 @@ namespace sage::actors {
 
 namespace {
 
-/// How long a node may take to spawn a job's tasks.
+/// How long a node may take to spawn a job's tasks, or to start a task host.
 constexpr auto spawn_timeout = std::chrono::seconds(30);
+/// How long a task host may take from its start to reporting back: the program
+/// runs up to its `submit()` first (docs/operations.md: heavy work belongs in functions).
+constexpr auto host_ready_timeout = std::chrono::seconds(60);
+/// How long task hosts may take to connect to each other.
+constexpr auto peers_timeout = std::chrono::seconds(10);
 
-/// The node of every task. `placement: local` (the default) keeps every task in
-/// this process; `spread` puts chain c on node c mod n, so consecutive chains
-/// of a pipeline land on different nodes. (Placement by resources and load
-/// comes with the cluster.)
-std::vector<size_t> place_tasks(const detail::JobSpec& job, size_t nodes) {
-  const auto mode = job.config->get_string("placement", "local");
-  std::vector<size_t> node_of_task(job.plan.tasks.size(), 0);
-  if (mode == "spread")
-    for (size_t t = 0; t < node_of_task.size(); ++t)
-      node_of_task[t] = static_cast<size_t>(job.plan.tasks[t].chain) % nodes;
-  return node_of_task;
-}
+/// What the Dispatcher knows of the host of one node's tasks.
+struct Host {
+  caf::actor node;      ///< where tasks are spawned; empty until known
+  std::string address;  ///< a task host's "host:port", for its peers
+  bool used = false;    ///< the node got tasks
+};
 
 class dispatcher_actor final : public caf::event_based_actor {
  public:
-  dispatcher_actor(caf::actor_config& cfg, JobSpecPtr job, std::vector<caf::actor> nodes)
-      : caf::event_based_actor(cfg), job_(std::move(job)), nodes_(std::move(nodes)) {}
+  dispatcher_actor(caf::actor_config& cfg, caf::actor job_manager, JobPlan plan,
+                   std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
+                   caf::actor listener)
+      : caf::event_based_actor(cfg),
+        job_manager_(std::move(job_manager)),
+        plan_(std::move(plan)),
+        nodes_(std::move(nodes)),
+        node_of_task_(std::move(node_of_task)),
+        listener_(std::move(listener)) {}
 
   const char* name() const override { return "sage.dispatcher"; }
 
   caf::behavior make_behavior() override {
-    set_down_handler([this](caf::down_msg& dm) { on_task_down(dm); });
+    set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     deploy();
     return {
         [this](task_done_atom, int task) {
+          if (task < 0 || static_cast<size_t>(task) >= done_.size() || done_[task]) return;
           done_[task] = true;
           if (++done_count_ == static_cast<int>(tasks_.size())) end(JobState::finished, {});
         },
         [this](task_fail_atom, int task, const std::string& op, int instance,
                const std::string& message) {
-          done_[task] = true;
+          if (task >= 0 && static_cast<size_t>(task) < done_.size()) done_[task] = true;
           end(JobState::failed, "operator \"" + op + "\" instance " + std::to_string(instance) +
-                                    " failed: " + message);
+                                    where(task) + " failed: " + message);
+        },
+        [this](host_ready_atom, uint32_t index, caf::actor& node, const std::string& address) {
+          on_host_ready(index, std::move(node), address);
+        },
+        [this](host_exited_atom, uint32_t index, const std::string& why) {
+          if (index < nodes_.size())
+            end(JobState::failed,
+                "the job's program on " + describe(nodes_[index].info) + " " + why);
+        },
+        [this](host_timeout_atom) {
+          if (!ending_ && hosts_pending_ > 0)
+            end(JobState::failed, "a task host did not report back within " +
+                                      std::to_string(host_ready_timeout.count()) +
+                                      " s (see the node's job log)");
         },
         [this](stop_atom) {
           if (ending_) return;
@@ -71,29 +102,128 @@ class dispatcher_actor final : public caf::event_based_actor {
 
   void on_exit() override {
     tasks_.clear();  // the tasks hold this actor: break the cycle
+    hosts_.clear();
     nodes_.clear();
-    job_.reset();
+    listener_ = nullptr;
+    job_manager_ = nullptr;
   }
 
  private:
-  /// Asks every node for its share of the tasks; wires and starts them once all are there.
+  // -- step 1: a host on every node that gets tasks ---------------------------------
+
   void deploy() {
-    const auto& plan = job_->plan;
-    tasks_.resize(plan.tasks.size());
-    done_.assign(plan.tasks.size(), false);
-    const auto node_of_task = place_tasks(*job_, nodes_.size());
-    if (auto problem = check_codecs(node_of_task)) {
+    tasks_.resize(plan_.tasks.size());
+    done_.assign(plan_.tasks.size(), false);
+    hosts_.resize(nodes_.size());
+    if (auto problem = check_codecs()) {
       end(JobState::failed, *problem);
       return;
     }
+    for (size_t t = 0; t < plan_.tasks.size(); ++t) hosts_[node_of_task_[t]].used = true;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      if (!hosts_[n].used) continue;
+      monitor(nodes_[n].node);  // a node lost while the job runs fails the job
+      if (!nodes_[n].hosts_programs) {
+        hosts_[n].node = nodes_[n].node;
+        continue;
+      }
+      if (plan_.program.digest.empty()) {
+        end(JobState::failed, "the job was submitted without its program, so " +
+                                  describe(nodes_[n].info) +
+                                  " cannot run its tasks (submit it with RemoteEnvironment)");
+        return;
+      }
+      ++hosts_pending_;
+      request(nodes_[n].node, spawn_timeout, launch_atom::value, plan_.id,
+              static_cast<uint32_t>(n), plan_.program, plan_.fingerprint,
+              caf::actor_cast<caf::actor>(this), job_manager_)
+          .then(
+              [this, n](int32_t pid) {
+                detail::log("runtime").debug("job {}: task host {} started on {}", plan_.id, pid,
+                                             describe(nodes_[n].info));
+              },
+              [this, n](caf::error& err) {
+                end(JobState::failed, describe(nodes_[n].info) +
+                                          " could not start the job's program: " +
+                                          system().render(err));
+              });
+    }
+    if (hosts_pending_ > 0)
+      delayed_send(this, host_ready_timeout, host_timeout_atom::value);
+    else
+      spawn_tasks();
+  }
+
+  void on_host_ready(uint32_t index, caf::actor node, const std::string& address) {
+    if (index >= hosts_.size() || !node) return;
+    if (ending_ || hosts_[index].node) {  // too late, or twice: let it go
+      send(node, shutdown_atom::value);
+      return;
+    }
+    monitor(node);
+    hosts_[index].node = std::move(node);
+    hosts_[index].address = address;
+    if (--hosts_pending_ == 0) connect_peers();
+  }
+
+  /// A channel between tasks on different nodes carries encoded batches: its
+  /// record type needs a codec. Checked before anything runs.
+  std::optional<std::string> check_codecs() const {
+    for (const auto& ch : plan_.channels) {
+      const size_t from = node_of_task_[ch.from_task];
+      const size_t to = node_of_task_[ch.to_task];
+      if (from == to || ch.has_codec) continue;
+      return "the records of operator \"" + ch.producer + "\" (" + ch.type_name +
+             ") cross from " + describe(nodes_[from].info) + " to " + describe(nodes_[to].info) +
+             " but have no codec: give the type an inspect overload or a sage::Codec "
+             "specialization (sage/codec.hpp), or keep both operators on one node";
+    }
+    return std::nullopt;
+  }
+
+  // -- step 2: task hosts connect to each other ---------------------------------------
+
+  void connect_peers() {
+    std::vector<size_t> task_hosts;
+    for (size_t n = 0; n < hosts_.size(); ++n)
+      if (hosts_[n].used && !hosts_[n].address.empty()) task_hosts.push_back(n);
+    if (task_hosts.size() < 2) {
+      spawn_tasks();
+      return;
+    }
+    peers_pending_ = static_cast<int>(task_hosts.size());
+    for (size_t n : task_hosts) {
+      PeerList peers;
+      for (size_t m : task_hosts)
+        if (m != n) peers.addresses.push_back(hosts_[m].address);
+      request(hosts_[n].node, peers_timeout, peers_atom::value, std::move(peers))
+          .then([this](bool) { peer_connected(); },
+                [this, n](caf::error& err) {
+                  // Data still flows, routed through the head: slower, not wrong.
+                  detail::log("runtime").warn(
+                      "job {}: the task host on {} could not connect to its peers ({}); its "
+                      "data goes through the head",
+                      plan_.id, describe(nodes_[n].info), system().render(err));
+                  peer_connected();
+                });
+    }
+  }
+
+  void peer_connected() {
+    if (--peers_pending_ == 0 && !ending_) spawn_tasks();
+  }
+
+  // -- step 3: tasks ---------------------------------------------------------------------
+
+  void spawn_tasks() {
+    if (ending_) return;
     std::vector<std::vector<int32_t>> share(nodes_.size());
-    for (size_t t = 0; t < plan.tasks.size(); ++t)
-      share[node_of_task[t]].push_back(static_cast<int32_t>(t));
+    for (size_t t = 0; t < plan_.tasks.size(); ++t)
+      share[node_of_task_[t]].push_back(static_cast<int32_t>(t));
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (share[n].empty()) continue;
       ++pending_nodes_;
-      monitor(nodes_[n]);  // a node lost while it deploys fails the job at once
-      request(nodes_[n], spawn_timeout, spawn_tasks_atom::value, job_->id.str(), share[n],
+      request(hosts_[n].node, spawn_timeout, spawn_tasks_atom::value, plan_.id, share[n],
               caf::actor_cast<caf::actor>(this))
           .then(
               [this, ids = share[n]](std::vector<caf::actor>& spawned) {
@@ -112,83 +242,90 @@ class dispatcher_actor final : public caf::event_based_actor {
               },
               [this, n](caf::error& err) {
                 --pending_nodes_;
-                end(JobState::failed, "node " + std::to_string(n) +
+                end(JobState::failed, describe(nodes_[n].info) +
                                           " could not spawn its tasks: " + system().render(err));
                 maybe_quit();
               });
     }
   }
 
-  /// A channel between tasks on different nodes carries encoded batches: its
-  /// record type needs a codec. Checked before anything runs.
-  std::optional<std::string> check_codecs(const std::vector<size_t>& node_of_task) const {
-    for (const auto& ch : job_->plan.channels) {
-      if (node_of_task[ch.from_task] == node_of_task[ch.to_task]) continue;
-      const auto& from = *job_->graph.nodes[job_->graph.edges[ch.edge].from];
-      if (!from.output_has_codec())
-        return "the records of operator \"" + from.name + "\" (" + from.output_type_name() +
-               ") cross from node " + std::to_string(node_of_task[ch.from_task]) + " to node " +
-               std::to_string(node_of_task[ch.to_task]) +
-               " but have no codec: give the type an inspect overload or a sage::Codec "
-               "specialization (sage/codec.hpp), or keep both operators on one node";
+  void wire_and_start() {
+    std::vector<task_wiring> wiring(tasks_.size());
+    for (size_t t = 0; t < plan_.tasks.size(); ++t) {
+      wiring[t].outputs.resize(plan_.tasks[t].output_slots);
+      wiring[t].output_peer_slots.resize(plan_.tasks[t].output_slots);
+      wiring[t].inputs.resize(plan_.tasks[t].input_slots);
+      wiring[t].input_peer_slots.resize(plan_.tasks[t].input_slots);
     }
-    return std::nullopt;
+    for (const auto& ch : plan_.channels) {
+      wiring[ch.from_task].outputs[ch.from_slot] = tasks_[ch.to_task];
+      wiring[ch.from_task].output_peer_slots[ch.from_slot] = ch.to_slot;
+      wiring[ch.to_task].inputs[ch.to_slot] = tasks_[ch.from_task];
+      wiring[ch.to_task].input_peer_slots[ch.to_slot] = ch.from_slot;
+    }
+    // Every task is wired before any starts: a batch or end-of-stream from a
+    // task on another node may otherwise overtake its receiver's wiring.
+    wires_pending_ = static_cast<int>(tasks_.size());
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      request(tasks_[t], spawn_timeout, wire_atom::value, wiring[t])
+          .then(
+              [this](bool) {
+                if (--wires_pending_ == 0 && !ending_) start_tasks();
+              },
+              [this](caf::error& err) {
+                end(JobState::failed, "a task could not be wired: " + system().render(err));
+              });
   }
 
-  void wire_and_start() {
-    const auto& plan = job_->plan;
-    std::vector<task_wiring> wiring(tasks_.size());
-    for (size_t t = 0; t < plan.tasks.size(); ++t) {
-      wiring[t].outputs.resize(plan.tasks[t].output_slot_count);
-      wiring[t].output_peer_slots.resize(plan.tasks[t].output_slot_count);
-      wiring[t].inputs.resize(plan.tasks[t].inputs.size());
-      wiring[t].input_peer_slots.resize(plan.tasks[t].inputs.size());
-    }
-    for (const auto& ch : plan.channels) {
-      wiring[ch.from_task].outputs[ch.from_slot] = tasks_[ch.to_task];
-      wiring[ch.from_task].output_peer_slots[ch.from_slot] = static_cast<uint32_t>(ch.to_slot);
-      wiring[ch.to_task].inputs[ch.to_slot] = tasks_[ch.from_task];
-      wiring[ch.to_task].input_peer_slots[ch.to_slot] = static_cast<uint32_t>(ch.from_slot);
-    }
-    for (size_t t = 0; t < tasks_.size(); ++t) send(tasks_[t], wire_atom::value, wiring[t]);
+  void start_tasks() {
     for (auto& task : tasks_) send(task, start_atom::value);
     started_ = true;
-    detail::log("runtime").debug("job {}: {} tasks deployed on {} nodes", job_->id.str(),
-                                 tasks_.size(), nodes_.size());
+    detail::log("runtime").debug("job {}: {} tasks deployed", plan_.id, tasks_.size());
     if (stop_requested_) stop_sources();
   }
 
   void stop_sources() {
-    detail::log("runtime").info("job {}: stopping its sources", job_->id.str());
-    for (size_t t = 0; t < tasks_.size(); ++t) {
-      const auto& chain = job_->plan.chains[job_->plan.tasks[t].chain];
-      if (job_->graph.nodes[chain.nodes.front()]->kind == detail::NodeKind::source)
-        send(tasks_[t], stop_atom::value);
-    }
+    detail::log("runtime").info("job {}: stopping its sources", plan_.id);
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      if (plan_.tasks[t].is_source) send(tasks_[t], stop_atom::value);
   }
 
-  void on_task_down(const caf::down_msg& dm) {
+  // -- failures and the end ---------------------------------------------------------
+
+  /// " on worker 127.0.0.1:4711", where task `t` runs (when it is off the submitter).
+  std::string where(int t) const {
+    if (t < 0 || static_cast<size_t>(t) >= node_of_task_.size()) return {};
+    const auto& info = nodes_[node_of_task_[t]].info;
+    return info.host.empty() ? std::string{} : " on " + describe(info);
+  }
+
+  void on_down(const caf::down_msg& dm) {
     for (size_t n = 0; n < nodes_.size(); ++n) {
-      if (nodes_[n].address() != dm.source) continue;
-      if (!started_)
-        end(JobState::failed, "node " + std::to_string(n) +
-                                  " was lost while the job was deployed: " + to_string(dm.reason));
-      return;  // once running, the node's tasks report their own loss
+      if (nodes_[n].node.address() == dm.source) {
+        end(JobState::failed, describe(nodes_[n].info) + " was lost: " + to_string(dm.reason));
+        return;
+      }
+      if (hosts_[n].node && nodes_[n].hosts_programs && hosts_[n].node.address() == dm.source) {
+        end(JobState::failed, "the job's program on " + describe(nodes_[n].info) +
+                                  " ended unexpectedly: " + to_string(dm.reason));
+        hosts_[n].node = nullptr;
+        return;
+      }
     }
     --alive_;
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (!tasks_[t] || tasks_[t].address() != dm.source || done_[t]) continue;
       done_[t] = true;
-      const auto& task = job_->plan.tasks[t];
-      end(JobState::failed, "task \"" + job_->plan.chains[task.chain].name + "\" instance " +
-                                std::to_string(task.instance) +
+      const auto& task = plan_.tasks[t];
+      end(JobState::failed, "task \"" + task.chain + "\" instance " +
+                                std::to_string(task.instance) + where(static_cast<int>(t)) +
                                 " ended unexpectedly: " + to_string(dm.reason));
     }
     maybe_quit();
   }
 
   /// Ends the job in `state`: stops the tasks still running, then reports once
-  /// every task actor has terminated and no node is still spawning.
+  /// every task actor has terminated.
   void end(JobState state, std::string error) {
     if (ending_) return;
     ending_ = true;
@@ -207,19 +344,30 @@ class dispatcher_actor final : public caf::event_based_actor {
     if (!ending_ || alive_ > 0 || reported_) return;
     reported_ = true;
     if (final_state_ == JobState::failed)
-      detail::log("runtime").error("job {} failed: {}", job_->id.str(), error_);
+      detail::log("runtime").error("job {} failed: {}", plan_.id, error_);
     else
-      detail::log("runtime").debug("job {} {}", job_->id.str(), to_string(final_state_));
-    job_->handle->finish(final_state_, error_);
+      detail::log("runtime").debug("job {} {}", plan_.id, to_string(final_state_));
+    const auto state = static_cast<int32_t>(final_state_);
+    if (listener_) send(listener_, job_end_atom::value, plan_.id, state, error_);
+    send(job_manager_, job_end_atom::value, plan_.id, state, error_);
+    for (size_t n = 0; n < hosts_.size(); ++n)  // task hosts exit
+      if (nodes_[n].hosts_programs && hosts_[n].node) send(hosts_[n].node, shutdown_atom::value);
     quit();
   }
 
-  JobSpecPtr job_;
-  std::vector<caf::actor> nodes_;
-  std::vector<caf::actor> tasks_;  // by task id; empty until its node spawned it
+  caf::actor job_manager_;
+  JobPlan plan_;
+  std::vector<DeployTarget> nodes_;
+  std::vector<size_t> node_of_task_;
+  caf::actor listener_;
+  std::vector<Host> hosts_;        // by node
+  std::vector<caf::actor> tasks_;  // by task id; empty until its host spawned it
   std::vector<bool> done_;
   size_t alive_ = 0;
+  int hosts_pending_ = 0;
+  int peers_pending_ = 0;
   int pending_nodes_ = 0;
+  int wires_pending_ = 0;
   int done_count_ = 0;
   bool started_ = false;
   bool stop_requested_ = false;
@@ -231,11 +379,20 @@ class dispatcher_actor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job,
-                            std::vector<caf::actor> nodes) {
-  auto d = parent->spawn<dispatcher_actor>(std::move(job), std::move(nodes));
+caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
+                            std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
+                            caf::actor listener) {
+  auto d = parent->spawn<dispatcher_actor>(caf::actor_cast<caf::actor>(parent), std::move(plan),
+                                           std::move(nodes), std::move(node_of_task),
+                                           std::move(listener));
   parent->monitor(d);
   return d;
+}
+
+std::string describe(const NodeInfo& info) {
+  if (info.host.empty()) return info.role.empty() ? "an in-process node" : info.role + " node";
+  return (info.role.empty() ? std::string("node") : info.role) + " " + info.host + ":" +
+         std::to_string(info.port);
 }
 
 }  // namespace sage::actors

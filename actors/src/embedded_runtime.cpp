@@ -1,5 +1,7 @@
 /// The embedded runtime behind `LocalEnvironment`: an actor system in this
 /// process with a JobManager, shared by every LocalEnvironment of the process.
+/// And the job listener, which every submitting program runs (here and in
+/// remote_runtime.cpp).
 
 #include <mutex>
 #include <thread>
@@ -9,6 +11,7 @@
 #include <caf/io/middleman.hpp>
 
 #include <sage/actors/protocol.hpp>
+#include <sage/error.hpp>
 
 namespace sage::detail {
 
@@ -48,7 +51,17 @@ class EmbeddedRuntime final : public Runtime {
 
   void submit(std::shared_ptr<const JobSpec> job) override {
     actors::register_job(job);
-    caf::anon_send(job_manager_, actors::submit_atom::value, std::move(job));
+    auto listener = actors::spawn_listener(system_, job);
+    std::string refusal;
+    caf::scoped_actor self{system_};
+    self->request(job_manager_, caf::infinite, actors::submit_atom::value,
+                  actors::describe_job(*job), node_, listener)
+        .receive([&](std::string& why) { refusal = std::move(why); },
+                 [&](caf::error& err) { refusal = system_.render(err); });
+    if (refusal.empty()) return;
+    caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+    job->handle->finish(JobState::failed, refusal);
+    throw SubmitError("job \"" + job->name + "\" refused: " + refusal);
   }
 
   void add_node(const std::string& host, uint16_t port) override {
@@ -85,3 +98,27 @@ std::shared_ptr<Runtime> embedded_runtime(const Config& cfg) {
 }
 
 }  // namespace sage::detail
+
+namespace sage::actors {
+
+caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor job_manager) {
+  return system.spawn([job = std::move(job),
+                       job_manager = std::move(job_manager)](caf::event_based_actor* self) {
+    if (job_manager) {
+      self->monitor(job_manager);
+      self->set_down_handler([self, job](caf::down_msg& dm) {
+        job->handle->finish(JobState::failed,
+                            "lost the cluster's head while the job ran: " + to_string(dm.reason));
+        self->quit();
+      });
+    }
+    return caf::behavior{
+        [self, job](job_end_atom, const std::string&, int32_t state, const std::string& error) {
+          job->handle->finish(static_cast<JobState>(state), error);
+          self->quit();
+        },
+    };
+  });
+}
+
+}  // namespace sage::actors

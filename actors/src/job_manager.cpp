@@ -1,29 +1,46 @@
-/// The JobManager: the runtime's entry point for jobs, and the registry of the
-/// nodes tasks can be placed on. One per runtime: embedded in a program's
-/// process, or the head of a cluster.
+/// The JobManager: the runtime's entry point for jobs, the registry of the
+/// nodes tasks can be placed on, and (on a cluster's head) the store of the
+/// programs that jobs ship. One per runtime: embedded in a program's process,
+/// or the head of a cluster.
 ///
 /// Protocol (see protocol.hpp):
-///   accepts  (submit_atom, JobSpecPtr), (stop_atom, job_id), (cancel_atom, job_id),
+///   accepts  (submit_atom, JobPlan, submitter_node, listener) -> refusal ("" if accepted),
+///            (stop_atom, job_id), (cancel_atom, job_id), (job_end_atom, job_id, state, error),
 ///            (add_node_atom, node), (register_node_atom, NodeInfo, node) -> index,
+///            (has_program_atom, digest) -> bool, (put_program_atom, digest, bytes) -> "" or why,
+///            (get_program_atom, digest) -> bytes,
+///            (host_ready_atom, job_id, index, node, address),
 ///            (cluster_status_atom) -> ClusterStatus, (shutdown_atom, all),
 ///            down_msg of its Dispatchers and nodes
-///   sends    (stop_atom), (cancel_atom) to a job's Dispatcher; (shutdown_atom) to nodes
+///   sends    (stop_atom), (cancel_atom), (host_ready_atom, ...) to a job's Dispatcher;
+///            (shutdown_atom) to nodes
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <spdlog/spdlog.h>
 
 #include <sage/detail/log.hpp>
 
+#include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 
 namespace sage::actors {
 
 namespace {
 
+/// How many ended jobs `cluster status` still lists.
+constexpr size_t ended_jobs_kept = 100;
+
 struct job_entry {
-  caf::actor dispatcher;
-  JobSpecPtr job;
+  caf::actor dispatcher;  ///< empty once the job ended
+  caf::actor listener;
+  std::string name;
+  std::string state = "running";
+  std::string error;
+  std::vector<std::pair<caf::actor_addr, PlannedTask>> placed;  ///< what it holds, per node
 };
 
 struct node_entry {
@@ -31,16 +48,14 @@ struct node_entry {
   NodeStatus status;
 };
 
-std::string address_of(const NodeInfo& info) {
-  return info.host.empty() ? std::string("in-process")
-                           : info.host + ":" + std::to_string(info.port);
-}
-
 class job_manager_actor final : public caf::event_based_actor {
  public:
-  job_manager_actor(caf::actor_config& cfg, caf::actor local_node, NodeInfo info)
-      : caf::event_based_actor(cfg) {
-    nodes_.push_back(node_entry{std::move(local_node), NodeStatus{std::move(info), true, {}}});
+  job_manager_actor(caf::actor_config& cfg, caf::actor local_node, NodeInfo info,
+                    std::string state_dir)
+      : caf::event_based_actor(cfg),
+        programs_(state_dir.empty() ? std::string{} : state_dir + "/programs") {
+    if (local_node)
+      nodes_.push_back(node_entry{std::move(local_node), NodeStatus{std::move(info), true, {}}});
   }
 
   const char* name() const override { return "sage.job_manager"; }
@@ -48,35 +63,64 @@ class job_manager_actor final : public caf::event_based_actor {
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     return {
-        [this](submit_atom, JobSpecPtr& job) {
-          detail::log("runtime").debug("job {} ({}) submitted", job->id.str(), job->name);
-          auto id = job->id.str();
-          auto d = spawn_dispatcher(this, job, alive_nodes());
-          jobs_.emplace(std::move(id), job_entry{d, std::move(job)});
+        [this](submit_atom, JobPlan& plan, caf::actor& submitter,
+               caf::actor& listener) -> std::string {
+          return submit(std::move(plan), std::move(submitter), std::move(listener));
         },
         [this](stop_atom, const std::string& id) { forward(id, stop_atom::value); },
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
+        [this](job_end_atom, const std::string& id, int32_t state, const std::string& error) {
+          auto it = jobs_.find(id);
+          if (it == jobs_.end()) return;
+          it->second.state = std::string(to_string(static_cast<JobState>(state)));
+          it->second.error = error;
+          it->second.placed.clear();  // its resources are free again
+        },
+        [this](host_ready_atom, const std::string& id, uint32_t index, caf::actor& node,
+               const std::string& address) {
+          auto it = jobs_.find(id);
+          if (it != jobs_.end() && it->second.dispatcher)
+            send(it->second.dispatcher, host_ready_atom::value, index, std::move(node), address);
+          else if (node)  // the job is gone: its task host may exit
+            send(node, shutdown_atom::value);
+        },
         [this](add_node_atom, caf::actor& node) { add(std::move(node), NodeInfo{}); },
         [this](register_node_atom, NodeInfo& info, caf::actor& node) -> uint32_t {
-          detail::log("runtime").info("{} {} registered ({} cpus, {} MB, {} gpus)", info.role,
-                                      address_of(info), info.cpus, info.memory_mb, info.gpus);
+          detail::log("runtime").info("{} registered ({} cpus, {} MB, {} gpus)", describe(info),
+                                      info.cpus, info.memory_mb, info.gpus);
           return add(std::move(node), std::move(info));
+        },
+        [this](has_program_atom, const std::string& digest) {
+          return programs_.enabled() && programs_.contains(digest);
+        },
+        [this](put_program_atom, const std::string& digest,
+               const std::string& bytes) -> std::string {
+          if (!programs_.enabled()) return "this runtime does not store programs";
+          return programs_.put(digest, bytes);
+        },
+        [this](get_program_atom, const std::string& digest) -> caf::result<std::string> {
+          auto bytes = programs_.enabled() ? programs_.get(digest) : std::nullopt;
+          if (!bytes)
+            return caf::make_error(caf::sec::invalid_argument, "no stored program " + digest);
+          return std::move(*bytes);
         },
         [this](cluster_status_atom) {
           ClusterStatus s;
           for (const auto& n : nodes_) s.nodes.push_back(n.status);
-          for (const auto& [id, entry] : jobs_)
-            s.jobs.push_back(JobSummary{id, entry.job->name,
-                                        std::string(to_string(entry.job->handle->state()))});
+          for (const auto& id : job_order_) {
+            const auto& entry = jobs_.at(id);
+            s.jobs.push_back(JobSummary{id, entry.name, entry.state});
+          }
           return s;
         },
         [this](shutdown_atom, bool all) {
           detail::log("runtime").info("shutting down{}", all ? " with every worker" : "");
-          if (all)
-            for (size_t i = 1; i < nodes_.size(); ++i)
-              if (nodes_[i].status.alive) send(nodes_[i].actor, shutdown_atom::value);
-          for (auto& [id, entry] : jobs_) send(entry.dispatcher, cancel_atom::value);
-          send(nodes_.front().actor, shutdown_atom::value);
+          for (auto& [id, entry] : jobs_)
+            if (entry.dispatcher) send(entry.dispatcher, cancel_atom::value);
+          // This process's node always ends with the runtime; workers only with `all`.
+          for (const auto& n : nodes_)
+            if (n.status.alive && (all || n.status.info.role != "worker"))
+              send(n.actor, shutdown_atom::value);
           quit();
         },
     };
@@ -88,11 +132,93 @@ class job_manager_actor final : public caf::event_based_actor {
   }
 
  private:
+  /// Places the job and spawns its Dispatcher; or says why it cannot run.
+  std::string submit(JobPlan plan, caf::actor submitter, caf::actor listener) {
+    detail::log("runtime").debug("job {} ({}) submitted", plan.id, plan.name);
+    if (jobs_.count(plan.id) > 0) return "a job with id " + plan.id + " exists already";
+    // The nodes placement chooses from: the registered ones, and the submitter's own.
+    std::vector<PlacementNode> candidates;
+    std::vector<DeployTarget> targets;
+    bool submitter_known = false;
+    for (const auto& n : nodes_) {
+      PlacementNode p;
+      p.info = n.status.info;
+      p.alive = n.status.alive;
+      p.is_submitter = n.actor == submitter;
+      submitter_known = submitter_known || p.is_submitter;
+      account(n.actor.address(), p);
+      candidates.push_back(std::move(p));
+      targets.push_back(DeployTarget{n.actor, n.status.info, hosts_programs(n.status.info)});
+    }
+    if (!submitter_known && submitter) {
+      PlacementNode p;
+      p.info.role = "client";
+      p.is_submitter = true;
+      candidates.push_back(p);
+      targets.push_back(DeployTarget{submitter, p.info, false});
+    }
+    // Lost nodes take no tasks: drop them, so that task indexes stay dense.
+    for (size_t i = candidates.size(); i-- > 0;)
+      if (!candidates[i].alive) {
+        candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(i));
+        targets.erase(targets.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    auto placement = place_tasks(plan, candidates);
+    if (!placement.error.empty()) {
+      detail::log("runtime").warn("job {} ({}) refused: {}", plan.id, plan.name, placement.error);
+      return placement.error;
+    }
+    job_entry entry;
+    entry.name = plan.name;
+    entry.listener = listener;
+    for (size_t t = 0; t < plan.tasks.size(); ++t)
+      entry.placed.emplace_back(targets[placement.node_of_task[t]].node.address(), plan.tasks[t]);
+    const auto id = plan.id;
+    entry.dispatcher = spawn_dispatcher(this, std::move(plan), std::move(targets),
+                                        std::move(placement.node_of_task), std::move(listener));
+    jobs_.emplace(id, std::move(entry));
+    job_order_.push_back(id);
+    forget_old_jobs();
+    return {};
+  }
+
+  /// A cluster daemon runs a job's tasks in a task host started from the
+  /// shipped program; any other node has the job in its process.
+  static bool hosts_programs(const NodeInfo& info) {
+    return info.role == "head" || info.role == "worker";
+  }
+
+  /// Adds what running jobs hold on the node `where` to `p`.
+  void account(const caf::actor_addr& where, PlacementNode& p) const {
+    for (const auto& [id, job] : jobs_)
+      for (const auto& [node, task] : job.placed) {
+        if (node != where) continue;
+        ++p.running_tasks;
+        p.used_cpus += task.cpus;
+        p.used_memory_mb += task.memory_mb;
+        p.used_gpus += task.gpus;
+      }
+  }
+
+  void forget_old_jobs() {
+    size_t ended = 0;
+    for (const auto& id : job_order_) ended += jobs_.at(id).dispatcher ? 0 : 1;
+    for (auto it = job_order_.begin(); ended > ended_jobs_kept && it != job_order_.end();) {
+      if (jobs_.at(*it).dispatcher) {
+        ++it;
+        continue;
+      }
+      jobs_.erase(*it);
+      it = job_order_.erase(it);
+      --ended;
+    }
+  }
+
   /// Adds a node, or takes back the entry of a node that registers again from
   /// the same address (after it lost the head, or froze for a while).
   uint32_t add(caf::actor node, NodeInfo info) {
     monitor(node);
-    for (size_t i = 1; i < nodes_.size(); ++i) {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
       auto& n = nodes_[i];
       if (info.host.empty() || n.status.info.host != info.host || n.status.info.port != info.port)
         continue;
@@ -104,17 +230,10 @@ class job_manager_actor final : public caf::event_based_actor {
     return static_cast<uint32_t>(nodes_.size() - 1);
   }
 
-  std::vector<caf::actor> alive_nodes() const {
-    std::vector<caf::actor> out;
-    for (const auto& n : nodes_)
-      if (n.status.alive) out.push_back(n.actor);
-    return out;
-  }
-
   template <class Atom>
   void forward(const std::string& id, Atom atom) {
     auto it = jobs_.find(id);
-    if (it == jobs_.end()) {
+    if (it == jobs_.end() || !it->second.dispatcher) {
       detail::log("runtime").warn("no running job {}", id);
       return;
     }
@@ -126,30 +245,38 @@ class job_manager_actor final : public caf::event_based_actor {
       if (n.actor.address() != dm.source || !n.status.alive) continue;
       n.status.alive = false;
       n.status.lost_reason = to_string(dm.reason);
-      detail::log("runtime").warn("{} {} lost: {}", n.status.info.role, address_of(n.status.info),
-                                  n.status.lost_reason);
+      detail::log("runtime").warn("{} lost: {}", describe(n.status.info), n.status.lost_reason);
       return;
     }
-    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
-      if (it->second.dispatcher.address() != dm.source) continue;
+    for (auto& [id, entry] : jobs_) {
+      if (!entry.dispatcher || entry.dispatcher.address() != dm.source) continue;
       // A Dispatcher that ends by itself has already reported its job's end;
       // one that crashed has not, so the job fails with the reason.
-      if (dm.reason)
-        it->second.job->handle->finish(JobState::failed,
-                                       "dispatcher ended unexpectedly: " + to_string(dm.reason));
-      jobs_.erase(it);
+      if (dm.reason && entry.state == "running") {
+        entry.state = "failed";
+        entry.error = "dispatcher ended unexpectedly: " + to_string(dm.reason);
+        if (entry.listener)
+          send(entry.listener, job_end_atom::value, id, static_cast<int32_t>(JobState::failed),
+               entry.error);
+      }
+      entry.dispatcher = nullptr;
+      entry.placed.clear();
       return;
     }
   }
 
+  ProgramStore programs_;
   std::map<std::string, job_entry> jobs_;
-  std::vector<node_entry> nodes_;  // [0] is this process's node; lost nodes stay, marked
+  std::vector<std::string> job_order_;  // submission order, for listings
+  std::vector<node_entry> nodes_;       // in order of arrival; lost nodes stay, marked
 };
 
 }  // namespace
 
-caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info) {
-  return system.spawn<job_manager_actor>(std::move(local_node), std::move(info));
+caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
+                             std::string state_dir) {
+  return system.spawn<job_manager_actor>(std::move(local_node), std::move(info),
+                                         std::move(state_dir));
 }
 
 }  // namespace sage::actors

@@ -1,14 +1,24 @@
-/// The node actor: spawns task actors in its actor system when a Dispatcher
-/// asks, from the jobs this process has registered.
+/// The node actor: gets a job's tasks running in its actor system.
 ///
 /// Protocol (see protocol.hpp):
 ///   accepts  (spawn_tasks_atom, job_id, task ids, dispatcher) -> the tasks' actors, in order
+///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
+///              -> the task host's pid (cluster daemons only)
+///            (peers_atom, PeerList) -> true once connected (task hosts)
+///            (reap_atom) looks for task hosts that ended
 ///            (shutdown_atom) ends the node
+///   sends    (get_program_atom, digest) to the JobManager; (host_exited_atom, index, why)
+///            to the Dispatcher of a task host that ended
 ///
 /// And the process's job registry: a node finds the job a task belongs to by
-/// its id, so a job plan never has to travel (every process of a job runs the
-/// same program and builds the same graph: docs/architecture.md).
+/// its id. A job's graph and functions never travel: the submitting process
+/// registers the job it compiled, and a task host, which runs the same program,
+/// the job it built itself (docs/operations.md, "How a job is shipped").
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -16,18 +26,42 @@
 
 #include <sage/detail/log.hpp>
 
+#include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
+
+#include "process.hpp"
+
+// A node's helper hands back the promise it answers with; it never leaves the process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(caf::response_promise)
 
 namespace sage::actors {
 
 namespace {
 
+using namespace std::chrono_literals;
+
 std::mutex registry_mutex;
 std::map<std::string, std::weak_ptr<const detail::JobSpec>, std::less<>> registry;
 
+/// How often a daemon looks for task hosts that ended.
+constexpr auto reap_interval = 200ms;
+/// How long a daemon waits for the head to send it a program.
+constexpr auto program_fetch_timeout = 120s;
+
+/// A task host this node started.
+struct TaskHost {
+  std::string job_id;
+  uint32_t index = 0;
+  caf::actor dispatcher;
+  std::string log_path;
+};
+
 class node_actor final : public caf::event_based_actor {
  public:
-  explicit node_actor(caf::actor_config& cfg) : caf::event_based_actor(cfg) {}
+  node_actor(caf::actor_config& cfg, NodeSetup setup)
+      : caf::event_based_actor(cfg),
+        setup_(std::move(setup)),
+        programs_(setup_.hosts_programs ? setup_.state_dir + "/programs" : std::string{}) {}
 
   const char* name() const override { return "sage.node"; }
 
@@ -49,12 +83,140 @@ class node_actor final : public caf::event_based_actor {
           detail::log("runtime").debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
           return spawned;
         },
+        [this](launch_atom, const std::string& job_id, uint32_t index,
+               const ProgramLaunch& program, uint64_t fingerprint, const caf::actor& dispatcher,
+               const caf::actor& job_manager) -> caf::result<int32_t> {
+          return launch_task_host(job_id, index, program, fingerprint, dispatcher, job_manager);
+        },
+        [this](peers_atom, const PeerList& peers) -> caf::result<bool> {
+          // Connecting blocks: a helper does it, and this node answers when it is done.
+          auto promise = make_response_promise();
+          auto tls = setup_.tls;
+          auto self = caf::actor_cast<caf::actor>(this);
+          spawn<caf::detached>([peers, tls, self, promise](caf::blocking_actor* helper) mutable {
+            std::string failure;
+            for (const auto& address : peers.addresses) {
+              const auto colon = address.rfind(':');
+              if (colon == std::string::npos) continue;
+              const auto port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+              auto peer = connect_to(helper->system(), address.substr(0, colon), port, tls);
+              if (!peer && failure.empty())
+                failure = "cannot reach " + address + ": " + helper->system().render(peer.error());
+            }
+            helper->send(self, peers_atom::value, failure, promise);
+          });
+          return promise;
+        },
+        [](peers_atom, const std::string& failure, caf::response_promise& promise) {
+          if (failure.empty())
+            promise.deliver(true);
+          else
+            promise.deliver(caf::make_error(caf::sec::cannot_connect_to_node, failure));
+        },
+        [this](reap_atom) { reap(); },
         [this](shutdown_atom) {
           detail::log("runtime").info("node: shutting down");
           quit();
         },
     };
   }
+
+ private:
+  /// Starts a task host for `job_id`, fetching the program from the head first
+  /// when this node does not have it yet.
+  caf::result<int32_t> launch_task_host(const std::string& job_id, uint32_t index,
+                              const ProgramLaunch& program, uint64_t fingerprint,
+                              const caf::actor& dispatcher, const caf::actor& job_manager) {
+    if (!setup_.hosts_programs)
+      return caf::make_error(caf::sec::invalid_argument, "this node starts no programs");
+    if (!is_digest(program.digest) || !is_digest_like(job_id))
+      return caf::make_error(caf::sec::invalid_argument, "a malformed launch request");
+    if (programs_.contains(program.digest))
+      return start_task_host(job_id, index, program, fingerprint, dispatcher);
+    auto promise = make_response_promise<int32_t>();
+    request(job_manager, program_fetch_timeout, get_program_atom::value, program.digest)
+        .then(
+            [=, this](const std::string& bytes) mutable {
+              if (auto why = programs_.put(program.digest, bytes); !why.empty()) {
+                promise.deliver(caf::make_error(caf::sec::runtime_error, why));
+                return;
+              }
+              auto started = start_task_host(job_id, index, program, fingerprint, dispatcher);
+              if (started)
+                promise.deliver(*started);
+              else
+                promise.deliver(started.error());
+            },
+            [=](caf::error& err) mutable { promise.deliver(err); });
+    return promise;
+  }
+
+  caf::expected<int32_t> start_task_host(const std::string& job_id, uint32_t index,
+                               const ProgramLaunch& program, uint64_t fingerprint,
+                               const caf::actor& dispatcher) {
+    const std::string job_dir = setup_.state_dir + "/jobs/" + job_id;
+    std::error_code ec;
+    std::filesystem::create_directories(job_dir, ec);
+    ProcessSpec spec;
+    spec.program = programs_.path(program.digest);
+    spec.args = program.args;
+    // The submitter's working directory where this machine has it (a loopback
+    // cluster, shared storage), so that relative paths mean the same.
+    spec.working_dir = !program.working_dir.empty() &&
+                               std::filesystem::is_directory(program.working_dir, ec)
+                           ? program.working_dir
+                           : job_dir;
+    spec.log_path = job_dir + "/" + log_name();
+    spec.env = {"SAGE_TASK_HOST=" + job_id,
+                "SAGE_TASK_HOST_INDEX=" + std::to_string(index),
+                "SAGE_TASK_HOST_FINGERPRINT=" + std::to_string(fingerprint),
+                "SAGE_TASK_HOST_BIND=" + setup_.bind,
+                "SAGE_HEAD_ADDRESS=" + setup_.head_host + ":" + std::to_string(setup_.head_port),
+                "SAGE_TLS_DIR=" + setup_.tls.dir};
+    pid_t pid = 0;
+    try {
+      pid = start_process(spec);
+    } catch (const std::exception& e) {
+      return caf::make_error(caf::sec::runtime_error, e.what());
+    }
+    detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid,
+                                job_id, program.file_name, spec.log_path);
+    hosts_[pid] = TaskHost{job_id, index, dispatcher, spec.log_path};
+    if (hosts_.size() == 1) delayed_send(this, reap_interval, reap_atom::value);
+    return static_cast<int32_t>(pid);
+  }
+
+  /// One log per job and node, named as the node's own log: "worker-4711.log".
+  std::string log_name() const {
+    return setup_.role + "-" + std::to_string(::getpid()) + ".log";
+  }
+
+  void reap() {
+    for (auto it = hosts_.begin(); it != hosts_.end();) {
+      int status = 0;
+      if (::waitpid(it->first, &status, WNOHANG) != it->first) {
+        ++it;
+        continue;
+      }
+      const auto& host = it->second;
+      std::string why = describe_exit(status);
+      if (auto last = last_line(host.log_path); !last.empty()) why += ": " + last;
+      detail::log("cluster").info("node: task host {} of job {} {}", it->first, host.job_id, why);
+      // The Dispatcher ignores this once the job ended (a task host exits when it did).
+      send(host.dispatcher, host_exited_atom::value, host.index, why);
+      it = hosts_.erase(it);
+    }
+    if (!hosts_.empty()) delayed_send(this, reap_interval, reap_atom::value);
+  }
+
+  static bool is_digest_like(const std::string& id) {
+    return !id.empty() && id.size() <= 64 &&
+           id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  }
+
+  NodeSetup setup_;
+  ProgramStore programs_;
+  std::map<pid_t, TaskHost> hosts_;
 };
 
 }  // namespace
@@ -72,6 +234,8 @@ JobSpecPtr find_job(const std::string& id) {
   return it == registry.end() ? nullptr : it->second.lock();
 }
 
-caf::actor spawn_node(caf::actor_system& system) { return system.spawn<node_actor>(); }
+caf::actor spawn_node(caf::actor_system& system, NodeSetup setup) {
+  return system.spawn<node_actor>(std::move(setup));
+}
 
 }  // namespace sage::actors

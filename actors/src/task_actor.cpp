@@ -45,7 +45,10 @@ class task_actor final : public caf::event_based_actor {
 
   caf::behavior make_behavior() override {
     return {
-        [this](wire_atom, const task_wiring& w) { wire(w); },
+        [this](wire_atom, const task_wiring& w) {
+          wire(w);
+          return true;  // the Dispatcher starts tasks only once every task is wired
+        },
         [this](start_atom) { guarded([&] { start(); }); },
         [this](batch_atom, uint32_t slot, wire_batch& batch) {
           guarded([&] {
@@ -157,7 +160,10 @@ class task_actor final : public caf::event_based_actor {
     phase_ = phase::running;
     for (auto& c : in_)
       send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
-    if (body_->is_source()) schedule_source_step();
+    if (body_->is_source())
+      schedule_source_step();
+    else
+      drain_inputs();  // an upstream may have ended before this task started
   }
 
   // -- output side -------------------------------------------------------------

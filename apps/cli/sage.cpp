@@ -68,7 +68,10 @@ Address resolve_head_address(const std::string& flag) {
 }
 
 /// "512", "512M", "4G" -> megabytes.
+/// "512M", "4G", ...; "auto": this machine's physical memory.
 int64_t parse_memory_mb(const std::string& text) {
+  if (text == "auto")
+    return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) >> 20;
   size_t used = 0;
   double v = 0;
   try {
@@ -225,7 +228,7 @@ int main(int argc, char** argv) {
   // -- cluster start ---------------------------------------------------------------
   auto* start = cluster->add_subcommand("start", "start a head or a worker (in the background)");
   bool head = false, worker = false, foreground = false;
-  std::string head_address, bind = "127.0.0.1", state_dir = default_state_dir(), memory = "0";
+  std::string head_address, bind = "127.0.0.1", state_dir = default_state_dir(), memory = "auto";
   int port = -1;
   double cpus = static_cast<double>(std::thread::hardware_concurrency());
   int gpus = 0;
@@ -245,7 +248,7 @@ int main(int argc, char** argv) {
                        ->capture_default_str();
   auto* cpus_opt =
       start->add_option("--cpus", cpus, "cpus this node offers")->capture_default_str();
-  auto* memory_opt = start->add_option("--memory", memory, "memory this node offers, e.g. 8G")
+  auto* memory_opt = start->add_option("--memory", memory, "memory this node offers, e.g. 8G (auto: all of it)")
                          ->capture_default_str();
   auto* gpus_opt =
       start->add_option("--gpus", gpus, "gpus this node offers")->capture_default_str();
@@ -360,6 +363,7 @@ int main(int argc, char** argv) {
         o.bind = bind;
         if (port >= 0) o.port = static_cast<uint16_t>(port);
         o.node = node;
+        o.state_dir = std::filesystem::absolute(state_dir).string();
       };
       if (head) {
         sage::actors::HeadOptions o;

@@ -78,8 +78,9 @@ Environment::~Environment() = default;
 JobId Environment::submit(bool autostop) {
   if (job_ && !is_terminal(job_->state()))
     throw GraphError("environment '" + name_ + "' already runs job " + job_->id().str());
+  auto runtime_for_job = runtime();
   auto spec = std::make_shared<detail::JobSpec>();
-  spec->id = JobId::generate();
+  spec->id = runtime_for_job->assign_job_id();
   spec->name = name_;
   spec->graph = graph_.snapshot();
   spec->plan = detail::compile_plan(spec->graph, config_);
@@ -90,15 +91,16 @@ JobId Environment::submit(bool autostop) {
   if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");
   if (spec->channel_credits < 1) throw GraphError("config 'channel.credits' must be at least 1");
   if (spec->buffer_timeout_ms < 0) throw GraphError("config 'buffer.timeout' must not be negative");
-  if (const auto p = config_.get_string("placement", "local"); p != "local" && p != "spread")
-    throw GraphError("config 'placement' must be 'local' or 'spread', not '" + p + "'");
+  if (const auto p = config_.get_string("placement", "local");
+      p != "local" && p != "spread" && p != "cluster")
+    throw GraphError("config 'placement' must be 'local', 'spread' or 'cluster', not '" + p + "'");
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
   for (const auto& l : end_listeners_) {
     l->job_started();
     spec->handle->on_end([l](JobState s, const std::string& e) { l->job_ended(s, e); });
   }
   job_ = spec->handle;
-  job_runtime_ = runtime();
+  job_runtime_ = std::move(runtime_for_job);
   job_runtime_->submit(spec);
   // Accepted by the runtime: from here the job counts as running (the
   // Dispatcher may still be deploying it), unless it has already ended.
@@ -107,7 +109,12 @@ JobId Environment::submit(bool autostop) {
   return spec->id;
 }
 
+void Environment::program_waits() {
+  for (const auto& l : end_listeners_) l->program_waits();
+}
+
 void Environment::wait_interruptible() {
+  program_waits();
   {
     InterruptScope scope;
     int acted_on = 0;
@@ -131,12 +138,14 @@ void Environment::wait_interruptible() {
 
 void Environment::wait() {
   if (!job_) return;
+  program_waits();
   job_->wait();
   if (job_->state() == JobState::failed) throw JobFailed(job_->error());
 }
 
 void Environment::stop() {
   if (!job_ || is_terminal(job_->state())) return;
+  program_waits();
   job_runtime_->stop(job_->id());
   job_->wait();
 }
@@ -165,6 +174,16 @@ LocalEnvironment::~LocalEnvironment() { close(); }
 
 std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
   return detail::embedded_runtime(config());
+}
+
+RemoteEnvironment::RemoteEnvironment(std::string name, std::string host, uint16_t port,
+                                     Config cfg)
+    : Environment(std::move(name), std::move(cfg)), host_(std::move(host)), port_(port) {}
+
+RemoteEnvironment::~RemoteEnvironment() { close(); }
+
+std::shared_ptr<detail::Runtime> RemoteEnvironment::runtime() {
+  return detail::cluster_runtime(host_, port_, config());
 }
 
 }  // namespace sage

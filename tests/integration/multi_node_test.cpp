@@ -75,6 +75,7 @@ std::map<std::string, double> totals(const sage::Config& cfg, int ps, int pk, in
                  .key_by([](const Order& o) { return o.user; })
                  .map<Sum>()
                  .parallelism(pk)
+                 .rebalance()  // collect() runs at the submitter: the sums cross back
                  .collect();
   env.submit(true);
   std::map<std::string, double> latest;
@@ -144,7 +145,7 @@ TEST_CASE("two nodes: stop() drains an unbounded job across nodes") {
   };
   sage::LocalEnvironment env("remote-stop", TwoNodes::spread());
   auto out =
-      env.from_source<Endless>().rebalance().map([](const int64_t& x) { return x; }).collect();
+      env.from_source<Endless>().rebalance().map([](const int64_t& x) { return x; }).rebalance().collect();
   env.submit(false);
   int64_t read = 0;
   while (read < 20000) {

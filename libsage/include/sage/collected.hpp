@@ -26,6 +26,9 @@ class JobEndListener {
   virtual ~JobEndListener() = default;
   virtual void job_started() = 0;
   virtual void job_ended(JobState state, const std::string& error) = 0;
+  /// The program now blocks until the job ends (`stop()`, `wait()`,
+  /// `submit(true)`): records may no longer wait for it to read them.
+  virtual void program_waits() = 0;
 };
 
 /// The records a `collect()` sink received, waiting for the program to read them.
@@ -65,6 +68,15 @@ class CollectBuffer final : public JobEndListener {
     }
     cv_.notify_all();
   }
+  void program_waits() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    streaming_ = false;  // unbounded from here: a bound would stall the job forever
+    auto wakes = std::move(wakes_);
+    wakes_.clear();
+    lock.unlock();
+    for (auto& w : wakes) w();
+  }
+
   std::vector<T> take_all() {
     std::vector<T> out;
     std::unique_lock<std::mutex> lock(mutex_);

@@ -1,7 +1,9 @@
 #pragma once
 /// @file environment.hpp
-/// `sage::Environment` and `sage::LocalEnvironment` (API.md section 2).
+/// `sage::Environment`, `sage::LocalEnvironment` and `sage::RemoteEnvironment`
+/// (API.md section 2).
 
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <ranges>
@@ -116,6 +118,8 @@ class Environment {
     return DataStream<T>(this, id, detail::EdgeRouting{});
   }
   void wait_interruptible();
+  /// Tells the collect() buffers that the program blocks until the job ends.
+  void program_waits();
 
   std::string name_;
   Config config_;
@@ -133,6 +137,31 @@ class LocalEnvironment : public Environment {
 
  protected:
   std::shared_ptr<detail::Runtime> runtime() override;
+};
+
+/// Runs jobs on a cluster: submits them to the JobManager at `host:port`
+/// (`sage cluster start --head`). The pipeline is the same as for a
+/// LocalEnvironment, lambdas included: the cluster ships this program to the
+/// nodes it places tasks on and runs it there up to this `submit()`, which
+/// builds the same graph (docs/operations.md, "How a job is shipped"). So the
+/// program must build its graph the same way on every run, and do heavy work
+/// inside functions, not before `submit()`. `collect()` brings records back to
+/// this program. TLS: the config's `cluster.tls-dir`, else `SAGE_TLS_DIR`.
+class RemoteEnvironment : public Environment {
+ public:
+  explicit RemoteEnvironment(std::string name = "sage", std::string host = "127.0.0.1",
+                             uint16_t port = 19001, Config cfg = {});
+  ~RemoteEnvironment() override;
+
+  [[nodiscard]] const std::string& host() const { return host_; }
+  [[nodiscard]] uint16_t port() const { return port_; }
+
+ protected:
+  std::shared_ptr<detail::Runtime> runtime() override;
+
+ private:
+  std::string host_;
+  uint16_t port_;
 };
 
 }  // namespace sage

@@ -16,6 +16,15 @@ class GraphError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+/// The runtime did not accept the job: a cluster's head could not be reached,
+/// or it cannot place the job (the message says what is missing, e.g. "cannot
+/// place \"train\" instance 0 (it needs 0 cpus, 0 MB, 2 gpus); worker
+/// 127.0.0.1:4711: 0 gpus free"). Raised by `submit()`; nothing of the job ran.
+class SubmitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// The job failed. `what()` names the operator, its instance and the cause, e.g.
 /// `operator "parse" instance 2 failed: stoi: no conversion`.
 class JobFailed : public std::runtime_error {

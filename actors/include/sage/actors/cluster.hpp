@@ -89,8 +89,9 @@ void check_tls_files(const TlsFiles& tls);
 struct NodeOptions {
   TlsFiles tls;
   std::string bind = "127.0.0.1";
-  uint16_t port = 0;  ///< 0: a free port
-  NodeInfo node;      ///< resources and labels
+  uint16_t port = 0;      ///< 0: a free port
+  NodeInfo node;          ///< resources and labels
+  std::string state_dir;  ///< shipped programs and job logs go under it
 };
 
 /// A head: `port` is the JobManager's (19001 unless told otherwise).

@@ -4,25 +4,42 @@
 /// file repeats, at its top, the subset it accepts and sends.
 ///
 /// JobManager (one per runtime: embedded in a program, or a cluster's head)
-///   accepts  (submit_atom, JobSpecPtr)            deploy a job: spawns its Dispatcher
-///            (stop_atom, job_id)                  graceful stop, to the job's Dispatcher
-///            (cancel_atom, job_id)                immediate stop, to the job's Dispatcher
+///   accepts  (submit_atom, JobPlan, submitter_node, listener) -> std::string
+///                                                 places and deploys a job (spawns its
+///                                                 Dispatcher); a non-empty answer is
+///                                                 why it was refused
+///            (stop_atom, job_id), (cancel_atom, job_id)   to the job's Dispatcher
 ///            (add_node_atom, node)                a node tasks may be placed on
 ///            (register_node_atom, NodeInfo, node) -> uint32_t   a worker joins
 ///            (cluster_status_atom) -> ClusterStatus   nodes (alive or lost) and jobs
+///            (has_program_atom, digest) -> bool   whether a program is stored
+///            (put_program_atom, digest, bytes) -> std::string   stores one ("" or why not)
+///            (get_program_atom, digest) -> std::string   a stored program's bytes
+///            (host_ready_atom, job_id, index, node, address)  from a task host: to the
+///                                                 job's Dispatcher
+///            (job_end_atom, job_id, state, error) from a Dispatcher
 ///            (shutdown_atom, bool all)            ends the runtime (and every worker)
 ///            down_msg                             a Dispatcher or a node ended
-/// Node (one per actor system: the process's, or a worker's)
+/// Node (one per actor system: the process's, a worker's, a task host's)
 ///   accepts  (spawn_tasks_atom, job_id, std::vector<int32_t> tasks, dispatcher)
 ///              -> std::vector<caf::actor>         spawns those tasks of the job here
-///            (shutdown_atom)                      ends the node (a worker then exits)
+///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
+///              -> int32_t pid                     a cluster daemon starts a task host
+///            (peers_atom, PeerList) -> bool       a task host connects to its peers
+///            (shutdown_atom)                      ends the node (a worker or task host exits)
+///   sends    (host_exited_atom, index, why) to a Dispatcher whose task host ended
 /// Dispatcher (one per job)
 ///   accepts  (task_done_atom, int task)           a task finished after end-of-stream
 ///            (task_fail_atom, int task, std::string op, int instance, std::string message)
+///            (host_ready_atom, index, node, address), (host_exited_atom, index, why)
 ///            (stop_atom)                          tells every source task to end its stream
 ///            (cancel_atom)                        kills every task
-///            down_msg                             a task ended (expected or not)
-///   sends    spawn_tasks to nodes; (wire_atom, task_wiring), (start_atom), (stop_atom) to tasks
+///            down_msg                             a task, node or task host ended
+///   sends    launch, peers and spawn_tasks to nodes; (wire_atom, task_wiring),
+///            (start_atom), (stop_atom) to tasks; (job_end_atom, ...) to the listener
+///            and the JobManager
+/// Listener (one per submitted job, in the submitting program)
+///   accepts  (job_end_atom, job_id, int32_t state, std::string error)
 /// Task (one per task instance: a chain of fused operators)
 ///   accepts  (wire_atom, task_wiring)             its channels' peers
 ///            (start_atom)                         open operators, grant credit, start sources
@@ -44,6 +61,7 @@
 #include <caf/binary_deserializer.hpp>
 
 #include <sage/actors/cluster.hpp>
+#include <sage/actors/job_plan.hpp>
 #include <sage/detail/job_handle.hpp>
 #include <sage/detail/record_flow.hpp>
 
@@ -69,6 +87,27 @@ using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
 using register_node_atom = caf::atom_constant<caf::atom("reg_node")>;
 using cluster_status_atom = caf::atom_constant<caf::atom("cl_status")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using has_program_atom = caf::atom_constant<caf::atom("has_prog")>;
+using put_program_atom = caf::atom_constant<caf::atom("put_prog")>;
+using get_program_atom = caf::atom_constant<caf::atom("get_prog")>;
+using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using host_ready_atom = caf::atom_constant<caf::atom("host_ready")>;
+using host_exited_atom = caf::atom_constant<caf::atom("host_exit")>;
+using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using job_end_atom = caf::atom_constant<caf::atom("job_end")>;
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
+
+/// The addresses ("host:port") of the other task hosts of a job, to connect to
+/// directly: data between workers then does not travel through the head.
+struct PeerList {
+  std::vector<std::string> addresses;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PeerList& x) {
+  return f(caf::meta::type_name("sage.peer_list"), x.addresses);
+}
 
 /// The peers of a task's channels, by slot: where each output slot sends (and
 /// which input slot it is there), and whom each input slot returns credit to.
@@ -152,6 +191,9 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks
   cfg.add_message_type<NodeInfo>("sage.node_info");
   cfg.add_message_type<ClusterStatus>("sage.cluster_status");
+  cfg.add_message_type<JobPlan>("sage.job_plan");
+  cfg.add_message_type<ProgramLaunch>("sage.program_launch");
+  cfg.add_message_type<PeerList>("sage.peer_list");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
 }
 
@@ -161,19 +203,65 @@ inline void register_message_types(caf::actor_system_config& cfg) {
 void register_job(const JobSpecPtr& job);
 JobSpecPtr find_job(const std::string& id);
 
-/// Spawns a JobManager; `local_node` is this process's node, described by `info`.
-caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info);
-/// Spawns a job's Dispatcher, placing tasks on `nodes`, monitored by `parent`.
-caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobSpecPtr job,
-                            std::vector<caf::actor> nodes);
+/// How a node gets a job's tasks running.
+struct NodeSetup {
+  /// A cluster daemon (head or worker) starts a task host per job, from the
+  /// shipped program. Any other node (an embedded runtime, a task host, a
+  /// submitting program) spawns tasks of the jobs in its process's registry.
+  bool hosts_programs = false;
+  std::string state_dir;  ///< daemons: where programs and task-host logs go
+  std::string head_host;  ///< daemons: where task hosts report
+  uint16_t head_port = 0;
+  TlsFiles tls;
+  std::string bind = "127.0.0.1";  ///< daemons: where task hosts listen for peers
+  std::string role;                ///< daemons: "head" or "worker" (names its job logs)
+};
+
+/// A node of a job's deployment, as its Dispatcher sees it.
+struct DeployTarget {
+  caf::actor node;
+  NodeInfo info;
+  bool hosts_programs = false;
+};
+
+/// "worker 10.0.0.2:4711", for messages.
+std::string describe(const NodeInfo& info);
+
+/// Spawns a JobManager; `local_node` is this process's node, described by
+/// `info` (a head registers its node later, as workers do). `state_dir` (a
+/// head's) is where shipped programs are stored.
+caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
+                             std::string state_dir = {});
+/// Spawns a job's Dispatcher, monitored by `parent` (the JobManager): it runs
+/// the tasks of `plan` on `nodes` (task t on `nodes[node_of_task[t]]`) and
+/// reports the job's end to `listener`.
+caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
+                            std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
+                            caf::actor listener);
 /// Spawns a node actor in `system`.
-caf::actor spawn_node(caf::actor_system& system);
+caf::actor spawn_node(caf::actor_system& system, NodeSetup setup = {});
 /// Spawns the task actor of task `task_id` in `parent`'s actor system.
 caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
                       caf::actor dispatcher);
 
+/// A job's listener, in the submitting program: finishes the job's handle when
+/// the job ends, then quits. It keeps the job (its graph and functions) alive
+/// until then, and fails it if `job_manager` (a cluster's head) is lost first.
+caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor job_manager = {});
+
+/// Sets up an actor system of a cluster (head, worker, task host, client):
+/// message types, the network layer with its heartbeat, and TLS when `tls` says so.
+void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls);
+
+/// Publishes `whom` on `bind:port` (0: a free port), over TLS when `tls` says so.
+caf::expected<uint16_t> publish_on(caf::actor_system& system, const caf::actor& whom,
+                                   const std::string& bind, uint16_t port, const TlsFiles& tls);
+
+/// Connects to the actor published at `host:port`, over TLS when `tls` says so.
+caf::expected<caf::actor> connect_to(caf::actor_system& system, const std::string& host,
+                                     uint16_t port, const TlsFiles& tls);
+
 }  // namespace sage::actors
 
-// A job spec is handed to the embedded runtime's JobManager as a pointer and
-// never leaves the process.
+// A job spec is handed to the embedded runtime as a pointer and never leaves the process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::JobSpecPtr)

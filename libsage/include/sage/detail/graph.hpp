@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,11 +24,14 @@ enum class Partition {
   round_robin,  ///< evenly, in turn
 };
 
-/// What an operator asks of the machine it runs on (used by cluster placement).
+/// What an operator asks of the machine it runs on (used by cluster placement):
+/// cpus, memory and gpus that the node must have free, and labels it must carry
+/// (`sage cluster start --worker --label zone=a`).
 struct Resources {
   double cpus = 0;
   int64_t memory_mb = 0;
   int gpus = 0;
+  std::map<std::string, std::string> labels;
 };
 
 }  // namespace sage

@@ -74,10 +74,13 @@ struct JobSpec {
   int channel_credits = 8;
 };
 
-/// Where jobs run: the embedded actor runtime for `LocalEnvironment`.
+/// Where jobs run: the embedded actor runtime for `LocalEnvironment`, a
+/// cluster's head for `RemoteEnvironment`.
 class Runtime {
  public:
   virtual ~Runtime() = default;
+  /// The id of the next job (a task host serves the job it was started for).
+  virtual JobId assign_job_id() { return JobId::generate(); }
   /// Deploys and starts the job; progress is reported through `job->handle`.
   virtual void submit(std::shared_ptr<const JobSpec> job) = 0;
   /// Graceful stop: sources end their streams, in-flight records drain.
@@ -94,5 +97,14 @@ class Runtime {
 /// on first use and shared by every `LocalEnvironment`; it shuts down when the
 /// last user lets go. `cfg` sizes it when this call creates it.
 std::shared_ptr<Runtime> embedded_runtime(const Config& cfg);
+
+/// The runtime of a `RemoteEnvironment`: a client of the head at `host:port`,
+/// shared by the process's environments; in a task host, the runtime that
+/// serves its job. Throws `SubmitError` when the head cannot be reached.
+std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
+                                         const Config& cfg);
+
+/// Whether this process is a task host: a program a cluster node started for a job.
+bool is_task_host();
 
 }  // namespace sage::detail

@@ -1,0 +1,126 @@
+#pragma once
+/// @file job_plan.hpp
+/// What the runtime's control plane knows about a job: its tasks and channels,
+/// with what placement needs (resources, which operators must run at the
+/// submitter, whether records crossing a channel have a codec). It is plain
+/// data: a cluster's head receives it from the submitting program, which alone
+/// has the graph and the user's functions. A process that hosts tasks builds
+/// the graph itself from the same program (docs/operations.md, "How a job is
+/// shipped") and checks that its plan has the same fingerprint.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include <sage/actors/cluster.hpp>
+
+namespace sage::detail {
+struct JobSpec;
+}
+
+namespace sage::actors {
+
+/// One task: an instance of a chain of fused operators.
+struct PlannedTask {
+  std::string chain;  ///< "source -> map -> filter"
+  int32_t instance = 0;
+  bool is_source = false;     ///< its chain starts with a source (a graceful stop ends it)
+  bool at_submitter = false;  ///< it must run in the submitting program (a `collect()` sink)
+  uint32_t input_slots = 0;
+  uint32_t output_slots = 0;
+  double cpus = 0;  ///< the sum of what its operators ask for
+  int64_t memory_mb = 0;
+  int32_t gpus = 0;
+  std::map<std::string, std::string> labels;  ///< a node must carry every one
+  std::vector<int32_t> operators;             ///< its operators (graph nodes), head first
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PlannedTask& x) {
+  return f(caf::meta::type_name("sage.planned_task"), x.chain, x.instance, x.is_source,
+           x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels, x.operators);
+}
+
+/// One channel: from an output slot of one task to an input slot of another.
+struct PlannedChannel {
+  int32_t from_task = -1;
+  uint32_t from_slot = 0;
+  int32_t to_task = -1;
+  uint32_t to_slot = 0;
+  std::string producer;   ///< the operator whose records it carries
+  std::string type_name;  ///< their type
+  bool has_codec = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PlannedChannel& x) {
+  return f(caf::meta::type_name("sage.planned_channel"), x.from_task, x.from_slot, x.to_task,
+           x.to_slot, x.producer, x.type_name, x.has_codec);
+}
+
+/// How a cluster starts the program of a job on a node (a task host).
+struct ProgramLaunch {
+  std::string digest;  ///< SHA-256 of the binary, hex: the name it is stored under
+  std::string file_name;
+  std::vector<std::string> args;  ///< argv[1..]
+  std::string working_dir;        ///< the submitter's; used where it exists on the node
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ProgramLaunch& x) {
+  return f(caf::meta::type_name("sage.program_launch"), x.digest, x.file_name, x.args,
+           x.working_dir);
+}
+
+struct JobPlan {
+  std::string id;
+  std::string name;
+  std::string placement = "local";  ///< local | spread | cluster
+  uint64_t fingerprint = 0;         ///< of the tasks and channels (see `fingerprint`)
+  std::vector<PlannedTask> tasks;
+  std::vector<PlannedChannel> channels;
+  std::vector<std::string> operators;  ///< names, by graph node
+  ProgramLaunch program;  ///< empty digest: the job runs where it was submitted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
+  return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint,
+           x.tasks, x.channels, x.operators, x.program);
+}
+
+/// The plan of a compiled job.
+JobPlan describe_job(const detail::JobSpec& job);
+
+/// A digest of what makes two plans the same job: operators, types, tasks,
+/// channels. A task host refuses to serve a job whose fingerprint differs from
+/// the submitter's (the program built another graph).
+uint64_t fingerprint(const JobPlan& plan);
+
+/// A node as placement sees it.
+struct PlacementNode {
+  NodeInfo info;
+  bool alive = true;
+  bool is_submitter = false;  ///< the submitting program's own node
+  int32_t running_tasks = 0;  ///< of other jobs
+  double used_cpus = 0;       ///< by other jobs
+  int64_t used_memory_mb = 0;
+  int32_t used_gpus = 0;
+};
+
+/// Where each task runs, by index into `nodes`; or why the job cannot be placed.
+struct Placement {
+  std::vector<size_t> node_of_task;
+  std::string error;  ///< empty when placed
+};
+
+/// Places `plan`'s tasks. `local` puts every task on the first node, `spread`
+/// puts chain c on node c mod n (tests and benchmarks). `cluster` honours each
+/// task's resources and labels, keeps `collect()` sinks at the submitter, and
+/// otherwise picks the node with the least load (running tasks per cpu).
+Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nodes);
+
+}  // namespace sage::actors

@@ -1,0 +1,194 @@
+// The job plan: built from a compiled job, fingerprinted, placed on nodes.
+// Plain data and plain functions: nothing here talks to an actor.
+
+#include <sage/actors/job_plan.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+#include <sage/detail/job_handle.hpp>
+
+namespace sage::actors {
+
+JobPlan describe_job(const detail::JobSpec& job) {
+  JobPlan out;
+  out.id = job.id.str();
+  out.name = job.name;
+  out.placement = job.config->get_string("placement", "local");
+  for (const auto& node : job.graph.nodes) out.operators.push_back(node->name);
+  const auto& plan = job.plan;
+  for (const auto& task : plan.tasks) {
+    const auto& chain = plan.chains[task.chain];
+    PlannedTask t;
+    t.chain = chain.name;
+    t.instance = task.instance;
+    t.input_slots = static_cast<uint32_t>(task.inputs.size());
+    t.output_slots = static_cast<uint32_t>(task.output_slot_count);
+    for (int n : chain.nodes) {
+      const auto& node = *job.graph.nodes[n];
+      t.operators.push_back(n);
+      t.cpus += node.resources.cpus;
+      t.memory_mb += node.resources.memory_mb;
+      t.gpus += node.resources.gpus;
+      for (const auto& [k, v] : node.resources.labels) t.labels[k] = v;
+      if (node.kind == detail::NodeKind::sink && node.kind_name == "collect") t.at_submitter = true;
+    }
+    t.is_source = job.graph.nodes[chain.nodes.front()]->kind == detail::NodeKind::source;
+    out.tasks.push_back(std::move(t));
+  }
+  for (const auto& ch : plan.channels) {
+    const auto& producer = *job.graph.nodes[job.graph.edges[ch.edge].from];
+    out.channels.push_back(PlannedChannel{ch.from_task, static_cast<uint32_t>(ch.from_slot),
+                                          ch.to_task, static_cast<uint32_t>(ch.to_slot),
+                                          producer.name, producer.output_type_name(),
+                                          producer.output_has_codec()});
+  }
+  out.fingerprint = fingerprint(out);
+  return out;
+}
+
+uint64_t fingerprint(const JobPlan& plan) {
+  std::ostringstream canon;
+  canon << plan.name << '\n';
+  for (const auto& op : plan.operators) canon << op << '\n';
+  for (const auto& t : plan.tasks) {
+    canon << t.chain << '|' << t.instance << '|' << t.input_slots << '|' << t.output_slots << '|'
+          << t.at_submitter;
+    for (int32_t op : t.operators) canon << ',' << op;
+    canon << '\n';
+  }
+  for (const auto& c : plan.channels)
+    canon << c.from_task << ':' << c.from_slot << '>' << c.to_task << ':' << c.to_slot << '|'
+          << c.producer << '|' << c.type_name << '|' << c.has_codec << '\n';
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : canon.str()) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+namespace {
+
+std::string describe_node(const PlacementNode& n) {
+  if (n.is_submitter) return "the submitting program";
+  return n.info.role + " " + (n.info.host.empty() ? std::string("in-process")
+                                                  : n.info.host + ":" + std::to_string(n.info.port));
+}
+
+/// Why `task` does not fit on `node` given what is already taken there, or "".
+std::string misfit(const PlannedTask& task, const PlacementNode& node, double cpus,
+                   int64_t memory_mb, int32_t gpus) {
+  std::ostringstream why;
+  const auto sep = [&] { return why.tellp() > 0 ? ", " : ""; };
+  if (!node.alive) return "lost";
+  if (task.cpus > 0 && node.info.cpus - cpus < task.cpus)
+    why << sep() << node.info.cpus - cpus << " cpus free";
+  if (task.memory_mb > 0 && node.info.memory_mb - memory_mb < task.memory_mb)
+    why << sep() << node.info.memory_mb - memory_mb << " MB free";
+  if (task.gpus > 0 && node.info.gpus - gpus < task.gpus)
+    why << sep() << node.info.gpus - gpus << " gpus free";
+  for (const auto& [k, v] : task.labels) {
+    auto it = node.info.labels.find(k);
+    if (it == node.info.labels.end())
+      why << sep() << "no label " << k;
+    else if (it->second != v)
+      why << sep() << "label " << k << "=" << it->second;
+  }
+  return why.str();
+}
+
+std::string demand(const PlannedTask& t) {
+  std::ostringstream d;
+  d << t.cpus << " cpus, " << t.memory_mb << " MB, " << t.gpus << " gpus";
+  for (const auto& [k, v] : t.labels) d << ", label " << k << "=" << v;
+  return d.str();
+}
+
+}  // namespace
+
+Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nodes) {
+  Placement out;
+  out.node_of_task.assign(plan.tasks.size(), 0);
+  size_t submitter = nodes.size();
+  std::vector<size_t> hosts;  // nodes that may run any task
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (nodes[n].is_submitter)
+      submitter = n;
+    else if (nodes[n].alive)
+      hosts.push_back(n);
+  }
+  if (plan.placement == "local") return out;  // every task on node 0, the process's own
+  if (hosts.empty() && submitter == nodes.size()) {
+    out.error = "no alive node to run the job on";
+    return out;
+  }
+  if (plan.placement == "spread") {
+    // Chain by chain, in turn over every node (tests and benchmarks use it to
+    // make channels cross nodes).
+    std::vector<size_t> all;
+    for (size_t n = 0; n < nodes.size(); ++n)
+      if (nodes[n].alive) all.push_back(n);
+    std::vector<std::string> chains;
+    for (size_t t = 0; t < plan.tasks.size(); ++t) {
+      auto c = std::find(chains.begin(), chains.end(), plan.tasks[t].chain);
+      const size_t index = static_cast<size_t>(c - chains.begin());
+      if (c == chains.end()) chains.push_back(plan.tasks[t].chain);
+      out.node_of_task[t] = plan.tasks[t].at_submitter && submitter < nodes.size()
+                                ? submitter
+                                : all[index % all.size()];
+    }
+    return out;
+  }
+
+  // cluster: resources and labels first, then the least loaded node.
+  std::vector<double> cpus(nodes.size()), load(nodes.size());
+  std::vector<int64_t> memory(nodes.size());
+  std::vector<int32_t> gpus(nodes.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    cpus[n] = nodes[n].used_cpus;
+    memory[n] = nodes[n].used_memory_mb;
+    gpus[n] = nodes[n].used_gpus;
+    load[n] = nodes[n].running_tasks;
+  }
+  for (size_t t = 0; t < plan.tasks.size(); ++t) {
+    const auto& task = plan.tasks[t];
+    if (task.at_submitter) {
+      if (submitter == nodes.size()) {
+        out.error = "task \"" + task.chain + "\" must run in the submitting program";
+        return out;
+      }
+      out.node_of_task[t] = submitter;
+      continue;
+    }
+    size_t best = nodes.size();
+    double best_load = 0;
+    std::string reasons;
+    for (size_t n : hosts) {
+      auto why = misfit(task, nodes[n], cpus[n], memory[n], gpus[n]);
+      if (!why.empty()) {
+        reasons += "; " + describe_node(nodes[n]) + ": " + why;
+        continue;
+      }
+      const double per_cpu = load[n] / std::max(1.0, nodes[n].info.cpus);
+      if (best == nodes.size() || per_cpu < best_load) {
+        best = n;
+        best_load = per_cpu;
+      }
+    }
+    if (best == nodes.size()) {
+      out.error = "cannot place \"" + task.chain + "\" instance " + std::to_string(task.instance) +
+                  " (it needs " + demand(task) + ")" +
+                  (hosts.empty() ? std::string("; the cluster has no alive node") : reasons);
+      return out;
+    }
+    out.node_of_task[t] = best;
+    cpus[best] += task.cpus;
+    memory[best] += task.memory_mb;
+    gpus[best] += task.gpus;
+    load[best] += 1;
+  }
+  return out;
+}
+
+}  // namespace sage::actors

@@ -1,0 +1,271 @@
+/// The runtime behind `RemoteEnvironment`, in its two roles.
+///
+/// In the submitting program it is a client of the cluster's head: it ships
+/// the program (once per binary: the head stores programs by digest), submits
+/// the job's plan, and hosts the job's `collect()` sinks on a node of its own,
+/// so that collected records come back to it whichever node produced them.
+///
+/// In a task host (the same program, started by a head or worker for one job,
+/// with `SAGE_TASK_HOST` set) `submit()` does not submit: it checks that the
+/// program built the same job, offers a node for its tasks to the Dispatcher,
+/// serves until the job ends and then ends the process. Code after `submit()`
+/// runs only in the submitting program.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+
+#include <caf/io/middleman.hpp>
+
+#include <sage/actors/program_store.hpp>
+#include <sage/actors/protocol.hpp>
+#include <sage/detail/log.hpp>
+#include <sage/error.hpp>
+
+namespace sage::detail {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long the head may take to accept a job (placement, not deployment).
+constexpr auto submit_timeout = 60s;
+/// How long shipping a program may take.
+constexpr auto upload_timeout = 120s;
+
+std::string env_or(const char* name, std::string fallback = {}) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::string(value) : fallback;
+}
+
+/// TLS for a client: the config's `cluster.tls-dir`, else SAGE_TLS_DIR.
+actors::TlsFiles client_tls(const Config& cfg) {
+  actors::TlsFiles tls;
+  tls.dir = cfg.get_string("cluster.tls-dir", env_or("SAGE_TLS_DIR"));
+  if (tls.enabled()) {
+    tls.dir = std::filesystem::absolute(tls.dir).string();
+    actors::check_tls_files(tls);
+  }
+  return tls;
+}
+
+/// What this process is: its binary, arguments and working directory.
+actors::ProgramLaunch this_program(std::string& bytes) {
+  bytes = actors::read_file("/proc/self/exe");
+  actors::ProgramLaunch p;
+  p.digest = actors::sha256_hex(bytes);
+  const std::string cmdline = actors::read_file("/proc/self/cmdline");
+  std::vector<std::string> argv;
+  for (size_t start = 0; start < cmdline.size();) {
+    const size_t end = cmdline.find('\0', start);
+    argv.push_back(cmdline.substr(start, end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  if (!argv.empty()) {
+    p.file_name = std::filesystem::path(argv.front()).filename().string();
+    p.args.assign(argv.begin() + 1, argv.end());
+  }
+  std::error_code ec;
+  p.working_dir = std::filesystem::current_path(ec).string();
+  return p;
+}
+
+class RemoteRuntime final : public Runtime {
+ public:
+  RemoteRuntime(const std::string& host, uint16_t port, const actors::TlsFiles& tls)
+      : address_(host + ":" + std::to_string(port)), system_(configure(cfg_, tls)) {
+    auto jm = actors::connect_to(system_, host, port, tls);
+    if (!jm)
+      throw SubmitError("cannot reach the cluster's head at " + address_ + ": " +
+                        system_.render(jm.error()) +
+                        (tls.enabled() ? "" : " (a cluster with TLS needs SAGE_TLS_DIR)"));
+    job_manager_ = *jm;
+    node_ = actors::spawn_node(system_);  // the job's collect() sinks run here
+  }
+
+  ~RemoteRuntime() override {
+    caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
+    node_ = nullptr;
+    job_manager_ = nullptr;
+  }
+
+  void submit(std::shared_ptr<const JobSpec> job) override {
+    actors::register_job(job);
+    auto plan = actors::describe_job(*job);
+    if (!job->config->contains("placement")) plan.placement = "cluster";
+    std::string refusal;
+    try {
+      plan.program = ship_program();
+    } catch (const std::exception& e) {
+      refusal = e.what();
+    }
+    caf::actor listener;
+    if (refusal.empty()) {
+      listener = actors::spawn_listener(system_, job, job_manager_);
+      caf::scoped_actor self{system_};
+      self->request(job_manager_, submit_timeout, actors::submit_atom::value, std::move(plan),
+                    node_, listener)
+          .receive([&](std::string& why) { refusal = std::move(why); },
+                   [&](caf::error& err) {
+                     refusal = "the head at " + address_ + " did not answer: " +
+                               system_.render(err);
+                   });
+    }
+    if (refusal.empty()) return;
+    if (listener) caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+    job->handle->finish(JobState::failed, refusal);
+    throw SubmitError("the cluster at " + address_ + " refused job \"" + job->name +
+                      "\": " + refusal);
+  }
+
+  void stop(const JobId& id) override {
+    caf::anon_send(job_manager_, actors::stop_atom::value, id.str());
+  }
+  void cancel(const JobId& id) override {
+    caf::anon_send(job_manager_, actors::cancel_atom::value, id.str());
+  }
+  void add_node(const std::string&, uint16_t) override {
+    throw std::runtime_error("a RemoteEnvironment runs on the nodes of its cluster");
+  }
+
+ private:
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg,
+                                             const actors::TlsFiles& tls) {
+    actors::configure_cluster_system(cfg, tls);
+    return cfg;
+  }
+
+  /// Makes sure the head has this program; its launch description.
+  actors::ProgramLaunch ship_program() {
+    std::lock_guard<std::mutex> guard(program_mutex_);
+    if (!program_.digest.empty()) return program_;
+    std::string bytes;
+    auto program = this_program(bytes);
+    caf::scoped_actor self{system_};
+    auto fail = [&](const caf::error& err) {
+      throw SubmitError("cannot ship the program to " + address_ + ": " + system_.render(err));
+    };
+    bool stored = false;
+    self->request(job_manager_, submit_timeout, actors::has_program_atom::value, program.digest)
+        .receive([&](bool has) { stored = has; }, fail);
+    if (!stored) {
+      detail::log("cluster").info("shipping {} ({} MB) to {}", program.file_name,
+                                  bytes.size() >> 20, address_);
+      self->request(job_manager_, upload_timeout, actors::put_program_atom::value,
+                    program.digest, std::move(bytes))
+          .receive(
+              [&](std::string& why) {
+                if (!why.empty()) throw SubmitError("the head did not store the program: " + why);
+              },
+              fail);
+    }
+    program_ = program;
+    return program_;
+  }
+
+  std::string address_;
+  caf::actor_system_config cfg_;
+  caf::actor_system system_;
+  caf::actor job_manager_;
+  caf::actor node_;
+  std::mutex program_mutex_;
+  actors::ProgramLaunch program_;
+};
+
+/// The runtime of a task host: its one `submit()` serves the job it was started for.
+class TaskHostRuntime final : public Runtime {
+ public:
+  TaskHostRuntime() : job_id_(env_or("SAGE_TASK_HOST")) {}
+
+  JobId assign_job_id() override { return job_id_; }
+
+  [[noreturn]] void submit(std::shared_ptr<const JobSpec> job) override {
+    auto& log = detail::log("cluster");
+    const auto index = static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_INDEX", "0")));
+    const auto expected = std::stoull(env_or("SAGE_TASK_HOST_FINGERPRINT", "0"));
+    const auto plan = actors::describe_job(*job);
+    if (job->id != job_id_ || plan.fingerprint != expected)
+      end(3, "this program built another job here than where it was submitted (" +
+                 std::to_string(plan.tasks.size()) + " tasks, fingerprint " +
+                 std::to_string(plan.fingerprint) + " instead of " + std::to_string(expected) +
+                 "): a program must build its graph the same way on every node, and submit "
+                 "one RemoteEnvironment job per run");
+    actors::register_job(job);
+
+    actors::TlsFiles tls;
+    tls.dir = env_or("SAGE_TLS_DIR");
+    caf::actor_system_config cfg;
+    actors::configure_cluster_system(cfg, tls);
+    caf::actor_system system{cfg};
+    actors::NodeSetup setup;
+    setup.tls = tls;
+    auto node = actors::spawn_node(system, setup);
+    const auto bind = env_or("SAGE_TASK_HOST_BIND", "127.0.0.1");
+    auto port = actors::publish_on(system, node, bind, 0, tls);
+    if (!port) end(2, "cannot listen on " + bind + ": " + system.render(port.error()));
+    const auto head = env_or("SAGE_HEAD_ADDRESS", "127.0.0.1:19001");
+    const auto colon = head.rfind(':');
+    auto jm = actors::connect_to(system, head.substr(0, colon),
+                                 static_cast<uint16_t>(std::stoul(head.substr(colon + 1))), tls);
+    if (!jm) end(2, "cannot reach the head at " + head + ": " + system.render(jm.error()));
+    log.info("task host of job {} ({}): node on {}:{}", job_id_.str(), job->name, bind, *port);
+
+    caf::scoped_actor self{system};
+    self->monitor(node);
+    self->monitor(*jm);
+    self->send(*jm, actors::host_ready_atom::value, job_id_.str(), index, node,
+               bind + ":" + std::to_string(*port));
+    int status = 0;
+    self->receive([&](caf::down_msg& dm) {
+      if (dm.source == jm->address()) {
+        log.error("task host of job {}: lost the head at {} ({}); ending", job_id_.str(), head,
+                  to_string(dm.reason));
+        status = 1;
+      }
+    });
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    end(status, {});
+  }
+
+  void stop(const JobId&) override {}
+  void cancel(const JobId&) override {}
+  void add_node(const std::string&, uint16_t) override {}
+
+ private:
+  /// Ends the process: the job is over (or cannot be served). The program's
+  /// code after `submit()` is the submitter's, not a task host's.
+  [[noreturn]] static void end(int status, const std::string& error) {
+    if (!error.empty()) detail::log("cluster").error("task host: {}", error);
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(status);
+  }
+
+  JobId job_id_;
+};
+
+}  // namespace
+
+bool is_task_host() { return std::getenv("SAGE_TASK_HOST") != nullptr; }
+
+std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
+                                         const Config& cfg) {
+  if (is_task_host()) return std::make_shared<TaskHostRuntime>();
+  // One client per head and process, shared by its RemoteEnvironments.
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<Runtime>> clients;
+  std::lock_guard<std::mutex> guard(mutex);
+  auto& slot = clients[host + ":" + std::to_string(port)];
+  if (auto rt = slot.lock()) return rt;
+  auto rt = std::make_shared<RemoteRuntime>(host, port, client_tls(cfg));
+  slot = rt;
+  return rt;
+}
+
+}  // namespace sage::detail
