@@ -20,7 +20,10 @@
 /// The job ends, and the listener hears of it, only after every task actor has
 /// terminated: when `submit(true)` or `close()` returns, no user code runs.
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -40,6 +43,8 @@ constexpr auto spawn_timeout = std::chrono::seconds(30);
 constexpr auto host_ready_timeout = std::chrono::seconds(60);
 /// How long task hosts may take to connect to each other.
 constexpr auto peers_timeout = std::chrono::seconds(10);
+/// How long a host may take to report its counters.
+constexpr auto counters_timeout = std::chrono::seconds(5);
 
 /// What the Dispatcher knows of the host of one node's tasks.
 struct Host {
@@ -97,6 +102,15 @@ class dispatcher_actor final : public caf::event_based_actor {
           if (started_) stop_sources();
         },
         [this](cancel_atom) { end(JobState::cancelled, {}); },
+        [this](job_pause_atom) { set_paused(true); },
+        [this](job_resume_atom) { set_paused(false); },
+        [this](job_status_atom) -> caf::result<JobReport> {
+          auto promise = make_response_promise<JobReport>();
+          gather_counters([this, promise](std::vector<uint64_t> counters) mutable {
+            promise.deliver(report(ending_ ? final_state_ : state_now(), std::move(counters)));
+          });
+          return promise;
+        },
     };
   }
 
@@ -281,7 +295,72 @@ class dispatcher_actor final : public caf::event_based_actor {
     for (auto& task : tasks_) send(task, start_atom::value);
     started_ = true;
     detail::log("runtime").debug("job {}: {} tasks deployed", plan_.id, tasks_.size());
+    if (paused_) send_pause_to_sources();
     if (stop_requested_) stop_sources();
+  }
+
+  JobState state_now() const { return paused_ ? JobState::paused : JobState::running; }
+
+  void set_paused(bool paused) {
+    if (ending_ || paused == paused_) return;
+    paused_ = paused;
+    detail::log("runtime").info("job {}: {}", plan_.id, paused ? "paused" : "resumed");
+    if (started_) send_pause_to_sources();
+  }
+
+  void send_pause_to_sources() {
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      if (plan_.tasks[t].is_source) {
+        if (paused_)
+          send(tasks_[t], job_pause_atom::value);
+        else
+          send(tasks_[t], job_resume_atom::value);
+      }
+  }
+
+  // -- counters -----------------------------------------------------------------
+
+  /// Sums the counters of every host (each instance counts on the one host
+  /// that runs it) and calls `done` with them; unanswered hosts count nothing.
+  void gather_counters(std::function<void(std::vector<uint64_t>)> done) {
+    std::vector<caf::actor> asked;
+    for (const auto& h : hosts_)
+      if (h.used && h.node && std::find(asked.begin(), asked.end(), h.node) == asked.end())
+        asked.push_back(h.node);
+    if (asked.empty()) {
+      done({});
+      return;
+    }
+    struct Sum {
+      std::vector<uint64_t> total;
+      size_t waiting = 0;
+      std::function<void(std::vector<uint64_t>)> done;
+    };
+    auto sum = std::make_shared<Sum>();
+    sum->waiting = asked.size();
+    sum->done = std::move(done);
+    auto add = [sum](const std::vector<uint64_t>& part) {
+      if (sum->total.size() < part.size()) sum->total.resize(part.size(), 0);
+      for (size_t i = 0; i < part.size(); ++i) sum->total[i] += part[i];
+      if (--sum->waiting == 0) sum->done(std::move(sum->total));
+    };
+    for (const auto& node : asked)
+      request(node, counters_timeout, counters_atom::value, plan_.id)
+          .then([add](const std::vector<uint64_t>& part) { add(part); },
+                [add](caf::error&) { add({}); });
+  }
+
+  JobReport report(JobState state, std::vector<uint64_t> counters) const {
+    std::vector<std::string> where(plan_.tasks.size());
+    for (size_t t = 0; t < where.size(); ++t) where[t] = describe(nodes_[node_of_task_[t]].info);
+    auto r = make_report(plan_, counters, where);
+    r.state = static_cast<int32_t>(state);
+    r.error = error_;
+    r.submitted_ms = submitted_ms_;
+    r.run_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started_at_)
+                        .count();
+    return r;
   }
 
   void stop_sources() {
@@ -347,9 +426,22 @@ class dispatcher_actor final : public caf::event_based_actor {
       detail::log("runtime").error("job {} failed: {}", plan_.id, error_);
     else
       detail::log("runtime").debug("job {} {}", plan_.id, to_string(final_state_));
-    const auto state = static_cast<int32_t>(final_state_);
-    if (listener_) send(listener_, job_end_atom::value, plan_.id, state, error_);
-    send(job_manager_, job_end_atom::value, plan_.id, state, error_);
+    // A job with task hosts gathers their final counters before they exit:
+    // the submitter's status() shows them after the end.
+    const bool remote = std::any_of(hosts_.begin(), hosts_.end(), [this](const Host& h) {
+      return h.node && !h.address.empty();
+    });
+    if (!remote) {
+      report_end({});
+      return;
+    }
+    gather_counters([this](std::vector<uint64_t> counters) { report_end(std::move(counters)); });
+  }
+
+  void report_end(std::vector<uint64_t> counters) {
+    auto r = report(final_state_, std::move(counters));
+    if (listener_) send(listener_, job_end_atom::value, r);
+    send(job_manager_, job_end_atom::value, std::move(r));
     for (size_t n = 0; n < hosts_.size(); ++n)  // task hosts exit
       if (nodes_[n].hosts_programs && hosts_[n].node) send(hosts_[n].node, shutdown_atom::value);
     quit();
@@ -371,10 +463,15 @@ class dispatcher_actor final : public caf::event_based_actor {
   int done_count_ = 0;
   bool started_ = false;
   bool stop_requested_ = false;
+  bool paused_ = false;
   bool ending_ = false;
   bool reported_ = false;
   JobState final_state_ = JobState::running;
   std::string error_;
+  int64_t submitted_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace

@@ -113,8 +113,9 @@ caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor 
       });
     }
     return caf::behavior{
-        [self, job](job_end_atom, const std::string&, int32_t state, const std::string& error) {
-          job->handle->finish(static_cast<JobState>(state), error);
+        [self, job](job_end_atom, const JobReport& report) {
+          job->handle->set_counter_values(report.counters);
+          job->handle->finish(static_cast<JobState>(report.state), report.error);
           self->quit();
         },
     };

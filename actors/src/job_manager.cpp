@@ -15,6 +15,7 @@
 ///   sends    (stop_atom), (cancel_atom), (host_ready_atom, ...) to a job's Dispatcher;
 ///            (shutdown_atom) to nodes
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -37,9 +38,7 @@ constexpr size_t ended_jobs_kept = 100;
 struct job_entry {
   caf::actor dispatcher;  ///< empty once the job ended
   caf::actor listener;
-  std::string name;
-  std::string state = "running";
-  std::string error;
+  JobReport report;  ///< as submitted; once ended, its final report
   std::vector<std::pair<caf::actor_addr, PlannedTask>> placed;  ///< what it holds, per node
 };
 
@@ -69,12 +68,47 @@ class job_manager_actor final : public caf::event_based_actor {
         },
         [this](stop_atom, const std::string& id) { forward(id, stop_atom::value); },
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
-        [this](job_end_atom, const std::string& id, int32_t state, const std::string& error) {
-          auto it = jobs_.find(id);
+        [this](job_end_atom, JobReport& report) {
+          auto it = jobs_.find(report.id);
           if (it == jobs_.end()) return;
-          it->second.state = std::string(to_string(static_cast<JobState>(state)));
-          it->second.error = error;
+          it->second.report = std::move(report);
           it->second.placed.clear();  // its resources are free again
+        },
+        [this](job_list_atom) {
+          std::vector<JobReport> out;
+          for (const auto& id : job_order_) {
+            auto r = jobs_.at(id).report;
+            r.counters.clear();
+            r.tasks.clear();
+            if (jobs_.at(id).dispatcher) r.run_time_ms = now_ms() - r.submitted_ms;
+            out.push_back(std::move(r));
+          }
+          return out;
+        },
+        [this](job_status_atom, const std::string& prefix) -> caf::result<JobReport> {
+          auto it = find_job_entry(prefix);
+          if (!it) return caf::make_error(caf::sec::invalid_argument, it.error());
+          if ((*it)->second.dispatcher) {  // it answers with the live counters
+            delegate((*it)->second.dispatcher, job_status_atom::value);
+            return caf::delegated<JobReport>{};
+          }
+          return (*it)->second.report;
+        },
+        [this](job_pause_atom, const std::string& id) { forward(id, job_pause_atom::value); },
+        [this](job_resume_atom, const std::string& id) { forward(id, job_resume_atom::value); },
+        [this](job_delete_atom, const std::string& id) -> std::string {
+          auto it = jobs_.find(id);
+          if (it == jobs_.end()) return "no job " + id;
+          if (it->second.dispatcher) return "job " + id + " still runs: stop it first";
+          for (const auto& n : nodes_)
+            if (n.status.alive) send(n.actor, job_delete_atom::value, id);
+          jobs_.erase(it);
+          job_order_.erase(std::find(job_order_.begin(), job_order_.end(), id));
+          return {};
+        },
+        [this](job_logs_atom, const std::string& id,
+               const std::vector<uint64_t>& offsets) -> caf::result<LogChunk> {
+          return gather_logs(id, offsets);
         },
         [this](host_ready_atom, const std::string& id, uint32_t index, caf::actor& node,
                const std::string& address) {
@@ -108,8 +142,9 @@ class job_manager_actor final : public caf::event_based_actor {
           ClusterStatus s;
           for (const auto& n : nodes_) s.nodes.push_back(n.status);
           for (const auto& id : job_order_) {
-            const auto& entry = jobs_.at(id);
-            s.jobs.push_back(JobSummary{id, entry.name, entry.state});
+            const auto& r = jobs_.at(id).report;
+            s.jobs.push_back(
+                JobSummary{id, r.name, std::string(to_string(static_cast<JobState>(r.state)))});
           }
           return s;
         },
@@ -169,7 +204,10 @@ class job_manager_actor final : public caf::event_based_actor {
       return placement.error;
     }
     job_entry entry;
-    entry.name = plan.name;
+    entry.report.id = plan.id;
+    entry.report.name = plan.name;
+    entry.report.state = static_cast<int32_t>(JobState::running);
+    entry.report.submitted_ms = now_ms();
     entry.listener = listener;
     for (size_t t = 0; t < plan.tasks.size(); ++t)
       entry.placed.emplace_back(targets[placement.node_of_task[t]].node.address(), plan.tasks[t]);
@@ -198,6 +236,69 @@ class job_manager_actor final : public caf::event_based_actor {
         p.used_memory_mb += task.memory_mb;
         p.used_gpus += task.gpus;
       }
+  }
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  /// The job whose id is `prefix`, or starts with it (as with git).
+  caf::expected<std::map<std::string, job_entry>::iterator> find_job_entry(
+      const std::string& prefix) {
+    if (auto it = jobs_.find(prefix); it != jobs_.end()) return it;
+    auto found = jobs_.end();
+    for (auto it = jobs_.lower_bound(prefix); it != jobs_.end() && it->first.rfind(prefix, 0) == 0;
+         ++it) {
+      if (found != jobs_.end())
+        return caf::make_error(caf::sec::invalid_argument,
+                               "job id prefix " + prefix + " is ambiguous");
+      found = it;
+    }
+    if (found == jobs_.end() || prefix.empty())
+      return caf::make_error(caf::sec::invalid_argument, "no job " + prefix);
+    return found;
+  }
+
+  /// Asks every alive node for its log of job `id` from `offsets[i]` on.
+  caf::result<LogChunk> gather_logs(const std::string& id, const std::vector<uint64_t>& offsets) {
+    auto promise = make_response_promise<LogChunk>();
+    auto chunk = std::make_shared<LogChunk>();
+    auto waiting = std::make_shared<size_t>(0);
+    std::vector<size_t> asked;
+    for (size_t i = 0; i < nodes_.size(); ++i)  // lost ones too, so that offsets keep their place
+      if (hosts_programs(nodes_[i].status.info)) asked.push_back(i);
+    chunk->nodes.resize(asked.size());
+    chunk->texts.resize(asked.size());
+    chunk->next.resize(asked.size());
+    if (asked.empty()) {
+      promise.deliver(*chunk);
+      return promise;
+    }
+    *waiting = asked.size();
+    for (size_t k = 0; k < asked.size(); ++k) {
+      const auto& n = nodes_[asked[k]];
+      const uint64_t from = k < offsets.size() ? offsets[k] : 0;
+      chunk->nodes[k] = describe(n.status.info);
+      chunk->next[k] = from;
+      auto done = [promise, chunk, waiting]() mutable {
+        if (--*waiting == 0) promise.deliver(*chunk);
+      };
+      if (!n.status.alive) {
+        done();
+        continue;
+      }
+      request(n.actor, std::chrono::seconds(10), job_logs_atom::value, id, from)
+          .then(
+              [chunk, k, done](std::string& text, uint64_t next) mutable {
+                chunk->texts[k] = std::move(text);
+                chunk->next[k] = next;
+                done();
+              },
+              [done](caf::error&) mutable { done(); });
+    }
+    return promise;
   }
 
   void forget_old_jobs() {
@@ -252,12 +353,10 @@ class job_manager_actor final : public caf::event_based_actor {
       if (!entry.dispatcher || entry.dispatcher.address() != dm.source) continue;
       // A Dispatcher that ends by itself has already reported its job's end;
       // one that crashed has not, so the job fails with the reason.
-      if (dm.reason && entry.state == "running") {
-        entry.state = "failed";
-        entry.error = "dispatcher ended unexpectedly: " + to_string(dm.reason);
-        if (entry.listener)
-          send(entry.listener, job_end_atom::value, id, static_cast<int32_t>(JobState::failed),
-               entry.error);
+      if (dm.reason && !is_terminal(static_cast<JobState>(entry.report.state))) {
+        entry.report.state = static_cast<int32_t>(JobState::failed);
+        entry.report.error = "dispatcher ended unexpectedly: " + to_string(dm.reason);
+        if (entry.listener) send(entry.listener, job_end_atom::value, entry.report);
       }
       entry.dispatcher = nullptr;
       entry.placed.clear();

@@ -18,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <tuple>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -112,6 +114,18 @@ class node_actor final : public caf::event_based_actor {
             promise.deliver(true);
           else
             promise.deliver(caf::make_error(caf::sec::cannot_connect_to_node, failure));
+        },
+        [](counters_atom, const std::string& job_id) {
+          auto job = find_job(job_id);
+          return job ? job->handle->counter_values() : std::vector<uint64_t>{};
+        },
+        [this](job_logs_atom, const std::string& job_id, uint64_t from) {
+          return read_logs(job_id, from);
+        },
+        [this](job_delete_atom, const std::string& job_id) {
+          if (!setup_.hosts_programs || !is_digest_like(job_id)) return;
+          std::error_code ec;
+          std::filesystem::remove_all(setup_.state_dir + "/jobs/" + job_id, ec);
         },
         [this](reap_atom) { reap(); },
         [this](shutdown_atom) {
@@ -207,6 +221,33 @@ class node_actor final : public caf::event_based_actor {
       it = hosts_.erase(it);
     }
     if (!hosts_.empty()) delayed_send(this, reap_interval, reap_atom::value);
+  }
+
+  /// This node's log lines of a job from byte `from` on (every task host log
+  /// of the job here, in name order), at most 1 MB; and the offset after them.
+  std::tuple<std::string, uint64_t> read_logs(const std::string& job_id, uint64_t from) const {
+    constexpr uint64_t max_chunk = uint64_t{1} << 20;
+    if (!setup_.hosts_programs || !is_digest_like(job_id)) return {std::string{}, from};
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(setup_.state_dir + "/jobs/" + job_id, ec))
+      if (entry.path().extension() == ".log") files.push_back(entry.path().string());
+    std::sort(files.begin(), files.end());
+    std::string all;
+    for (const auto& f : files) {
+      try {
+        all += read_file(f);
+      } catch (const std::exception&) {
+      }
+    }
+    if (from >= all.size()) return {std::string{}, from};
+    auto chunk = all.substr(from, max_chunk);
+    if (from + chunk.size() < all.size()) {  // end on a whole line
+      const auto last = chunk.rfind('\n');
+      if (last != std::string::npos) chunk.resize(last + 1);
+    }
+    return {chunk, from + chunk.size()};
   }
 
   static bool is_digest_like(const std::string& id) {

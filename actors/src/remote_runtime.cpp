@@ -117,7 +117,12 @@ class RemoteRuntime final : public Runtime {
                                system_.render(err);
                    });
     }
-    if (refusal.empty()) return;
+    if (refusal.empty()) {
+      detail::log("cluster").info("job {} ({}) submitted to {}", job->id.str(), job->name,
+                                  address_);
+      report_job_id(job->id);
+      return;
+    }
     if (listener) caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
     job->handle->finish(JobState::failed, refusal);
     throw SubmitError("the cluster at " + address_ + " refused job \"" + job->name +
@@ -133,12 +138,27 @@ class RemoteRuntime final : public Runtime {
   void add_node(const std::string&, uint16_t) override {
     throw std::runtime_error("a RemoteEnvironment runs on the nodes of its cluster");
   }
+  void refresh(JobHandle& handle) override {
+    caf::scoped_actor self{system_};
+    self->request(job_manager_, std::chrono::seconds(10), actors::job_status_atom::value,
+                  handle.id().str())
+        .receive([&](const actors::JobReport& r) { handle.set_counter_values(r.counters); },
+                 [&](caf::error&) {});  // the counters stay as they were
+  }
 
  private:
   static caf::actor_system_config& configure(caf::actor_system_config& cfg,
                                              const actors::TlsFiles& tls) {
     actors::configure_cluster_system(cfg, tls);
     return cfg;
+  }
+
+  /// `sage job submit` learns the id on the descriptor it names.
+  static void report_job_id(const JobId& id) {
+    const char* fd = std::getenv("SAGE_JOB_ID_FD");
+    if (fd == nullptr) return;
+    const std::string line = id.str() + "\n";
+    (void)!::write(std::atoi(fd), line.data(), line.size());
   }
 
   /// Makes sure the head has this program; its launch description.
@@ -254,9 +274,18 @@ class TaskHostRuntime final : public Runtime {
 
 bool is_task_host() { return std::getenv("SAGE_TASK_HOST") != nullptr; }
 
-std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
+std::shared_ptr<Runtime> cluster_runtime(const std::string& host_arg, uint16_t port_arg,
                                          const Config& cfg) {
   if (is_task_host()) return std::make_shared<TaskHostRuntime>();
+  // `sage job submit --address` (SAGE_ADDRESS) overrides the program's own address.
+  std::string host = host_arg;
+  uint16_t port = port_arg;
+  if (const auto address = env_or("SAGE_ADDRESS"); !address.empty()) {
+    const auto colon = address.rfind(':');
+    host = address.substr(0, colon);
+    if (colon != std::string::npos)
+      port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+  }
   // One client per head and process, shared by its RemoteEnvironments.
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<Runtime>> clients;

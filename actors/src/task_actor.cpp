@@ -90,6 +90,17 @@ class task_actor final : public caf::event_based_actor {
             schedule_source_step();
           });
         },
+        [this](job_pause_atom) {
+          paused_ = true;
+          // What the source emitted already still flows: partial batches go out.
+          guarded([&] {
+            if (phase_ == phase::running) body_->flush();
+          });
+        },
+        [this](job_resume_atom) {
+          paused_ = false;
+          guarded([&] { schedule_source_step(); });
+        },
         [this](stop_atom) {
           guarded([&] {
             if (phase_ == phase::running && body_->is_source()) finish();
@@ -250,14 +261,15 @@ class task_actor final : public caf::event_based_actor {
   // -- sources -----------------------------------------------------------------
 
   void schedule_source_step() {
-    if (phase_ != phase::running || !body_->is_source() || source_step_scheduled_ || blocked())
+    if (phase_ != phase::running || !body_->is_source() || source_step_scheduled_ || blocked() ||
+        paused_)
       return;
     source_step_scheduled_ = true;
     send(this, continue_atom::value);
   }
 
   void source_step() {
-    if (phase_ != phase::running || blocked() || held_back()) return;
+    if (phase_ != phase::running || blocked() || held_back() || paused_) return;
     detail::StepBudget budget(job_->batch_size, source_step_time);
     const auto step = body_->run_source(budget);
     if (step.ended) {
@@ -359,6 +371,7 @@ class task_actor final : public caf::event_based_actor {
   int blocked_channels_ = 0;
   int32_t credit_chunk_ = 1;
   bool source_step_scheduled_ = false;
+  bool paused_ = false;  ///< a paused job's source emits nothing until resumed
   bool flush_timer_pending_ = false;
   bool wake_pending_ = false;
   int idle_polls_ = 0;

@@ -7,6 +7,11 @@
 //                      [--label K=V]... [--port 0] [--bind 127.0.0.1] [--state-dir] [--foreground]
 //   sage cluster status [--address HOST:PORT] [--format table|json]
 //   sage cluster stop [--all] [--address HOST:PORT]
+//   sage job submit ./app [args...]
+//   sage job list [--format table|json]
+//   sage job status ID [--format table|json]
+//   sage job stop|cancel|pause|resume|delete ID
+//   sage job logs ID [--tail N] [--follow]
 //   sage run ./app [args...]
 //
 // The head's address comes from --address, else SAGE_ADDRESS, else 127.0.0.1:19001.
@@ -33,6 +38,8 @@
 
 #include <sage/actors/cluster.hpp>
 #include <sage/config.hpp>
+
+#include "job_commands.hpp"
 #include <sage/detail/log.hpp>
 
 namespace {
@@ -280,6 +287,53 @@ int main(int argc, char** argv) {
   stop->add_option("--tls-dir", tls_dir, "mutual TLS: a directory with ca.crt, node.crt, node.key");
   stop->add_flag("--all", all, "stop every worker too");
 
+  // -- job ------------------------------------------------------------------------------
+  auto* job = app.add_subcommand("job", "submit jobs to the cluster and manage them");
+  job->require_subcommand(1);
+  auto head_options = [&](CLI::App* cmd) {
+    cmd->add_option("--address", address, "the head's HOST:PORT");
+    cmd->add_option("--tls-dir", tls_dir, "mutual TLS: a directory with ca.crt, node.crt, node.key");
+  };
+  std::string submit_program;
+  auto* job_submit = job->add_subcommand(
+      "submit", "run a program whose RemoteEnvironment ships it to the cluster; prints the job id");
+  head_options(job_submit);
+  job_submit->add_option("program", submit_program, "the program, followed by its arguments")
+      ->required();
+  job_submit->prefix_command();
+  auto* job_list = job->add_subcommand("list", "id, name, state, start time, run time, restarts");
+  head_options(job_list);
+  job_list->add_option("--format", format, "table or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+  std::string job_id;
+  auto* job_status = job->add_subcommand(
+      "status", "state, operators and instances (where each runs) with records in and out");
+  head_options(job_status);
+  job_status->add_option("id", job_id, "the job's id or a unique prefix")->required();
+  job_status->add_option("--format", format, "table or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+  std::vector<std::pair<CLI::App*, std::string>> lifecycle;
+  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
+           {"stop", "stop gracefully: sources end, in-flight records drain"},
+           {"cancel", "stop at once"},
+           {"pause", "pause the sources"},
+           {"resume", "resume paused sources"},
+           {"delete", "forget an ended job and remove its logs"}}) {
+    auto* cmd = job->add_subcommand(name, help);
+    head_options(cmd);
+    cmd->add_option("id", job_id, "the job's id or a unique prefix")->required();
+    lifecycle.emplace_back(cmd, name);
+  }
+  int tail = -1;
+  bool follow = false;
+  auto* job_logs = job->add_subcommand("logs", "the job's log lines from every node");
+  head_options(job_logs);
+  job_logs->add_option("id", job_id, "the job's id or a unique prefix")->required();
+  job_logs->add_option("--tail", tail, "only the last N lines");
+  job_logs->add_flag("--follow", follow, "keep printing new lines until the job ends");
+
   // -- run ----------------------------------------------------------------------------
   std::string run_program;
   auto* run_cmd = app.add_subcommand("run", "run a program locally, as LocalEnvironment does");
@@ -393,6 +447,21 @@ int main(int argc, char** argv) {
       // A worker's log and pid files are per process: several may share a state dir.
       if (worker) name = "worker-" + std::to_string(getpid());
       return daemonize(state_dir, name, run);
+    }
+    if (job->parsed()) {
+      const auto a = resolve_head_address(address);
+      resolve_tls();
+      sage::actors::HeadAddress head{a.host, a.port, tls};
+      if (job_submit->parsed()) {
+        std::vector<std::string> program{submit_program};
+        for (const auto& extra : job_submit->remaining()) program.push_back(extra);
+        return sage::cli::job_submit(head, program);
+      }
+      if (job_list->parsed()) return sage::cli::job_list(head, format);
+      if (job_status->parsed()) return sage::cli::job_status(head, job_id, format);
+      if (job_logs->parsed()) return sage::cli::job_logs(head, job_id, tail, follow);
+      for (const auto& [cmd, name] : lifecycle)
+        if (cmd->parsed()) return sage::cli::job_command(head, job_id, name);
     }
     if (status->parsed()) {
       const auto a = resolve_head_address(address);

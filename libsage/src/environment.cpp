@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -164,6 +165,7 @@ JobStatus Environment::status() const {
       s.operators.push_back(OperatorStatus{n->name, n->parallelism});
     return s;
   }
+  if (!is_terminal(job_->state())) job_runtime_->refresh(*job_);
   return job_->snapshot();
 }
 
@@ -173,6 +175,10 @@ LocalEnvironment::LocalEnvironment(std::string name, Config cfg)
 LocalEnvironment::~LocalEnvironment() { close(); }
 
 std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
+  // Under `sage job submit` (and in the task hosts it leads to) the program's
+  // jobs run on the cluster, whichever environment it builds them with.
+  if (detail::is_task_host() || std::getenv("SAGE_JOB_SUBMIT") != nullptr)
+    return detail::cluster_runtime("127.0.0.1", 19001, config());
   return detail::embedded_runtime(config());
 }
 

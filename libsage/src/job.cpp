@@ -101,6 +101,28 @@ void JobHandle::on_end(std::function<void(JobState, const std::string&)> listene
   listeners_.push_back(std::move(listener));
 }
 
+std::vector<uint64_t> JobHandle::counter_values() const {
+  std::vector<uint64_t> out;
+  for (const auto& node : counters_)
+    for (const auto& c : node) {
+      out.push_back(c->in.load(std::memory_order_relaxed));
+      out.push_back(c->out.load(std::memory_order_relaxed));
+    }
+  return out;
+}
+
+void JobHandle::set_counter_values(const std::vector<uint64_t>& values) {
+  size_t expected = 0;
+  for (const auto& node : counters_) expected += 2 * node.size();
+  if (values.size() != expected) return;
+  size_t i = 0;
+  for (auto& node : counters_)
+    for (auto& c : node) {
+      c->in.store(values[i++], std::memory_order_relaxed);
+      c->out.store(values[i++], std::memory_order_relaxed);
+    }
+}
+
 JobStatus JobHandle::snapshot() const {
   JobStatus s;
   s.id = id_;

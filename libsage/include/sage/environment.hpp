@@ -129,7 +129,9 @@ class Environment {
   std::shared_ptr<detail::JobHandle> job_;
 };
 
-/// Runs jobs in this process, on an embedded actor system.
+/// Runs jobs in this process, on an embedded actor system. Under `sage job
+/// submit` (which sets SAGE_JOB_SUBMIT) its jobs go to that cluster instead, as
+/// a RemoteEnvironment's would.
 class LocalEnvironment : public Environment {
  public:
   explicit LocalEnvironment(std::string name = "sage", Config cfg = {});

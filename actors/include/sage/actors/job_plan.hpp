@@ -92,6 +92,74 @@ typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
            x.tasks, x.channels, x.operators, x.program);
 }
 
+/// Where one task instance runs, and its records in (at its first operator)
+/// and out (at its last).
+struct TaskReport {
+  std::string chain;
+  int32_t instance = 0;
+  std::string node;
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, TaskReport& x) {
+  return f(caf::meta::type_name("sage.task_report"), x.chain, x.instance, x.node, x.records_in,
+           x.records_out);
+}
+
+struct OperatorReport {
+  std::string name;
+  int32_t parallelism = 0;
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, OperatorReport& x) {
+  return f(caf::meta::type_name("sage.operator_report"), x.name, x.parallelism, x.records_in,
+           x.records_out);
+}
+
+/// A job as `sage job status` shows it; also what its end is reported with.
+struct JobReport {
+  std::string id;
+  std::string name;
+  int32_t state = 0;  ///< a `sage::JobState`
+  std::string error;
+  int64_t submitted_ms = 0;  ///< Unix time
+  int64_t run_time_ms = 0;
+  std::vector<OperatorReport> operators;
+  std::vector<TaskReport> tasks;
+  /// Records in and out of every operator instance, flattened as
+  /// `JobHandle::counter_values()` has them; empty when not gathered.
+  std::vector<uint64_t> counters;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, JobReport& x) {
+  return f(caf::meta::type_name("sage.job_report"), x.id, x.name, x.state, x.error,
+           x.submitted_ms, x.run_time_ms, x.operators, x.tasks, x.counters);
+}
+
+/// A piece of a job's logs from every node, for `sage job logs`: node i's log
+/// text from the offset asked for, and the offset to ask for next.
+struct LogChunk {
+  std::vector<std::string> nodes;
+  std::vector<std::string> texts;
+  std::vector<uint64_t> next;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, LogChunk& x) {
+  return f(caf::meta::type_name("sage.log_chunk"), x.nodes, x.texts, x.next);
+}
+
+/// A report of `plan` with the counters `counters` (flattened, may be empty),
+/// task t running on `node_of_task[t]`.
+JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
+                      const std::vector<std::string>& node_of_task);
+
 /// The plan of a compiled job.
 JobPlan describe_job(const detail::JobSpec& job);
 

@@ -17,7 +17,12 @@
 ///            (get_program_atom, digest) -> std::string   a stored program's bytes
 ///            (host_ready_atom, job_id, index, node, address)  from a task host: to the
 ///                                                 job's Dispatcher
-///            (job_end_atom, job_id, state, error) from a Dispatcher
+///            (job_end_atom, JobReport)           from a Dispatcher: the job ended
+///            (job_list_atom) -> std::vector<JobReport>   every job (without counters)
+///            (job_status_atom, job_id) -> JobReport   one job, with its counters
+///            (job_pause_atom | job_resume_atom, job_id)   to the job's Dispatcher
+///            (job_delete_atom, job_id) -> std::string   forgets an ended job ("" or why not)
+///            (job_logs_atom, job_id, offsets) -> LogChunk   the job's logs on every node
 ///            (shutdown_atom, bool all)            ends the runtime (and every worker)
 ///            down_msg                             a Dispatcher or a node ended
 /// Node (one per actor system: the process's, a worker's, a task host's)
@@ -26,6 +31,9 @@
 ///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
 ///              -> int32_t pid                     a cluster daemon starts a task host
 ///            (peers_atom, PeerList) -> bool       a task host connects to its peers
+///            (counters_atom, job_id) -> std::vector<uint64_t>   its instances' counters
+///            (job_logs_atom, job_id, offset) -> (text, next offset)   its log of the job
+///            (job_delete_atom, job_id)            removes the job's files
 ///            (shutdown_atom)                      ends the node (a worker or task host exits)
 ///   sends    (host_exited_atom, index, why) to a Dispatcher whose task host ended
 /// Dispatcher (one per job)
@@ -34,12 +42,14 @@
 ///            (host_ready_atom, index, node, address), (host_exited_atom, index, why)
 ///            (stop_atom)                          tells every source task to end its stream
 ///            (cancel_atom)                        kills every task
+///            (job_pause_atom), (job_resume_atom)  sources pause and resume
+///            (job_status_atom) -> JobReport       counters gathered from every host
 ///            down_msg                             a task, node or task host ended
 ///   sends    launch, peers and spawn_tasks to nodes; (wire_atom, task_wiring),
-///            (start_atom), (stop_atom) to tasks; (job_end_atom, ...) to the listener
-///            and the JobManager
+///            (start_atom), (stop_atom) to tasks; (job_end_atom, JobReport) to the
+///            listener and the JobManager
 /// Listener (one per submitted job, in the submitting program)
-///   accepts  (job_end_atom, job_id, int32_t state, std::string error)
+///   accepts  (job_end_atom, JobReport)            state, error and final counters
 /// Task (one per task instance: a chain of fused operators)
 ///   accepts  (wire_atom, task_wiring)             its channels' peers
 ///            (start_atom)                         open operators, grant credit, start sources
@@ -50,6 +60,7 @@
 ///            (flush_atom)                         buffer.timeout expired: ship partial batches
 ///            (stop_atom)                          end the source's stream (graceful stop)
 ///            (resume_atom)                        an operator that held the task back let go
+///            (job_pause_atom), (job_resume_atom)  a source pauses, resumes
 ///   sends    batch/eos downstream, credit upstream, task_done/task_fail to the Dispatcher
 
 #include <cstdint>
@@ -97,6 +108,15 @@ using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using job_end_atom = caf::atom_constant<caf::atom("job_end")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using job_status_atom = caf::atom_constant<caf::atom("job_stat")>;
+using job_list_atom = caf::atom_constant<caf::atom("job_list")>;
+using job_pause_atom = caf::atom_constant<caf::atom("job_pause")>;
+using job_resume_atom = caf::atom_constant<caf::atom("job_resume")>;
+using job_delete_atom = caf::atom_constant<caf::atom("job_delete")>;
+using job_logs_atom = caf::atom_constant<caf::atom("job_logs")>;
+using counters_atom = caf::atom_constant<caf::atom("counters")>;
+
+
 
 /// The addresses ("host:port") of the other task hosts of a job, to connect to
 /// directly: data between workers then does not travel through the head.
@@ -194,6 +214,10 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<JobPlan>("sage.job_plan");
   cfg.add_message_type<ProgramLaunch>("sage.program_launch");
   cfg.add_message_type<PeerList>("sage.peer_list");
+  cfg.add_message_type<JobReport>("sage.job_report");
+  cfg.add_message_type<std::vector<JobReport>>("sage.job_reports");
+  cfg.add_message_type<std::vector<uint64_t>>("sage.counters");
+  cfg.add_message_type<LogChunk>("sage.log_chunk");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
 }
 

@@ -45,6 +45,12 @@ class JobHandle {
   void on_end(std::function<void(JobState, const std::string&)> listener);
 
   InstanceCounters& counters(int node, int instance) { return *counters_[node][instance]; }
+  /// Every instance's counters, flattened: records in and out of each
+  /// instance of each operator, in graph order.
+  [[nodiscard]] std::vector<uint64_t> counter_values() const;
+  /// Replaces them with `values` (a cluster job's totals, gathered from its
+  /// nodes); ignored unless the sizes match.
+  void set_counter_values(const std::vector<uint64_t>& values);
   [[nodiscard]] JobStatus snapshot() const;
 
  private:
@@ -87,6 +93,8 @@ class Runtime {
   virtual void stop(const JobId& id) = 0;
   /// Stops at once; the job ends as cancelled.
   virtual void cancel(const JobId& id) = 0;
+  /// Brings `handle`'s counters up to date, where they are kept elsewhere (a cluster).
+  virtual void refresh(JobHandle& /*handle*/) {}
   /// Adds the node published at `host:port` (a node server of another actor
   /// system) to the nodes this runtime places tasks on. Throws `std::runtime_error`
   /// when it cannot be reached.

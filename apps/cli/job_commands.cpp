@@ -1,0 +1,238 @@
+// `sage job ...`: thin printing over actors/job_client.hpp.
+
+#include "job_commands.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <sage/job.hpp>
+
+namespace sage::cli {
+
+namespace {
+
+std::string state_name(int32_t state) {
+  return std::string(sage::to_string(static_cast<sage::JobState>(state)));
+}
+
+bool ended(int32_t state) { return sage::is_terminal(static_cast<sage::JobState>(state)); }
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      out += hex;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string local_time(int64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string duration(int64_t ms) {
+  char buf[32];
+  if (ms < 60'000)
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000);
+  else if (ms < 3'600'000)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60'000),
+                  static_cast<long long>(ms / 1000 % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
+                  static_cast<long long>(ms / 60'000 % 60));
+  return buf;
+}
+
+}  // namespace
+
+int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& program) {
+  // The program learns the head from SAGE_ADDRESS and reports the job's id on a pipe.
+  int id_pipe[2];
+  if (pipe2(id_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int fd = dup(id_pipe[1]);  // without O_CLOEXEC: the program inherits it
+    setenv("SAGE_ADDRESS", (head.host + ":" + std::to_string(head.port)).c_str(), 1);
+    setenv("SAGE_JOB_ID_FD", std::to_string(fd).c_str(), 1);
+    setenv("SAGE_JOB_SUBMIT", "1", 1);  // LocalEnvironments submit to the cluster too
+    if (head.tls.enabled()) setenv("SAGE_TLS_DIR", head.tls.dir.c_str(), 1);
+    std::vector<std::string> storage = program;
+    std::vector<char*> argv;
+    for (auto& a : storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    std::fprintf(stderr, "sage: cannot run %s: %s\n", program[0].c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  close(id_pipe[1]);
+  // Job ids as the program's RemoteEnvironments submit them, while it runs.
+  std::thread reader([fd = id_pipe[0]] {
+    std::string pending;
+    char buf[128];
+    for (;;) {
+      const auto n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      pending.append(buf, static_cast<size_t>(n));
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        std::cerr << "sage: job " << pending.substr(0, nl) << " submitted" << std::endl;
+        pending.erase(0, nl + 1);
+      }
+    }
+    close(fd);
+  });
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  reader.join();
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  std::cerr << "sage: " << program[0] << " ended by signal " << WTERMSIG(status) << "\n";
+  return 128 + WTERMSIG(status);
+}
+
+int job_list(const actors::HeadAddress& head, const std::string& format) {
+  const auto jobs = actors::list_jobs(head);
+  if (format == "json") {
+    std::ostringstream o;
+    o << "[";
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const auto& j = jobs[i];
+      o << (i ? "," : "") << "{\"id\":" << json_string(j.id) << ",\"name\":" << json_string(j.name)
+        << ",\"state\":" << json_string(state_name(j.state)) << ",\"submitted_ms\":"
+        << j.submitted_ms << ",\"run_time_ms\":" << j.run_time_ms << ",\"restarts\":0}";
+    }
+    o << "]";
+    std::cout << o.str() << "\n";
+    return 0;
+  }
+  std::printf("%-32s  %-16s %-9s %-19s %9s %8s\n", "ID", "NAME", "STATE", "STARTED", "RUN TIME",
+              "RESTARTS");
+  for (const auto& j : jobs)
+    std::printf("%-32s  %-16s %-9s %-19s %9s %8d\n", j.id.c_str(), j.name.c_str(),
+                state_name(j.state).c_str(), local_time(j.submitted_ms).c_str(),
+                duration(j.run_time_ms).c_str(), 0);
+  return 0;
+}
+
+int job_status(const actors::HeadAddress& head, const std::string& id, const std::string& format) {
+  const auto r = actors::job_status(head, id);
+  if (format == "json") {
+    std::ostringstream o;
+    o << "{\"id\":" << json_string(r.id) << ",\"name\":" << json_string(r.name)
+      << ",\"state\":" << json_string(state_name(r.state)) << ",\"error\":" << json_string(r.error)
+      << ",\"submitted_ms\":" << r.submitted_ms << ",\"run_time_ms\":" << r.run_time_ms
+      << ",\"operators\":[";
+    for (size_t i = 0; i < r.operators.size(); ++i) {
+      const auto& op = r.operators[i];
+      o << (i ? "," : "") << "{\"name\":" << json_string(op.name)
+        << ",\"parallelism\":" << op.parallelism << ",\"records_in\":" << op.records_in
+        << ",\"records_out\":" << op.records_out << "}";
+    }
+    o << "],\"instances\":[";
+    for (size_t i = 0; i < r.tasks.size(); ++i) {
+      const auto& t = r.tasks[i];
+      o << (i ? "," : "") << "{\"task\":" << json_string(t.chain) << ",\"instance\":" << t.instance
+        << ",\"node\":" << json_string(t.node) << ",\"records_in\":" << t.records_in
+        << ",\"records_out\":" << t.records_out << "}";
+    }
+    o << "]}";
+    std::cout << o.str() << "\n";
+    return 0;
+  }
+  std::printf("job %s (%s): %s, submitted %s, running for %s\n", r.id.c_str(), r.name.c_str(),
+              state_name(r.state).c_str(), local_time(r.submitted_ms).c_str(),
+              duration(r.run_time_ms).c_str());
+  if (!r.error.empty()) std::printf("error: %s\n", r.error.c_str());
+  std::printf("\n%-24s %11s %14s %14s\n", "OPERATOR", "PARALLELISM", "RECORDS IN", "RECORDS OUT");
+  for (const auto& op : r.operators)
+    std::printf("%-24s %11d %14llu %14llu\n", op.name.c_str(), op.parallelism,
+                static_cast<unsigned long long>(op.records_in),
+                static_cast<unsigned long long>(op.records_out));
+  std::printf("\n%-32s %8s %-28s %14s %14s\n", "TASK", "INSTANCE", "NODE", "RECORDS IN",
+              "RECORDS OUT");
+  for (const auto& t : r.tasks)
+    std::printf("%-32s %8d %-28s %14llu %14llu\n", t.chain.c_str(), t.instance, t.node.c_str(),
+                static_cast<unsigned long long>(t.records_in),
+                static_cast<unsigned long long>(t.records_out));
+  return 0;
+}
+
+int job_command(const actors::HeadAddress& head, const std::string& id,
+                const std::string& command) {
+  const auto job = actors::job_status(head, id);  // resolves a prefix, refuses an unknown id
+  if (command != "delete" && ended(job.state)) {
+    std::cerr << "sage: job " << job.id << " has already ended (" << state_name(job.state)
+              << ")\n";
+    return 1;
+  }
+  actors::job_command(head, job.id, command);
+  if (command == "stop" || command == "cancel") {
+    // Graceful: wait until the in-flight records drained and the job ended.
+    for (int i = 0; i < 600; ++i) {
+      const auto now = actors::job_status(head, job.id);
+      if (ended(now.state)) {
+        std::cout << "sage: job " << job.id << " " << state_name(now.state) << "\n";
+        return now.state == static_cast<int32_t>(sage::JobState::failed) ? 1 : 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::cerr << "sage: job " << job.id << " did not end within 60 s\n";
+    return 1;
+  }
+  std::cout << "sage: job " << job.id << " " << (command == "pause" ? "paused" : command == "resume" ? "resumed" : "deleted")
+            << "\n";
+  return 0;
+}
+
+int job_logs(const actors::HeadAddress& head, const std::string& id, int tail, bool follow) {
+  const auto job = actors::job_status(head, id);
+  std::vector<uint64_t> offsets;
+  // Prints each node's new lines, prefixed with the node; keeps at most `tail` lines when asked.
+  auto print = [&](const actors::LogChunk& chunk, bool apply_tail) {
+    std::vector<std::string> lines;
+    for (size_t n = 0; n < chunk.nodes.size(); ++n) {
+      std::istringstream in(chunk.texts[n]);
+      for (std::string line; std::getline(in, line);)
+        lines.push_back("[" + chunk.nodes[n] + "] " + line);
+    }
+    size_t first = 0;
+    if (apply_tail && tail >= 0 && lines.size() > static_cast<size_t>(tail))
+      first = lines.size() - static_cast<size_t>(tail);
+    for (size_t i = first; i < lines.size(); ++i) std::cout << lines[i] << "\n";
+    std::cout.flush();
+    offsets = chunk.next;
+  };
+  print(actors::job_logs(head, job.id, offsets), true);
+  if (!follow) return 0;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const bool was_running = !ended(actors::job_status(head, job.id).state);
+    print(actors::job_logs(head, job.id, offsets), false);
+    if (!was_running) return 0;  // the job had ended: nothing more will come
+  }
+}
+
+}  // namespace sage::cli
