@@ -143,8 +143,8 @@ caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& who
                        : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
 }
 
-caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host,
-                                     uint16_t port, const TlsFiles& tls) {
+caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                     const TlsFiles& tls) {
   return tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
                        : sys.middleman().remote_actor(host, port);
 }
@@ -228,8 +228,7 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   if (options.tls.enabled()) check_tls_files(options.tls);
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
-  auto node = spawn_node(
-      sys, node_setup(options, "worker", options.head_host, options.head_port));
+  auto node = spawn_node(sys, node_setup(options, "worker", options.head_host, options.head_port));
   auto port = publish(sys, node, options.bind, options.port, options.tls);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);

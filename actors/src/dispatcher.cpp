@@ -43,6 +43,8 @@ constexpr auto spawn_timeout = std::chrono::seconds(30);
 constexpr auto host_ready_timeout = std::chrono::seconds(60);
 /// How long task hosts may take to connect to each other.
 constexpr auto peers_timeout = std::chrono::seconds(10);
+/// How long a node may take to report how its task host ended.
+constexpr auto host_exit_grace = std::chrono::milliseconds(1000);
 /// How long a host may take to report its counters.
 constexpr auto counters_timeout = std::chrono::seconds(5);
 
@@ -79,8 +81,11 @@ class dispatcher_actor final : public caf::event_based_actor {
         [this](task_fail_atom, int task, const std::string& op, int instance,
                const std::string& message) {
           if (task >= 0 && static_cast<size_t>(task) < done_.size()) done_[task] = true;
+          // The node goes last: the message starts as it does on one process.
+          const auto node = where(task);
           end(JobState::failed, "operator \"" + op + "\" instance " + std::to_string(instance) +
-                                    where(task) + " failed: " + message);
+                                    " failed: " + message +
+                                    (node.empty() ? "" : " (" + node.substr(1) + ")"));
         },
         [this](host_ready_atom, uint32_t index, caf::actor& node, const std::string& address) {
           on_host_ready(index, std::move(node), address);
@@ -89,6 +94,11 @@ class dispatcher_actor final : public caf::event_based_actor {
           if (index < nodes_.size())
             end(JobState::failed,
                 "the job's program on " + describe(nodes_[index].info) + " " + why);
+        },
+        [this](host_lost_atom, uint32_t index) {
+          // The node that ran the task host did not say how it ended: say what we know.
+          if (index < lost_host_.size() && !lost_host_[index].empty())
+            end(JobState::failed, lost_host_[index]);
         },
         [this](host_timeout_atom) {
           if (!ending_ && hosts_pending_ > 0)
@@ -129,10 +139,6 @@ class dispatcher_actor final : public caf::event_based_actor {
     tasks_.resize(plan_.tasks.size());
     done_.assign(plan_.tasks.size(), false);
     hosts_.resize(nodes_.size());
-    if (auto problem = check_codecs()) {
-      end(JobState::failed, *problem);
-      return;
-    }
     for (size_t t = 0; t < plan_.tasks.size(); ++t) hosts_[node_of_task_[t]].used = true;
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (!hosts_[n].used) continue;
@@ -148,18 +154,17 @@ class dispatcher_actor final : public caf::event_based_actor {
         return;
       }
       ++hosts_pending_;
-      request(nodes_[n].node, spawn_timeout, launch_atom::value, plan_.id,
-              static_cast<uint32_t>(n), plan_.program, plan_.fingerprint,
-              caf::actor_cast<caf::actor>(this), job_manager_)
+      request(nodes_[n].node, spawn_timeout, launch_atom::value, plan_.id, static_cast<uint32_t>(n),
+              plan_.program, plan_.fingerprint, caf::actor_cast<caf::actor>(this), job_manager_)
           .then(
               [this, n](int32_t pid) {
                 detail::log("runtime").debug("job {}: task host {} started on {}", plan_.id, pid,
                                              describe(nodes_[n].info));
               },
               [this, n](caf::error& err) {
-                end(JobState::failed, describe(nodes_[n].info) +
-                                          " could not start the job's program: " +
-                                          system().render(err));
+                end(JobState::failed,
+                    describe(nodes_[n].info) +
+                        " could not start the job's program: " + system().render(err));
               });
     }
     if (hosts_pending_ > 0)
@@ -178,21 +183,6 @@ class dispatcher_actor final : public caf::event_based_actor {
     hosts_[index].node = std::move(node);
     hosts_[index].address = address;
     if (--hosts_pending_ == 0) connect_peers();
-  }
-
-  /// A channel between tasks on different nodes carries encoded batches: its
-  /// record type needs a codec. Checked before anything runs.
-  std::optional<std::string> check_codecs() const {
-    for (const auto& ch : plan_.channels) {
-      const size_t from = node_of_task_[ch.from_task];
-      const size_t to = node_of_task_[ch.to_task];
-      if (from == to || ch.has_codec) continue;
-      return "the records of operator \"" + ch.producer + "\" (" + ch.type_name +
-             ") cross from " + describe(nodes_[from].info) + " to " + describe(nodes_[to].info) +
-             " but have no codec: give the type an inspect overload or a sage::Codec "
-             "specialization (sage/codec.hpp), or keep both operators on one node";
-    }
-    return std::nullopt;
   }
 
   // -- step 2: task hosts connect to each other ---------------------------------------
@@ -381,12 +371,16 @@ class dispatcher_actor final : public caf::event_based_actor {
   void on_down(const caf::down_msg& dm) {
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (nodes_[n].node.address() == dm.source) {
-        end(JobState::failed, describe(nodes_[n].info) + " was lost: " + to_string(dm.reason));
+        end(JobState::failed, describe(nodes_[n].info) + " was lost (" +
+                                  (dm.reason == caf::exit_reason::remote_link_unreachable
+                                       ? std::string("it crashed, froze or became unreachable")
+                                       : to_string(dm.reason)) +
+                                  ")");
         return;
       }
       if (hosts_[n].node && nodes_[n].hosts_programs && hosts_[n].node.address() == dm.source) {
-        end(JobState::failed, "the job's program on " + describe(nodes_[n].info) +
-                                  " ended unexpectedly: " + to_string(dm.reason));
+        host_gone(n, "the job's program on " + describe(nodes_[n].info) +
+                         " ended unexpectedly: " + to_string(dm.reason));
         hosts_[n].node = nullptr;
         return;
       }
@@ -396,11 +390,26 @@ class dispatcher_actor final : public caf::event_based_actor {
       if (!tasks_[t] || tasks_[t].address() != dm.source || done_[t]) continue;
       done_[t] = true;
       const auto& task = plan_.tasks[t];
-      end(JobState::failed, "task \"" + task.chain + "\" instance " +
-                                std::to_string(task.instance) + where(static_cast<int>(t)) +
-                                " ended unexpectedly: " + to_string(dm.reason));
+      auto message = "task \"" + task.chain + "\" instance " + std::to_string(task.instance) +
+                     where(static_cast<int>(t)) + " ended unexpectedly: " + to_string(dm.reason);
+      const size_t n = node_of_task_[t];
+      if (nodes_[n].hosts_programs && dm.reason == caf::exit_reason::remote_link_unreachable)
+        host_gone(n, std::move(message));  // its process ended: the node may say how
+      else
+        end(JobState::failed, std::move(message));
     }
     maybe_quit();
+  }
+
+  /// The task host on node `n` is gone. The node that started it reports how it
+  /// ended (a signal, its last log line) within a reaping interval: the job
+  /// fails with that, or else with `message` shortly after.
+  void host_gone(size_t n, std::string message) {
+    if (ending_) return;
+    if (lost_host_.size() < nodes_.size()) lost_host_.resize(nodes_.size());
+    if (!lost_host_[n].empty()) return;
+    lost_host_[n] = std::move(message);
+    delayed_send(this, host_exit_grace, host_lost_atom::value, static_cast<uint32_t>(n));
   }
 
   /// Ends the job in `state`: stops the tasks still running, then reports once
@@ -428,9 +437,8 @@ class dispatcher_actor final : public caf::event_based_actor {
       detail::log("runtime").debug("job {} {}", plan_.id, to_string(final_state_));
     // A job with task hosts gathers their final counters before they exit:
     // the submitter's status() shows them after the end.
-    const bool remote = std::any_of(hosts_.begin(), hosts_.end(), [this](const Host& h) {
-      return h.node && !h.address.empty();
-    });
+    const bool remote = std::any_of(hosts_.begin(), hosts_.end(),
+                                    [this](const Host& h) { return h.node && !h.address.empty(); });
     if (!remote) {
       report_end({});
       return;
@@ -452,8 +460,10 @@ class dispatcher_actor final : public caf::event_based_actor {
   std::vector<DeployTarget> nodes_;
   std::vector<size_t> node_of_task_;
   caf::actor listener_;
-  std::vector<Host> hosts_;        // by node
-  std::vector<caf::actor> tasks_;  // by task id; empty until its host spawned it
+  std::vector<Host> hosts_;             // by node
+  std::vector<std::string> lost_host_;  // by node: why its task host is gone, while the
+                                        // node may still say how it ended
+  std::vector<caf::actor> tasks_;       // by task id; empty until its host spawned it
   std::vector<bool> done_;
   size_t alive_ = 0;
   int hosts_pending_ = 0;
@@ -484,12 +494,6 @@ caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                                            std::move(listener));
   parent->monitor(d);
   return d;
-}
-
-std::string describe(const NodeInfo& info) {
-  if (info.host.empty()) return info.role.empty() ? "an in-process node" : info.role + " node";
-  return (info.role.empty() ? std::string("node") : info.role) + " " + info.host + ":" +
-         std::to_string(info.port);
 }
 
 }  // namespace sage::actors

@@ -87,7 +87,7 @@ class job_manager_actor final : public caf::event_based_actor {
         },
         [this](job_status_atom, const std::string& prefix) -> caf::result<JobReport> {
           auto it = find_job_entry(prefix);
-          if (!it) return caf::make_error(caf::sec::invalid_argument, it.error());
+          if (!it) return it.error();
           if ((*it)->second.dispatcher) {  // it answers with the live counters
             delegate((*it)->second.dispatcher, job_status_atom::value);
             return caf::delegated<JobReport>{};
@@ -106,10 +106,8 @@ class job_manager_actor final : public caf::event_based_actor {
           job_order_.erase(std::find(job_order_.begin(), job_order_.end(), id));
           return {};
         },
-        [this](job_logs_atom, const std::string& id,
-               const std::vector<uint64_t>& offsets) -> caf::result<LogChunk> {
-          return gather_logs(id, offsets);
-        },
+        [this](job_logs_atom, const std::string& id, const std::vector<uint64_t>& offsets)
+            -> caf::result<LogChunk> { return gather_logs(id, offsets); },
         [this](host_ready_atom, const std::string& id, uint32_t index, caf::actor& node,
                const std::string& address) {
           auto it = jobs_.find(id);

@@ -68,6 +68,12 @@ uint64_t fingerprint(const JobPlan& plan) {
   return h;
 }
 
+std::string describe(const NodeInfo& info) {
+  if (info.host.empty()) return info.role.empty() ? "an in-process node" : info.role + " node";
+  return (info.role.empty() ? std::string("node") : info.role) + " " + info.host + ":" +
+         std::to_string(info.port);
+}
+
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
                       const std::vector<std::string>& node_of_task) {
   JobReport r;
@@ -115,9 +121,7 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
 namespace {
 
 std::string describe_node(const PlacementNode& n) {
-  if (n.is_submitter) return "the submitting program";
-  return n.info.role + " " + (n.info.host.empty() ? std::string("in-process")
-                                                  : n.info.host + ":" + std::to_string(n.info.port));
+  return n.is_submitter ? std::string("the submitting program") : describe(n.info);
 }
 
 /// Why `task` does not fit on `node` given what is already taken there, or "".
@@ -147,6 +151,23 @@ std::string demand(const PlannedTask& t) {
   d << t.cpus << " cpus, " << t.memory_mb << " MB, " << t.gpus << " gpus";
   for (const auto& [k, v] : t.labels) d << ", label " << k << "=" << v;
   return d.str();
+}
+
+/// A channel between tasks on different nodes carries encoded batches: its
+/// record type needs a codec. Sets `placement.error` if one has none.
+void check_codecs(const JobPlan& plan, const std::vector<PlacementNode>& nodes,
+                  Placement& placement) {
+  for (const auto& ch : plan.channels) {
+    const size_t from = placement.node_of_task[ch.from_task];
+    const size_t to = placement.node_of_task[ch.to_task];
+    if (from == to || ch.has_codec) continue;
+    placement.error = "the records of operator \"" + ch.producer + "\" (" + ch.type_name +
+                      ") would cross from " + describe_node(nodes[from]) + " to " +
+                      describe_node(nodes[to]) +
+                      " but have no codec: give the type an inspect overload or a sage::Codec "
+                      "specialization (sage/codec.hpp), or keep both operators on one node";
+    return;
+  }
 }
 
 }  // namespace
@@ -182,6 +203,7 @@ Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nod
                                 ? submitter
                                 : all[index % all.size()];
     }
+    check_codecs(plan, nodes, out);
     return out;
   }
 
@@ -232,6 +254,7 @@ Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nod
     gpus[best] += task.gpus;
     load[best] += 1;
   }
+  check_codecs(plan, nodes, out);
   return out;
 }
 

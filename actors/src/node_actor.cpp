@@ -21,8 +21,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <tuple>
 #include <mutex>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -85,8 +85,8 @@ class node_actor final : public caf::event_based_actor {
           detail::log("runtime").debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
           return spawned;
         },
-        [this](launch_atom, const std::string& job_id, uint32_t index,
-               const ProgramLaunch& program, uint64_t fingerprint, const caf::actor& dispatcher,
+        [this](launch_atom, const std::string& job_id, uint32_t index, const ProgramLaunch& program,
+               uint64_t fingerprint, const caf::actor& dispatcher,
                const caf::actor& job_manager) -> caf::result<int32_t> {
           return launch_task_host(job_id, index, program, fingerprint, dispatcher, job_manager);
         },
@@ -139,8 +139,9 @@ class node_actor final : public caf::event_based_actor {
   /// Starts a task host for `job_id`, fetching the program from the head first
   /// when this node does not have it yet.
   caf::result<int32_t> launch_task_host(const std::string& job_id, uint32_t index,
-                              const ProgramLaunch& program, uint64_t fingerprint,
-                              const caf::actor& dispatcher, const caf::actor& job_manager) {
+                                        const ProgramLaunch& program, uint64_t fingerprint,
+                                        const caf::actor& dispatcher,
+                                        const caf::actor& job_manager) {
     if (!setup_.hosts_programs)
       return caf::make_error(caf::sec::invalid_argument, "this node starts no programs");
     if (!is_digest(program.digest) || !is_digest_like(job_id))
@@ -166,8 +167,8 @@ class node_actor final : public caf::event_based_actor {
   }
 
   caf::expected<int32_t> start_task_host(const std::string& job_id, uint32_t index,
-                               const ProgramLaunch& program, uint64_t fingerprint,
-                               const caf::actor& dispatcher) {
+                                         const ProgramLaunch& program, uint64_t fingerprint,
+                                         const caf::actor& dispatcher) {
     const std::string job_dir = setup_.state_dir + "/jobs/" + job_id;
     std::error_code ec;
     std::filesystem::create_directories(job_dir, ec);
@@ -176,10 +177,10 @@ class node_actor final : public caf::event_based_actor {
     spec.args = program.args;
     // The submitter's working directory where this machine has it (a loopback
     // cluster, shared storage), so that relative paths mean the same.
-    spec.working_dir = !program.working_dir.empty() &&
-                               std::filesystem::is_directory(program.working_dir, ec)
-                           ? program.working_dir
-                           : job_dir;
+    spec.working_dir =
+        !program.working_dir.empty() && std::filesystem::is_directory(program.working_dir, ec)
+            ? program.working_dir
+            : job_dir;
     spec.log_path = job_dir + "/" + log_name();
     spec.env = {"SAGE_TASK_HOST=" + job_id,
                 "SAGE_TASK_HOST_INDEX=" + std::to_string(index),
@@ -193,17 +194,15 @@ class node_actor final : public caf::event_based_actor {
     } catch (const std::exception& e) {
       return caf::make_error(caf::sec::runtime_error, e.what());
     }
-    detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid,
-                                job_id, program.file_name, spec.log_path);
+    detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid, job_id,
+                                program.file_name, spec.log_path);
     hosts_[pid] = TaskHost{job_id, index, dispatcher, spec.log_path};
     if (hosts_.size() == 1) delayed_send(this, reap_interval, reap_atom::value);
     return static_cast<int32_t>(pid);
   }
 
   /// One log per job and node, named as the node's own log: "worker-4711.log".
-  std::string log_name() const {
-    return setup_.role + "-" + std::to_string(::getpid()) + ".log";
-  }
+  std::string log_name() const { return setup_.role + "-" + std::to_string(::getpid()) + ".log"; }
 
   void reap() {
     for (auto it = hosts_.begin(); it != hosts_.end();) {
@@ -214,7 +213,9 @@ class node_actor final : public caf::event_based_actor {
       }
       const auto& host = it->second;
       std::string why = describe_exit(status);
-      if (auto last = last_line(host.log_path); !last.empty()) why += ": " + last;
+      // A program that exited with an error usually said why last.
+      if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        if (auto last = last_line(host.log_path); !last.empty()) why += ": " + last;
       detail::log("cluster").info("node: task host {} of job {} {}", it->first, host.job_id, why);
       // The Dispatcher ignores this once the job ended (a task host exits when it did).
       send(host.dispatcher, host_exited_atom::value, host.index, why);

@@ -95,6 +95,8 @@ class RemoteRuntime final : public Runtime {
     job_manager_ = nullptr;
   }
 
+  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
+
   void submit(std::shared_ptr<const JobSpec> job) override {
     actors::register_job(job);
     auto plan = actors::describe_job(*job);
@@ -113,8 +115,8 @@ class RemoteRuntime final : public Runtime {
                     node_, listener)
           .receive([&](std::string& why) { refusal = std::move(why); },
                    [&](caf::error& err) {
-                     refusal = "the head at " + address_ + " did not answer: " +
-                               system_.render(err);
+                     refusal =
+                         "the head at " + address_ + " did not answer: " + system_.render(err);
                    });
     }
     if (refusal.empty()) {
@@ -177,8 +179,8 @@ class RemoteRuntime final : public Runtime {
     if (!stored) {
       detail::log("cluster").info("shipping {} ({} MB) to {}", program.file_name,
                                   bytes.size() >> 20, address_);
-      self->request(job_manager_, upload_timeout, actors::put_program_atom::value,
-                    program.digest, std::move(bytes))
+      self->request(job_manager_, upload_timeout, actors::put_program_atom::value, program.digest,
+                    std::move(bytes))
           .receive(
               [&](std::string& why) {
                 if (!why.empty()) throw SubmitError("the head did not store the program: " + why);
@@ -204,6 +206,7 @@ class TaskHostRuntime final : public Runtime {
   TaskHostRuntime() : job_id_(env_or("SAGE_TASK_HOST")) {}
 
   JobId assign_job_id() override { return job_id_; }
+  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
 
   [[noreturn]] void submit(std::shared_ptr<const JobSpec> job) override {
     auto& log = detail::log("cluster");

@@ -121,8 +121,9 @@ int job_list(const actors::HeadAddress& head, const std::string& format) {
     for (size_t i = 0; i < jobs.size(); ++i) {
       const auto& j = jobs[i];
       o << (i ? "," : "") << "{\"id\":" << json_string(j.id) << ",\"name\":" << json_string(j.name)
-        << ",\"state\":" << json_string(state_name(j.state)) << ",\"submitted_ms\":"
-        << j.submitted_ms << ",\"run_time_ms\":" << j.run_time_ms << ",\"restarts\":0}";
+        << ",\"state\":" << json_string(state_name(j.state))
+        << ",\"submitted_ms\":" << j.submitted_ms << ",\"run_time_ms\":" << j.run_time_ms
+        << ",\"restarts\":0}";
     }
     o << "]";
     std::cout << o.str() << "\n";
@@ -184,8 +185,7 @@ int job_command(const actors::HeadAddress& head, const std::string& id,
                 const std::string& command) {
   const auto job = actors::job_status(head, id);  // resolves a prefix, refuses an unknown id
   if (command != "delete" && ended(job.state)) {
-    std::cerr << "sage: job " << job.id << " has already ended (" << state_name(job.state)
-              << ")\n";
+    std::cerr << "sage: job " << job.id << " has already ended (" << state_name(job.state) << ")\n";
     return 1;
   }
   actors::job_command(head, job.id, command);
@@ -202,7 +202,10 @@ int job_command(const actors::HeadAddress& head, const std::string& id,
     std::cerr << "sage: job " << job.id << " did not end within 60 s\n";
     return 1;
   }
-  std::cout << "sage: job " << job.id << " " << (command == "pause" ? "paused" : command == "resume" ? "resumed" : "deleted")
+  std::cout << "sage: job " << job.id << " "
+            << (command == "pause"    ? "paused"
+                : command == "resume" ? "resumed"
+                                      : "deleted")
             << "\n";
   return 0;
 }

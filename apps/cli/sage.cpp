@@ -39,8 +39,8 @@
 #include <sage/actors/cluster.hpp>
 #include <sage/config.hpp>
 
-#include "job_commands.hpp"
 #include <sage/detail/log.hpp>
+#include "job_commands.hpp"
 
 namespace {
 
@@ -255,8 +255,9 @@ int main(int argc, char** argv) {
                        ->capture_default_str();
   auto* cpus_opt =
       start->add_option("--cpus", cpus, "cpus this node offers")->capture_default_str();
-  auto* memory_opt = start->add_option("--memory", memory, "memory this node offers, e.g. 8G (auto: all of it)")
-                         ->capture_default_str();
+  auto* memory_opt =
+      start->add_option("--memory", memory, "memory this node offers, e.g. 8G (auto: all of it)")
+          ->capture_default_str();
   auto* gpus_opt =
       start->add_option("--gpus", gpus, "gpus this node offers")->capture_default_str();
   start->add_option("--label", labels, "a label K=V (repeatable)");
@@ -292,7 +293,8 @@ int main(int argc, char** argv) {
   job->require_subcommand(1);
   auto head_options = [&](CLI::App* cmd) {
     cmd->add_option("--address", address, "the head's HOST:PORT");
-    cmd->add_option("--tls-dir", tls_dir, "mutual TLS: a directory with ca.crt, node.crt, node.key");
+    cmd->add_option("--tls-dir", tls_dir,
+                    "mutual TLS: a directory with ca.crt, node.crt, node.key");
   };
   std::string submit_program;
   auto* job_submit = job->add_subcommand(

@@ -84,7 +84,7 @@ JobId Environment::submit(bool autostop) {
   spec->id = runtime_for_job->assign_job_id();
   spec->name = name_;
   spec->graph = graph_.snapshot();
-  spec->plan = detail::compile_plan(spec->graph, config_);
+  spec->plan = detail::compile_plan(spec->graph, config_, runtime_for_job->plan_options());
   spec->config = std::make_shared<const Config>(config_);
   spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 4096));
   spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));
@@ -182,8 +182,7 @@ std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
   return detail::embedded_runtime(config());
 }
 
-RemoteEnvironment::RemoteEnvironment(std::string name, std::string host, uint16_t port,
-                                     Config cfg)
+RemoteEnvironment::RemoteEnvironment(std::string name, std::string host, uint16_t port, Config cfg)
     : Environment(std::move(name), std::move(cfg)), host_(std::move(host)), port_(port) {}
 
 RemoteEnvironment::~RemoteEnvironment() { close(); }

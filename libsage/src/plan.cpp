@@ -40,7 +40,7 @@ std::vector<int> resolve_parallelism(const Graph& graph, const Config& config) {
 
 }  // namespace
 
-PhysicalPlan compile_plan(const Graph& graph, const Config& config) {
+PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOptions& options) {
   validate(graph);
   PhysicalPlan plan;
   plan.parallelism = resolve_parallelism(graph, config);
@@ -56,8 +56,11 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config) {
                        graph.nodes[e.to]->name + "' needs equal parallelism");
     plan.routing.push_back(r);
     // Chained: a forward edge of equal parallelism into an operator with one input.
-    plan.chained.push_back(chaining && r == Routing::forward &&
-                           graph.nodes[e.to]->in_edges.size() == 1);
+    const auto& to = *graph.nodes[e.to];
+    const bool collect_at_submitter =
+        options.collect_apart && to.kind == NodeKind::sink && to.kind_name == "collect";
+    plan.chained.push_back(chaining && r == Routing::forward && to.in_edges.size() == 1 &&
+                           !collect_at_submitter);
   }
 
   // Chains: each head collects the nodes reachable over chained edges.

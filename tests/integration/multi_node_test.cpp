@@ -144,8 +144,11 @@ TEST_CASE("two nodes: stop() drains an unbounded job across nodes") {
     int64_t n = 0;
   };
   sage::LocalEnvironment env("remote-stop", TwoNodes::spread());
-  auto out =
-      env.from_source<Endless>().rebalance().map([](const int64_t& x) { return x; }).rebalance().collect();
+  auto out = env.from_source<Endless>()
+                 .rebalance()
+                 .map([](const int64_t& x) { return x; })
+                 .rebalance()
+                 .collect();
   env.submit(false);
   int64_t read = 0;
   while (read < 20000) {
@@ -170,7 +173,7 @@ TEST_CASE(
       .name("wrap")
       .rebalance()
       .sink([&sunk](const Opaque&) { sunk.fetch_add(1); });
-  CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("\"wrap\" ("), sage::JobFailed);
+  CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("\"wrap\" ("), sage::SubmitError);
   CHECK(env.status().error.find("no codec") != std::string::npos);
   CHECK(sunk.load() == 0);
   // The same pipeline on one node needs no codec.

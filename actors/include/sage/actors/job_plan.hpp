@@ -41,7 +41,8 @@ struct PlannedTask {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PlannedTask& x) {
   return f(caf::meta::type_name("sage.planned_task"), x.chain, x.instance, x.is_source,
-           x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels, x.operators);
+           x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels,
+           x.operators);
 }
 
 /// One channel: from an output slot of one task to an input slot of another.
@@ -83,13 +84,13 @@ struct JobPlan {
   std::vector<PlannedTask> tasks;
   std::vector<PlannedChannel> channels;
   std::vector<std::string> operators;  ///< names, by graph node
-  ProgramLaunch program;  ///< empty digest: the job runs where it was submitted
+  ProgramLaunch program;               ///< empty digest: the job runs where it was submitted
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
-  return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint,
-           x.tasks, x.channels, x.operators, x.program);
+  return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint, x.tasks,
+           x.channels, x.operators, x.program);
 }
 
 /// Where one task instance runs, and its records in (at its first operator)
@@ -138,8 +139,8 @@ struct JobReport {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobReport& x) {
-  return f(caf::meta::type_name("sage.job_report"), x.id, x.name, x.state, x.error,
-           x.submitted_ms, x.run_time_ms, x.operators, x.tasks, x.counters);
+  return f(caf::meta::type_name("sage.job_report"), x.id, x.name, x.state, x.error, x.submitted_ms,
+           x.run_time_ms, x.operators, x.tasks, x.counters);
 }
 
 /// A piece of a job's logs from every node, for `sage job logs`: node i's log
@@ -167,6 +168,9 @@ JobPlan describe_job(const detail::JobSpec& job);
 /// channels. A task host refuses to serve a job whose fingerprint differs from
 /// the submitter's (the program built another graph).
 uint64_t fingerprint(const JobPlan& plan);
+
+/// "worker 10.0.0.2:4711", for messages.
+std::string describe(const NodeInfo& info);
 
 /// A node as placement sees it.
 struct PlacementNode {

@@ -105,6 +105,7 @@ using launch_atom = caf::atom_constant<caf::atom("launch")>;
 using host_ready_atom = caf::atom_constant<caf::atom("host_ready")>;
 using host_exited_atom = caf::atom_constant<caf::atom("host_exit")>;
 using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
+using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using job_end_atom = caf::atom_constant<caf::atom("job_end")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
@@ -115,8 +116,6 @@ using job_resume_atom = caf::atom_constant<caf::atom("job_resume")>;
 using job_delete_atom = caf::atom_constant<caf::atom("job_delete")>;
 using job_logs_atom = caf::atom_constant<caf::atom("job_logs")>;
 using counters_atom = caf::atom_constant<caf::atom("counters")>;
-
-
 
 /// The addresses ("host:port") of the other task hosts of a job, to connect to
 /// directly: data between workers then does not travel through the head.
@@ -247,9 +246,6 @@ struct DeployTarget {
   NodeInfo info;
   bool hosts_programs = false;
 };
-
-/// "worker 10.0.0.2:4711", for messages.
-std::string describe(const NodeInfo& info);
 
 /// Spawns a JobManager; `local_node` is this process's node, described by
 /// `info` (a head registers its node later, as workers do). `state_dir` (a

@@ -87,6 +87,9 @@ class Runtime {
   virtual ~Runtime() = default;
   /// The id of the next job (a task host serves the job it was started for).
   virtual JobId assign_job_id() { return JobId::generate(); }
+  /// How jobs are compiled for this runtime; a cluster's submitter and its task
+  /// hosts must compile the same plan.
+  virtual PlanOptions plan_options() const { return {}; }
   /// Deploys and starts the job; progress is reported through `job->handle`.
   virtual void submit(std::shared_ptr<const JobSpec> job) = 0;
   /// Graceful stop: sources end their streams, in-flight records drain.
@@ -109,8 +112,7 @@ std::shared_ptr<Runtime> embedded_runtime(const Config& cfg);
 /// The runtime of a `RemoteEnvironment`: a client of the head at `host:port`,
 /// shared by the process's environments; in a task host, the runtime that
 /// serves its job. Throws `SubmitError` when the head cannot be reached.
-std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
-                                         const Config& cfg);
+std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port, const Config& cfg);
 
 /// Whether this process is a task host: a program a cluster node started for a job.
 bool is_task_host();

@@ -62,9 +62,17 @@ struct PhysicalPlan {
   std::vector<std::vector<int>> tasks_of_chain;
 };
 
+/// What the runtime a plan is compiled for asks of it.
+struct PlanOptions {
+  /// A cluster runs `collect()` sinks in the submitting program: they are not
+  /// fused with their upstream operators, which then run on the cluster's nodes.
+  bool collect_apart = false;
+};
+
 /// Compiles `graph`: resolves parallelism and routing, fuses chains, lays out
 /// tasks and channels. Throws `GraphError` for an invalid graph (no operators,
 /// a forward edge between different parallelisms, ...).
-PhysicalPlan compile_plan(const Graph& graph, const Config& config);
+PhysicalPlan compile_plan(const Graph& graph, const Config& config,
+                          const PlanOptions& options = {});
 
 }  // namespace sage::detail

@@ -1,0 +1,256 @@
+// A program for the cluster tests (tests/scripts/job_test.sh). Each mode builds
+// one job on a RemoteEnvironment (its head: SAGE_ADDRESS); the cluster ships
+// this very program to its nodes, which run it up to submit().
+//
+//   cluster_check count                 how many declarative pipeline cases exist
+//   cluster_check pipeline I            runs case I remotely, then locally; compares
+//   cluster_check collect N P           sums N records over P instances, collected back
+//   cluster_check endless               an unbounded job, until stopped or failed
+//   cluster_check abort-at N            the job's program crashes at record N
+//   cluster_check gpus N                an operator asks for N gpus
+//   cluster_check label K=V             an operator asks for a node labelled K=V
+//   cluster_check nocodec               a record type without a codec crosses nodes
+//   cluster_check nondeterministic      builds another graph in every process
+//
+// Exit status 0 when the job did what the mode expects; the first line on
+// stdout says what happened.
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <thread>
+
+#include <pipeline_cases.hpp>
+#include <sage/sage.hpp>
+
+namespace {
+
+using namespace sage::testing;
+
+struct Opaque {  // no codec: must not cross nodes
+  int64_t v = 0;
+};
+
+/// Runs `env`'s job to its end; prints and returns 0, or the failure and 1.
+int run(sage::Environment& env) {
+  try {
+    env.submit(true);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cout << "failed: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+bool same_records(const Case& c, std::vector<Value> a, std::vector<Value> b) {
+  if (c.expect_kind == "ordered") return a == b;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
+
+int pipeline(size_t index) {
+  const auto cases = all_cases(std::filesystem::path(SAGE_SOURCE_DIR) / "tests" / "pipelines");
+  const auto& c = cases.at(index);
+  const std::string label = c.file + ": " + c.name;
+  // Remotely first: in a task host, submit() does not return, so nothing after it runs there.
+  sage::RemoteEnvironment remote(c.name, "127.0.0.1", 19001, c.config);
+  auto remote_out = build_case(remote, c);
+  std::string remote_error;
+  std::vector<Value> remote_records;
+  try {
+    remote.submit(true);
+    remote_records = remote_out.get();
+  } catch (const sage::JobFailed& e) {
+    remote_error = e.what();
+  }
+  // The same case on this process, as the integration test runs it.
+  sage::LocalEnvironment local(c.name, c.config);
+  auto local_out = build_case(local, c);
+  std::string local_error;
+  std::vector<Value> local_records;
+  try {
+    local.submit(true);
+    local_records = local_out.get();
+  } catch (const sage::JobFailed& e) {
+    local_error = e.what();
+  }
+  if (c.expect_kind == "error") {
+    const bool ok = remote_error.find(c.expected_error) != std::string::npos &&
+                    local_error.find(c.expected_error) != std::string::npos;
+    std::cout << (ok ? "ok: " : "MISMATCH: ") << label << ": remote error \"" << remote_error
+              << "\", local error \"" << local_error << "\"" << std::endl;
+    return ok ? 0 : 1;
+  }
+  if (!remote_error.empty() || !local_error.empty()) {
+    std::cout << "MISMATCH: " << label << ": remote \"" << remote_error << "\", local \""
+              << local_error << "\"" << std::endl;
+    return 1;
+  }
+  // Record by record: the same multiset (the same sequence where the order is defined).
+  const bool same = same_records(c, remote_records, local_records);
+  const bool expected = c.expect_kind == "count" ? remote_records.size() == c.expected_count
+                                                 : same_records(c, remote_records, c.expected);
+  std::cout << (same && expected ? "ok: " : "MISMATCH: ") << label << ": " << remote_records.size()
+            << " records remotely, " << local_records.size() << " locally" << std::endl;
+  if (!same)
+    std::cout << "  remote: " << join(remote_records) << "\n  local: " << join(local_records)
+              << "\n";
+  return same && expected ? 0 : 1;
+}
+
+int collect(int64_t n, int p) {
+  sage::RemoteEnvironment env("collect");
+  std::vector<int64_t> input(static_cast<size_t>(n));
+  std::iota(input.begin(), input.end(), 1);
+  auto out = env.from_batch(input)
+                 .rebalance()
+                 .map([](const int64_t& x) { return x * 3; })
+                 .parallelism(p)
+                 .filter([](const int64_t& x) { return x % 2 == 0; })
+                 .parallelism(p)
+                 .collect();
+  if (int rc = run(env)) return rc;
+  const auto got = out.get();
+  int64_t sum = 0;
+  for (auto x : got) sum += x;
+  int64_t want_sum = 0, want_count = 0;
+  for (int64_t x = 1; x <= n; ++x)
+    if ((x * 3) % 2 == 0) want_sum += x * 3, ++want_count;
+  uint64_t filtered = 0;
+  for (const auto& op : env.status().operators)
+    if (op.name == "filter") filtered = op.records_in;
+  const bool ok = static_cast<int64_t>(got.size()) == want_count && sum == want_sum &&
+                  filtered == static_cast<uint64_t>(n);
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << got.size() << " records, sum " << sum
+            << ", filter saw " << filtered << " (expected " << want_count << ", " << want_sum
+            << ", " << n << ")" << std::endl;
+  return ok ? 0 : 1;
+}
+
+/// An unbounded source, a slowish map on three instances, a sink: every node gets a task.
+int endless() {
+  struct Counter : sage::SourceFunction<int64_t> {
+    void execute(sage::SourceContext<int64_t>& ctx) override {
+      for (int i = 0; i < 10; ++i) ctx.emit(n++);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    int64_t n = 0;
+  };
+  sage::RemoteEnvironment env("endless");
+  env.from_source<Counter>()
+      .rebalance()
+      .map([](const int64_t& x) { return x + 1; })
+      .parallelism(3)
+      .name("increment")
+      .rebalance()
+      .sink([](const int64_t&) {})
+      .name("drain");
+  if (int rc = run(env)) return rc;
+  std::cout << "ended: " << to_string(env.status().state) << std::endl;
+  return 0;
+}
+
+int abort_at(int64_t n) {
+  sage::RemoteEnvironment env("abort");
+  std::vector<int64_t> input(1000);
+  std::iota(input.begin(), input.end(), 0);
+  env.from_batch(input)
+      .rebalance()
+      .map([n](const int64_t& x) {
+        if (x == n) std::abort();  // the task host dies: not the worker, not the head
+        return x;
+      })
+      .name("crashing")
+      .sink([](const int64_t&) {});
+  return run(env) == 1 ? 0 : 1;
+}
+
+int resources(sage::Resources r) {
+  sage::RemoteEnvironment env("resources");
+  env.from_batch({1, 2, 3})
+      .map([](const int& x) { return x; })
+      .resources(r)
+      .name("needy")
+      .sink([](const int&) {});
+  try {
+    env.submit(true);
+    std::cout << "placed" << std::endl;
+  } catch (const sage::SubmitError& e) {
+    std::cout << "refused: " << e.what() << std::endl;
+  } catch (const std::exception& e) {
+    std::cout << "failed: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+int nocodec() {
+  sage::RemoteEnvironment env("nocodec");
+  env.from_batch({1, 2, 3})
+      .map([](const int& x) { return Opaque{x}; })
+      .name("wrap")
+      .rebalance()
+      .sink([](const Opaque&) {});
+  try {
+    env.submit(true);
+  } catch (const sage::SubmitError& e) {
+    std::cout << "refused: " << e.what() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cout << "failed: " << e.what() << std::endl;
+  }
+  return 1;
+}
+
+int nondeterministic() {
+  sage::RemoteEnvironment env("nondeterministic");
+  auto s = env.from_batch({1, 2, 3});
+  // A task host builds one operator more than the submitter did.
+  const int maps = std::getenv("SAGE_TASK_HOST") != nullptr ? 2 : 1;
+  for (int i = 0; i < maps; ++i) s = s.map([](const int& x) { return x; });
+  s.sink([](const int&) {});
+  return run(env) == 1 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const std::string arg = argc > 2 ? argv[2] : "";
+  try {
+    if (mode == "count")
+      std::cout << all_cases(std::filesystem::path(SAGE_SOURCE_DIR) / "tests" / "pipelines").size()
+                << std::endl;
+    else if (mode == "pipeline")
+      return pipeline(std::stoul(arg));
+    else if (mode == "collect")
+      return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
+    else if (mode == "endless")
+      return endless();
+    else if (mode == "abort-at")
+      return abort_at(std::stoll(arg));
+    else if (mode == "gpus")
+      return resources(sage::Resources{.gpus = std::stoi(arg)});
+    else if (mode == "label") {
+      sage::Resources r;
+      r.labels[arg.substr(0, arg.find('='))] = arg.substr(arg.find('=') + 1);
+      return resources(r);
+    } else if (mode == "nocodec")
+      return nocodec();
+    else if (mode == "nondeterministic")
+      return nondeterministic();
+    else {
+      std::cerr << "usage: cluster_check count|pipeline I|collect N P|endless|abort-at N|gpus N|"
+                   "label K=V|nocodec|nondeterministic\n";
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::cout << "error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}
