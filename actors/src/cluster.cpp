@@ -123,11 +123,13 @@ NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint
 
 }  // namespace
 
+bool openssl_error_queue_workaround();  // openssl_error_queue.cpp
+
 void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls) {
   register_message_types(cfg);
   cfg.load<caf::io::middleman>();
   configure_heartbeat(cfg);  // before the openssl module: it reads the heartbeat settings
-  if (tls.enabled()) {
+  if (tls.enabled() && openssl_error_queue_workaround()) {
     cfg.openssl_certificate = tls.certificate();
     cfg.openssl_key = tls.key();
     cfg.openssl_cafile = tls.ca();

@@ -191,18 +191,31 @@ class dispatcher_actor final : public caf::event_based_actor {
     std::vector<size_t> task_hosts;
     for (size_t n = 0; n < hosts_.size(); ++n)
       if (hosts_[n].used && !hosts_[n].address.empty()) task_hosts.push_back(n);
-    if (task_hosts.size() < 2) {
+    // The submitting program's node, when it listens, takes its collect() records directly.
+    bool submitter_used = false;
+    for (size_t t = 0; t < plan_.tasks.size(); ++t)
+      submitter_used = submitter_used || plan_.tasks[t].at_submitter;
+    std::vector<std::pair<size_t, PeerList>> asks;
+    for (size_t n : task_hosts) {
+      PeerList peers;
+      // One connection per pair: a later host is dialled by the earlier one. (Two
+      // nodes dialling each other at once make CAF drop one connection, and with
+      // TLS, CAF 0.17 then drops healthy sessions too: docs/operations.md.)
+      for (size_t m : task_hosts)
+        if (m > n) peers.addresses.push_back(hosts_[m].address);
+      if (submitter_used && !plan_.submitter_address.empty())
+        peers.addresses.push_back(plan_.submitter_address);
+      if (!peers.addresses.empty()) asks.emplace_back(n, std::move(peers));
+    }
+    if (asks.empty()) {
       spawn_tasks();
       return;
     }
-    peers_pending_ = static_cast<int>(task_hosts.size());
-    for (size_t n : task_hosts) {
-      PeerList peers;
-      for (size_t m : task_hosts)
-        if (m != n) peers.addresses.push_back(hosts_[m].address);
+    peers_pending_ = static_cast<int>(asks.size());
+    for (auto& [n, peers] : asks)
       request(hosts_[n].node, peers_timeout, peers_atom::value, std::move(peers))
           .then([this](bool) { peer_connected(); },
-                [this, n](caf::error& err) {
+                [this, n = n](caf::error& err) {
                   // Data still flows, routed through the head: slower, not wrong.
                   detail::log("runtime").warn(
                       "job {}: the task host on {} could not connect to its peers ({}); its "
@@ -210,7 +223,6 @@ class dispatcher_actor final : public caf::event_based_actor {
                       plan_.id, describe(nodes_[n].info), system().render(err));
                   peer_connected();
                 });
-    }
   }
 
   void peer_connected() {

@@ -11,6 +11,9 @@
 /// serves until the job ends and then ends the process. Code after `submit()`
 /// runs only in the submitting program.
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -87,6 +90,14 @@ class RemoteRuntime final : public Runtime {
                         (tls.enabled() ? "" : " (a cluster with TLS needs SAGE_TLS_DIR)"));
     job_manager_ = *jm;
     node_ = actors::spawn_node(system_);  // the job's collect() sinks run here
+    // Task hosts send collected records straight here, not through the head: the
+    // node listens on the address this machine reaches the head from.
+    const auto bind = local_address_towards(host, port);
+    if (auto listening = actors::publish_on(system_, node_, bind, 0, tls))
+      node_address_ = bind + ":" + std::to_string(*listening);
+    else
+      detail::log("cluster").warn("cannot listen on {} ({}): collected records go through the head",
+                                  bind, system_.render(listening.error()));
   }
 
   ~RemoteRuntime() override {
@@ -101,6 +112,7 @@ class RemoteRuntime final : public Runtime {
     actors::register_job(job);
     auto plan = actors::describe_job(*job);
     if (!job->config->contains("placement")) plan.placement = "cluster";
+    plan.submitter_address = node_address_;
     std::string refusal;
     try {
       plan.program = ship_program();
@@ -191,7 +203,30 @@ class RemoteRuntime final : public Runtime {
     return program_;
   }
 
+  /// The local address of a connection to `host:port` (no packet is sent).
+  static std::string local_address_towards(const std::string& host, uint16_t port) {
+    std::string fallback = "127.0.0.1";
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
+      return fallback;
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in local{};
+    socklen_t length = sizeof local;
+    char text[INET_ADDRSTRLEN] = {};
+    if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0 &&
+        ::inet_ntop(AF_INET, &local.sin_addr, text, sizeof text) != nullptr)
+      fallback = text;
+    if (fd >= 0) ::close(fd);
+    ::freeaddrinfo(found);
+    return fallback;
+  }
+
   std::string address_;
+  std::string node_address_;  // where node_ listens, "" if it does not
   caf::actor_system_config cfg_;
   caf::actor_system system_;
   caf::actor job_manager_;

@@ -15,6 +15,7 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM  # the EXIT trap then cleans up
 fail() { echo "FAIL: $*"; echo "--- logs"; tail -n 20 "$state"/*.log 2>/dev/null; exit 1; }
 
 . "$(dirname "$0")/cluster_lib.sh"

@@ -25,6 +25,7 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM  # the EXIT trap then cleans up
 fail() {
   echo "FAIL: $*"
   echo "--- logs"

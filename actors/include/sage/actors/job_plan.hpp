@@ -85,12 +85,15 @@ struct JobPlan {
   std::vector<PlannedChannel> channels;
   std::vector<std::string> operators;  ///< names, by graph node
   ProgramLaunch program;               ///< empty digest: the job runs where it was submitted
+  /// Where the submitting program's node listens ("host:port"), for task hosts
+  /// to connect to directly (collect() sinks run there); empty: not published.
+  std::string submitter_address;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
   return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint, x.tasks,
-           x.channels, x.operators, x.program);
+           x.channels, x.operators, x.program, x.submitter_address);
 }
 
 /// Where one task instance runs, and its records in (at its first operator)
