@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -115,11 +116,17 @@ class dispatcher_actor final : public caf::event_based_actor {
         [this](job_pause_atom) { set_paused(true); },
         [this](job_resume_atom) { set_paused(false); },
         [this](job_status_atom) -> caf::result<JobReport> {
-          auto promise = make_response_promise<JobReport>();
-          gather_counters([this, promise](std::vector<uint64_t> counters) mutable {
-            promise.deliver(report(ending_ ? final_state_ : state_now(), std::move(counters)));
+          // Answered when the hosts have answered, or with the final report if
+          // the job ends first (this actor then quits: no question goes unanswered).
+          const auto id = next_status_request_++;
+          status_requests_.emplace(id, make_response_promise<JobReport>());
+          gather_counters([this, id](std::vector<uint64_t> counters) {
+            auto it = status_requests_.find(id);
+            if (it == status_requests_.end()) return;
+            it->second.deliver(report(ending_ ? final_state_ : state_now(), std::move(counters)));
+            status_requests_.erase(it);
           });
-          return promise;
+          return status_requests_.at(id);
         },
     };
   }
@@ -460,6 +467,8 @@ class dispatcher_actor final : public caf::event_based_actor {
 
   void report_end(std::vector<uint64_t> counters) {
     auto r = report(final_state_, std::move(counters));
+    for (auto& [id, promise] : status_requests_) promise.deliver(r);
+    status_requests_.clear();
     if (listener_) send(listener_, job_end_atom::value, r);
     send(job_manager_, job_end_atom::value, std::move(r));
     for (size_t n = 0; n < hosts_.size(); ++n)  // task hosts exit
@@ -477,6 +486,8 @@ class dispatcher_actor final : public caf::event_based_actor {
                                         // node may still say how it ended
   std::vector<caf::actor> tasks_;       // by task id; empty until its host spawned it
   std::vector<bool> done_;
+  std::map<uint64_t, caf::typed_response_promise<JobReport>> status_requests_;  // pending
+  uint64_t next_status_request_ = 0;
   size_t alive_ = 0;
   int hosts_pending_ = 0;
   int peers_pending_ = 0;

@@ -73,6 +73,9 @@ class job_manager_actor final : public caf::event_based_actor {
           if (it == jobs_.end()) return;
           it->second.report = std::move(report);
           it->second.placed.clear();  // its resources are free again
+          // Ended: from here on its report answers for it (the Dispatcher is quitting).
+          if (it->second.dispatcher) demonitor(it->second.dispatcher);
+          it->second.dispatcher = nullptr;
         },
         [this](job_list_atom) {
           std::vector<JobReport> out;
