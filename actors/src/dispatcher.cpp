@@ -71,6 +71,7 @@ class dispatcher_actor final : public caf::event_based_actor {
   const char* name() const override { return "sage.dispatcher"; }
 
   caf::behavior make_behavior() override {
+    set_default_handler(drop_unexpected);
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     deploy();
     return {

@@ -60,6 +60,7 @@ class job_manager_actor final : public caf::event_based_actor {
   const char* name() const override { return "sage.job_manager"; }
 
   caf::behavior make_behavior() override {
+    set_default_handler(drop_unexpected);
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     return {
         [this](submit_atom, JobPlan& plan, caf::actor& submitter,

@@ -68,6 +68,7 @@ class node_actor final : public caf::event_based_actor {
   const char* name() const override { return "sage.node"; }
 
   caf::behavior make_behavior() override {
+    set_default_handler(drop_unexpected);
     return {
         [this](spawn_tasks_atom, const std::string& job_id, const std::vector<int32_t>& tasks,
                const caf::actor& dispatcher) -> caf::result<std::vector<caf::actor>> {

@@ -44,6 +44,7 @@ class task_actor final : public caf::event_based_actor {
   const char* name() const override { return "sage.task"; }
 
   caf::behavior make_behavior() override {
+    set_default_handler(drop_unexpected);
     return {
         [this](wire_atom, const task_wiring& w) {
           wire(w);

@@ -1,12 +1,15 @@
 // A batch inside a CAF message, serialized as CAF does for another node: it
 // arrives as an EncodedBatch holding one Cap'n Proto RecordBatch, which the
 // typed input port decodes. Without a codec, serialization fails with an error.
+// And a node that gets messages it does not know drops them and serves on.
 
 #include <doctest/doctest.h>
 
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/io/middleman.hpp>
 
+#include <sage/actors/node_server.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/detail/operators.hpp>
 
@@ -92,4 +95,63 @@ TEST_CASE("a batch that claims more bytes than its message is refused before any
     CHECK(sys.render(err).find("exceeds") != std::string::npos);
     CHECK(batch.batch == nullptr);
   }
+}
+
+namespace {
+
+/// A message type only the sending node knows.
+struct Stranger {
+  std::vector<int> payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Stranger& x) {
+  return f(caf::meta::type_name("test.stranger"), x.payload);
+}
+
+struct PeerConfig : caf::actor_system_config {
+  PeerConfig() {
+    sage::actors::register_message_types(*this);
+    add_message_type<Stranger>("test.stranger");
+    load<caf::io::middleman>();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a node drops messages it does not know, of unknown type or shape, and serves on") {
+  sage::actors::NodeServer node_server;
+  PeerConfig cfg;
+  caf::actor_system peer{cfg};
+  auto node = peer.middleman().remote_actor("127.0.0.1", node_server.port());
+  REQUIRE(node);
+  caf::scoped_actor self{peer};
+  // Asks the node for job "0" (which it does not host): an answer proves it serves.
+  auto serves = [&] {
+    std::string answer;
+    self->request(*node, std::chrono::seconds(5), spawn_tasks_atom::value, std::string("0"),
+                  std::vector<int32_t>{0}, caf::actor{})
+        .receive([&](std::vector<caf::actor>&) { answer = "spawned?"; },
+                 [&](caf::error& err) { answer = peer.render(err); });
+    return answer;
+  };
+  REQUIRE(serves().find("does not host job 0") != std::string::npos);
+  // A type the node has never heard of: CAF cannot even read it.
+  self->send(*node, Stranger{{1, 2, 3}});
+  // Known types, unknown shapes: dropped; a request gets an error back.
+  self->send(*node, std::string("hello"), 42);
+  self->send(*node, batch_atom::value, uint32_t{7}, std::string("not a batch"));
+  std::string shape_error;
+  self->request(*node, std::chrono::seconds(5), std::string("what?"))
+      .receive([&](caf::message&) { shape_error = "answered"; },
+               [&](caf::error& err) { shape_error = peer.render(err); });
+  CHECK(shape_error.find("unexpected_message") != std::string::npos);
+  // A launch on a node that is not a cluster daemon is refused, with a reason.
+  std::string launch_error;
+  self->request(*node, std::chrono::seconds(5), launch_atom::value, std::string("ab"), uint32_t{0},
+                ProgramLaunch{}, uint64_t{0}, caf::actor{}, caf::actor{})
+      .receive([&](int32_t) { launch_error = "launched"; },
+               [&](caf::error& err) { launch_error = peer.render(err); });
+  CHECK(launch_error.find("starts no programs") != std::string::npos);
+  CHECK(serves().find("does not host job 0") != std::string::npos);
 }

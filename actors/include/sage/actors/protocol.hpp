@@ -74,6 +74,7 @@
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/job_plan.hpp>
 #include <sage/detail/job_handle.hpp>
+#include <sage/detail/log.hpp>
 #include <sage/detail/record_flow.hpp>
 
 namespace sage::actors {
@@ -218,6 +219,16 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<uint64_t>>("sage.counters");
   cfg.add_message_type<LogChunk>("sage.log_chunk");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
+}
+
+/// The default handler of every SAGE actor: a message it does not know (from a
+/// peer of another version, or bytes that happened to parse) is logged, not
+/// printed to stdout as CAF would, and dropped; a request gets an error back.
+inline caf::result<caf::message> drop_unexpected(caf::scheduled_actor* self, caf::message_view& x) {
+  auto text = caf::to_string(x.content());
+  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  detail::log("runtime").warn("{} dropped a message it does not know: {}", self->name(), text);
+  return caf::sec::unexpected_message;
 }
 
 /// The jobs this process can host tasks of, by id. The submitting process
