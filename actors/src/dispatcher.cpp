@@ -363,13 +363,14 @@ class dispatcher_actor final : public caf::event_based_actor {
   JobReport report(JobState state, std::vector<uint64_t> counters) const {
     std::vector<std::string> where(plan_.tasks.size());
     for (size_t t = 0; t < where.size(); ++t) where[t] = describe(nodes_[node_of_task_[t]].info);
-    auto r = make_report(plan_, counters, where);
+    const auto run_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - started_at_)
+                                 .count();
+    auto r = make_report(plan_, counters, where, run_time_ms);
     r.state = static_cast<int32_t>(state);
     r.error = error_;
     r.submitted_ms = submitted_ms_;
-    r.run_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started_at_)
-                        .count();
+    r.run_time_ms = run_time_ms;
     return r;
   }
 

@@ -75,7 +75,8 @@ std::string describe(const NodeInfo& info) {
 }
 
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
-                      const std::vector<std::string>& node_of_task) {
+                      const std::vector<std::string>& node_of_task, int64_t run_time_ms) {
+  constexpr size_t stride = detail::counters_per_instance;
   JobReport r;
   r.id = plan.id;
   r.name = plan.name;
@@ -87,12 +88,16 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
   std::vector<size_t> offset(plan.operators.size(), 0);
   for (size_t op = 0, at = 0; op < plan.operators.size(); ++op) {
     offset[op] = at;
-    at += 2 * static_cast<size_t>(parallelism[op]);
+    at += stride * static_cast<size_t>(parallelism[op]);
   }
-  const bool have = !counters.empty() && offset.size() > 0 &&
-                    counters.size() == offset.back() + 2 * static_cast<size_t>(parallelism.back());
-  auto in = [&](int32_t op, int32_t i) { return have ? counters[offset[op] + 2 * i] : 0; };
-  auto out = [&](int32_t op, int32_t i) { return have ? counters[offset[op] + 2 * i + 1] : 0; };
+  const bool have =
+      !counters.empty() && offset.size() > 0 &&
+      counters.size() == offset.back() + stride * static_cast<size_t>(parallelism.back());
+  auto at = [&](int32_t op, int32_t i, size_t k) -> uint64_t {
+    return have ? counters[offset[op] + stride * static_cast<size_t>(i) + k] : 0;
+  };
+  auto in = [&](int32_t op, int32_t i) { return at(op, i, 0); };
+  auto out = [&](int32_t op, int32_t i) { return at(op, i, 1); };
   for (size_t op = 0; op < plan.operators.size(); ++op) {
     OperatorReport o;
     o.name = plan.operators[op];
@@ -112,6 +117,10 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
     if (!task.operators.empty()) {
       tr.records_in = in(task.operators.front(), task.instance);
       tr.records_out = out(task.operators.back(), task.instance);
+      if (run_time_ms > 0)
+        tr.backpressure =
+            std::min(1.0, static_cast<double>(at(task.operators.front(), task.instance, 2)) /
+                              (static_cast<double>(run_time_ms) * 1e6));
     }
     r.tasks.push_back(std::move(tr));
   }

@@ -187,7 +187,8 @@ class task_actor final : public caf::event_based_actor {
       send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(batch)});
       return;
     }
-    if (c.pending.empty()) ++blocked_channels_;
+    if (c.pending.empty() && blocked_channels_++ == 0)
+      blocked_since_ = std::chrono::steady_clock::now();
     c.pending.push_back(std::move(batch));
   }
 
@@ -200,7 +201,12 @@ class task_actor final : public caf::event_based_actor {
         send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(c.pending.front())});
         c.pending.pop_front();
       }
-      if (c.pending.empty()) --blocked_channels_;
+      if (c.pending.empty() && --blocked_channels_ == 0) {
+        blocked_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::steady_clock::now() - blocked_since_)
+                                                 .count());
+        body_->publish_blocked(blocked_ns_);
+      }
     }
     if (c.pending.empty() && c.eos_queued && !c.eos_sent) {
       c.eos_sent = true;
@@ -370,6 +376,10 @@ class task_actor final : public caf::event_based_actor {
   std::vector<in_channel> in_;
   size_t next_input_ = 0;
   int blocked_channels_ = 0;
+  /// Backpressure: how long the task has waited for credit, in all (published
+  /// when a wait ends), and since when it waits now.
+  uint64_t blocked_ns_ = 0;
+  std::chrono::steady_clock::time_point blocked_since_;
   int32_t credit_chunk_ = 1;
   bool source_step_scheduled_ = false;
   bool paused_ = false;  ///< a paused job's source emits nothing until resumed

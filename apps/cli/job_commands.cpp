@@ -157,7 +157,7 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
       const auto& t = r.tasks[i];
       o << (i ? "," : "") << "{\"task\":" << json_string(t.chain) << ",\"instance\":" << t.instance
         << ",\"node\":" << json_string(t.node) << ",\"records_in\":" << t.records_in
-        << ",\"records_out\":" << t.records_out << "}";
+        << ",\"records_out\":" << t.records_out << ",\"backpressure\":" << t.backpressure << "}";
     }
     o << "]}";
     std::cout << o.str() << "\n";
@@ -172,12 +172,13 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
     std::printf("%-24s %11d %14llu %14llu\n", op.name.c_str(), op.parallelism,
                 static_cast<unsigned long long>(op.records_in),
                 static_cast<unsigned long long>(op.records_out));
-  std::printf("\n%-32s %8s %-28s %14s %14s\n", "TASK", "INSTANCE", "NODE", "RECORDS IN",
-              "RECORDS OUT");
+  // Backpressure: the share of the run the task waited for credit from downstream.
+  std::printf("\n%-32s %8s %-28s %14s %14s %13s\n", "TASK", "INSTANCE", "NODE", "RECORDS IN",
+              "RECORDS OUT", "BACKPRESSURE");
   for (const auto& t : r.tasks)
-    std::printf("%-32s %8d %-28s %14llu %14llu\n", t.chain.c_str(), t.instance, t.node.c_str(),
-                static_cast<unsigned long long>(t.records_in),
-                static_cast<unsigned long long>(t.records_out));
+    std::printf("%-32s %8d %-28s %14llu %14llu %12.0f%%\n", t.chain.c_str(), t.instance,
+                t.node.c_str(), static_cast<unsigned long long>(t.records_in),
+                static_cast<unsigned long long>(t.records_out), 100 * t.backpressure);
   return 0;
 }
 

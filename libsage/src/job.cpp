@@ -107,19 +107,21 @@ std::vector<uint64_t> JobHandle::counter_values() const {
     for (const auto& c : node) {
       out.push_back(c->in.load(std::memory_order_relaxed));
       out.push_back(c->out.load(std::memory_order_relaxed));
+      out.push_back(c->blocked_ns.load(std::memory_order_relaxed));
     }
   return out;
 }
 
 void JobHandle::set_counter_values(const std::vector<uint64_t>& values) {
   size_t expected = 0;
-  for (const auto& node : counters_) expected += 2 * node.size();
+  for (const auto& node : counters_) expected += counters_per_instance * node.size();
   if (values.size() != expected) return;
   size_t i = 0;
   for (auto& node : counters_)
     for (auto& c : node) {
       c->in.store(values[i++], std::memory_order_relaxed);
       c->out.store(values[i++], std::memory_order_relaxed);
+      c->blocked_ns.store(values[i++], std::memory_order_relaxed);
     }
 }
 

@@ -196,6 +196,11 @@ void TaskBody::wake_when_ready(const std::function<void()>& wake) {
     });
 }
 
+void TaskBody::publish_blocked(uint64_t nanoseconds) {
+  if (!counters_.empty())
+    counters_.front()->blocked_ns.store(nanoseconds, std::memory_order_relaxed);
+}
+
 void TaskBody::publish_counters() {
   for (size_t i = 0; i < operators_.size(); ++i) {
     counters_[i]->in.store(operators_[i]->records_in, std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 //   cluster_check pipeline I            runs case I remotely, then locally; compares
 //   cluster_check collect N P           sums N records over P instances, collected back
 //   cluster_check endless               an unbounded job, until stopped or failed
+//   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
 //   cluster_check abort-at N            the job's program crashes at record N
 //   cluster_check gpus N                an operator asks for N gpus
 //   cluster_check label K=V             an operator asks for a node labelled K=V
@@ -154,6 +155,25 @@ int endless() {
   return 0;
 }
 
+/// A fast source, a slow sink on another node: the source waits for credit most of the time.
+int slow_sink() {
+  struct Fast : sage::SourceFunction<int64_t> {
+    void execute(sage::SourceContext<int64_t>& ctx) override { ctx.emit(n++); }
+    int64_t n = 0;
+  };
+  sage::RemoteEnvironment env("slow-sink");
+  env.from_source<Fast>()
+      .name("fast")
+      .rebalance()
+      .sink([](const int64_t& x) {
+        if (x % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      })
+      .name("slow");
+  if (int rc = run(env)) return rc;
+  std::cout << "ended: " << to_string(env.status().state) << std::endl;
+  return 0;
+}
+
 int abort_at(int64_t n) {
   sage::RemoteEnvironment env("abort");
   std::vector<int64_t> input(1000);
@@ -231,6 +251,8 @@ int main(int argc, char** argv) {
       return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
     else if (mode == "endless")
       return endless();
+    else if (mode == "slow-sink")
+      return slow_sink();
     else if (mode == "abort-at")
       return abort_at(std::stoll(arg));
     else if (mode == "gpus")
@@ -244,7 +266,8 @@ int main(int argc, char** argv) {
     else if (mode == "nondeterministic")
       return nondeterministic();
     else {
-      std::cerr << "usage: cluster_check count|pipeline I|collect N P|endless|abort-at N|gpus N|"
+      std::cerr << "usage: cluster_check count|pipeline I|collect N P|endless|slow-sink|abort-at "
+                   "N|gpus N|"
                    "label K=V|nocodec|nondeterministic\n";
       return 2;
     }

@@ -143,6 +143,20 @@ grep -q "ended: finished" "$state/e1.out" || fail "submitter: $(cat "$state/e1.o
 [ "$(job_state "$id2")" = running ] || fail "the other job did not keep running"
 echo "  ok"
 
+echo "backpressure: a fast source before a slow sink waits for credit most of the time"
+"$sage" job submit "$check" slow-sink >"$state/slow.out" 2>&1 &
+slow=$!; pids+=("$slow")
+slow_id=$(job_id_in "$state/slow.out") || fail "slow-sink printed no id"
+wait_job_state "$slow_id" running 10 || fail "slow-sink not running"
+sleep 2
+bp=$("$sage" job status "$slow_id" --format json | sed 's/{"task"/\n{"task"/g' | grep -F '"task":"fast"' |
+  grep -oE '"backpressure":[0-9.e-]+' | cut -d: -f2)
+"$sage" job status "$slow_id" | grep -q BACKPRESSURE || fail "job status shows no backpressure"
+"$sage" job stop "$slow_id" >/dev/null || fail "stop slow-sink"
+wait "$slow" || fail "slow-sink: $(cat "$state/slow.out")"
+awk -v b="${bp:-0}" 'BEGIN { exit !(b > 0.5) }' || fail "the fast source's backpressure is ${bp:-none}"
+echo "  the source waited for credit ${bp} of the time"
+
 echo "kill -9 of a worker mid-job: the job fails naming it; the head runs on"
 kill -9 "$w1_pid"
 start=$SECONDS

@@ -104,12 +104,15 @@ struct TaskReport {
   std::string node;
   uint64_t records_in = 0;
   uint64_t records_out = 0;
+  /// Backpressure: the share of the job's run time this task waited for credit
+  /// from downstream (0 to 1; Flink's back-pressured time, over the whole run).
+  double backpressure = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TaskReport& x) {
   return f(caf::meta::type_name("sage.task_report"), x.chain, x.instance, x.node, x.records_in,
-           x.records_out);
+           x.records_out, x.backpressure);
 }
 
 struct OperatorReport {
@@ -160,9 +163,9 @@ typename Inspector::result_type inspect(Inspector& f, LogChunk& x) {
 }
 
 /// A report of `plan` with the counters `counters` (flattened, may be empty),
-/// task t running on `node_of_task[t]`.
+/// task t running on `node_of_task[t]`, after `run_time_ms`.
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
-                      const std::vector<std::string>& node_of_task);
+                      const std::vector<std::string>& node_of_task, int64_t run_time_ms);
 
 /// The plan of a compiled job.
 JobPlan describe_job(const detail::JobSpec& job);

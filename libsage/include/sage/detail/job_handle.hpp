@@ -19,11 +19,16 @@
 
 namespace sage::detail {
 
-/// Records in and out of one operator instance, published by its task.
+/// Records in and out of one operator instance, published by its task; and, for
+/// the first operator of a task, the time the task waited for downstream credit.
 struct InstanceCounters {
   std::atomic<uint64_t> in{0};
   std::atomic<uint64_t> out{0};
+  std::atomic<uint64_t> blocked_ns{0};
 };
+
+/// Values per operator instance in `JobHandle::counter_values()`.
+constexpr size_t counters_per_instance = 3;
 
 /// The live state of a job. Thread-safe: the runtime writes, the program reads and waits.
 class JobHandle {
@@ -45,8 +50,8 @@ class JobHandle {
   void on_end(std::function<void(JobState, const std::string&)> listener);
 
   InstanceCounters& counters(int node, int instance) { return *counters_[node][instance]; }
-  /// Every instance's counters, flattened: records in and out of each
-  /// instance of each operator, in graph order.
+  /// Every instance's counters, flattened: records in, records out and blocked
+  /// nanoseconds of each instance of each operator, in graph order.
   [[nodiscard]] std::vector<uint64_t> counter_values() const;
   /// Replaces them with `values` (a cluster job's totals, gathered from its
   /// nodes); ignored unless the sizes match.

@@ -156,6 +156,8 @@ class TaskBody {
   [[nodiscard]] bool has_partial() const;
   /// Copies the operators' record counts to the job's status counters.
   void publish_counters();
+  /// Publishes how long, in all, the task has waited for downstream credit.
+  void publish_blocked(uint64_t nanoseconds);
   /// Whether an operator holds the task back (see `HoldBack`).
   [[nodiscard]] bool held_back() const;
   /// Calls `wake` once the operators that hold the task back may have let go.
