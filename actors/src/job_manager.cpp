@@ -142,7 +142,16 @@ class job_manager_actor final : public caf::event_based_actor {
         },
         [this](cluster_status_atom) {
           ClusterStatus s;
-          for (const auto& n : nodes_) s.nodes.push_back(n.status);
+          for (const auto& n : nodes_) {
+            PlacementNode load;
+            account(n.actor.address(), load);
+            auto status = n.status;
+            status.running_tasks = load.running_tasks;
+            status.used_cpus = load.used_cpus;
+            status.used_memory_mb = load.used_memory_mb;
+            status.used_gpus = load.used_gpus;
+            s.nodes.push_back(std::move(status));
+          }
           for (const auto& id : job_order_) {
             const auto& r = jobs_.at(id).report;
             s.jobs.push_back(

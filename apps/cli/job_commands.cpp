@@ -1,6 +1,7 @@
 // `sage job ...`: thin printing over actors/job_client.hpp.
 
 #include "job_commands.hpp"
+#include "json.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -27,21 +28,6 @@ std::string state_name(int32_t state) {
 }
 
 bool ended(int32_t state) { return sage::is_terminal(static_cast<sage::JobState>(state)); }
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string local_time(int64_t unix_ms) {
   const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);

@@ -41,6 +41,7 @@
 
 #include <sage/detail/log.hpp>
 #include "job_commands.hpp"
+#include "json.hpp"
 
 namespace {
 
@@ -170,53 +171,41 @@ int daemonize(const std::string& state_dir_arg, const std::string& name,
   return 0;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 void print_status(const ClusterStatus& s, const std::string& format) {
   if (format == "json") {
     std::ostringstream o;
     o << "{\"nodes\":[";
     for (size_t i = 0; i < s.nodes.size(); ++i) {
       const auto& n = s.nodes[i];
-      o << (i ? "," : "") << "{\"address\":\"" << json_escape(n.info.host) << ":" << n.info.port
-        << "\",\"role\":\"" << n.info.role << "\",\"cpus\":" << n.info.cpus
+      o << (i ? "," : "") << "{\"address\":\"" << sage::cli::json_escape(n.info.host) << ":"
+        << n.info.port << "\",\"role\":\"" << n.info.role << "\",\"cpus\":" << n.info.cpus
         << ",\"memory_mb\":" << n.info.memory_mb << ",\"gpus\":" << n.info.gpus << ",\"labels\":{";
       size_t k = 0;
       for (const auto& [key, value] : n.info.labels)
-        o << (k++ ? "," : "") << "\"" << json_escape(key) << "\":\"" << json_escape(value) << "\"";
-      o << "},\"state\":\"" << (n.alive ? "alive" : "lost") << "\"";
-      if (!n.alive) o << ",\"lost_reason\":\"" << json_escape(n.lost_reason) << "\"";
+        o << (k++ ? "," : "") << "\"" << sage::cli::json_escape(key) << "\":\""
+          << sage::cli::json_escape(value) << "\"";
+      o << "},\"running_tasks\":" << n.running_tasks << ",\"used_cpus\":" << n.used_cpus
+        << ",\"used_memory_mb\":" << n.used_memory_mb << ",\"used_gpus\":" << n.used_gpus;
+      o << ",\"state\":\"" << (n.alive ? "alive" : "lost") << "\"";
+      if (!n.alive) o << ",\"lost_reason\":\"" << sage::cli::json_escape(n.lost_reason) << "\"";
       o << "}";
     }
     o << "],\"jobs\":[";
     for (size_t i = 0; i < s.jobs.size(); ++i)
       o << (i ? "," : "") << "{\"id\":\"" << s.jobs[i].id << "\",\"name\":\""
-        << json_escape(s.jobs[i].name) << "\",\"state\":\"" << s.jobs[i].state << "\"}";
+        << sage::cli::json_escape(s.jobs[i].name) << "\",\"state\":\"" << s.jobs[i].state << "\"}";
     o << "]}";
     std::cout << o.str() << "\n";
     return;
   }
-  std::printf("%-22s %-7s %6s %10s %5s %-6s %s\n", "NODE", "ROLE", "CPUS", "MEMORY", "GPUS",
-              "STATE", "LABELS");
+  std::printf("%-22s %-7s %6s %10s %5s %6s %-6s %s\n", "NODE", "ROLE", "CPUS", "MEMORY", "GPUS",
+              "TASKS", "STATE", "LABELS");
   for (const auto& n : s.nodes) {
     std::string labels;
     for (const auto& [k, v] : n.info.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
     const std::string address = n.info.host + ":" + std::to_string(n.info.port);
-    std::printf("%-22s %-7s %6g %8lldMB %5d %-6s %s\n", address.c_str(), n.info.role.c_str(),
-                n.info.cpus, static_cast<long long>(n.info.memory_mb), n.info.gpus,
+    std::printf("%-22s %-7s %6g %8lldMB %5d %6d %-6s %s\n", address.c_str(), n.info.role.c_str(),
+                n.info.cpus, static_cast<long long>(n.info.memory_mb), n.info.gpus, n.running_tasks,
                 n.alive ? "alive" : "lost", labels.c_str());
   }
   std::printf("\n%zu job(s)\n", s.jobs.size());

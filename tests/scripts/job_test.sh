@@ -127,6 +127,8 @@ sleep 1
 [ "$("$sage" job list --format json | grep -o '"state":"running"' | wc -l)" = 2 ] ||
   fail "job list: $("$sage" job list)"
 "$sage" job status "$id1" | grep -q "worker $w1" || fail "status does not show where instances run"
+tasks=$("$sage" cluster status --format json | grep -oE '"running_tasks":[0-9]+' | awk -F: '{ s += $2 } END { print s }')
+[ "${tasks:-0}" -ge 10 ] || fail "cluster status shows ${tasks:-no} running tasks for two jobs of 5 each"
 "$sage" job pause "$id1" >/dev/null
 sleep 0.5
 before=$(records_in "$id1" increment)

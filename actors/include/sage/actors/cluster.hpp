@@ -40,11 +40,17 @@ struct NodeStatus {
   NodeInfo info;
   bool alive = true;
   std::string lost_reason;  ///< why it was lost, when it was
+  /// Load: the tasks of running jobs placed here, and what they asked for.
+  int32_t running_tasks = 0;
+  double used_cpus = 0;
+  int64_t used_memory_mb = 0;
+  int32_t used_gpus = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeStatus& x) {
-  return f(caf::meta::type_name("sage.node_status"), x.info, x.alive, x.lost_reason);
+  return f(caf::meta::type_name("sage.node_status"), x.info, x.alive, x.lost_reason,
+           x.running_tasks, x.used_cpus, x.used_memory_mb, x.used_gpus);
 }
 
 struct JobSummary {
