@@ -37,8 +37,11 @@ namespace sage::actors {
 
 namespace {
 
-/// How long a node may take to spawn a job's tasks, or to start a task host.
+/// How long a node may take to spawn a job's tasks.
 constexpr auto spawn_timeout = std::chrono::seconds(30);
+/// How long a node may take to start a task host: longer than it may take to
+/// fetch the program from the head (node_actor.cpp).
+constexpr auto launch_timeout = std::chrono::seconds(150);
 /// How long a task host may take from its start to reporting back: the program
 /// runs up to its `submit()` first (docs/operations.md: heavy work belongs in functions).
 constexpr auto host_ready_timeout = std::chrono::seconds(60);
@@ -120,14 +123,15 @@ class dispatcher_actor final : public caf::event_based_actor {
           // Answered when the hosts have answered, or with the final report if
           // the job ends first (this actor then quits: no question goes unanswered).
           const auto id = next_status_request_++;
-          status_requests_.emplace(id, make_response_promise<JobReport>());
+          auto promise = make_response_promise<JobReport>();
+          status_requests_.emplace(id, promise);
           gather_counters([this, id](std::vector<uint64_t> counters) {
             auto it = status_requests_.find(id);
             if (it == status_requests_.end()) return;
             it->second.deliver(report(ending_ ? final_state_ : state_now(), std::move(counters)));
             status_requests_.erase(it);
           });
-          return status_requests_.at(id);
+          return promise;
         },
     };
   }
@@ -162,8 +166,9 @@ class dispatcher_actor final : public caf::event_based_actor {
         return;
       }
       ++hosts_pending_;
-      request(nodes_[n].node, spawn_timeout, launch_atom::value, plan_.id, static_cast<uint32_t>(n),
-              plan_.program, plan_.fingerprint, caf::actor_cast<caf::actor>(this), job_manager_)
+      request(nodes_[n].node, launch_timeout, launch_atom::value, plan_.id,
+              static_cast<uint32_t>(n), plan_.program, plan_.fingerprint,
+              caf::actor_cast<caf::actor>(this), job_manager_)
           .then(
               [this, n](int32_t pid) {
                 detail::log("runtime").debug("job {}: task host {} started on {}", plan_.id, pid,

@@ -114,7 +114,7 @@ caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor 
     }
     return caf::behavior{
         [self, job](job_end_atom, const JobReport& report) {
-          job->handle->set_counter_values(report.counters);
+          job->handle->set_cluster_counters(report.counters);
           job->handle->finish(static_cast<JobState>(report.state), report.error);
           self->quit();
         },

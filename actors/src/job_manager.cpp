@@ -71,7 +71,10 @@ class job_manager_actor final : public caf::event_based_actor {
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
         [this](job_end_atom, JobReport& report) {
           auto it = jobs_.find(report.id);
-          if (it == jobs_.end()) return;
+          // Only the job's own Dispatcher reports its end.
+          if (it == jobs_.end() || !it->second.dispatcher ||
+              current_sender() != caf::actor_cast<caf::strong_actor_ptr>(it->second.dispatcher))
+            return;
           it->second.report = std::move(report);
           it->second.placed.clear();  // its resources are free again
           // Ended: from here on its report answers for it (the Dispatcher is quitting).
@@ -181,6 +184,7 @@ class job_manager_actor final : public caf::event_based_actor {
   /// Places the job and spawns its Dispatcher; or says why it cannot run.
   std::string submit(JobPlan plan, caf::actor submitter, caf::actor listener) {
     detail::log("runtime").debug("job {} ({}) submitted", plan.id, plan.name);
+    if (auto problem = validate(plan); !problem.empty()) return "a malformed job plan: " + problem;
     if (jobs_.count(plan.id) > 0) return "a job with id " + plan.id + " exists already";
     // The nodes placement chooses from: the registered ones, and the submitter's own.
     std::vector<PlacementNode> candidates;
@@ -312,7 +316,7 @@ class job_manager_actor final : public caf::event_based_actor {
     return promise;
   }
 
-  void forget_old_jobs() {
+  void forget_old_jobs() {  // (their files stay on the nodes until `sage job delete`)
     size_t ended = 0;
     for (const auto& id : job_order_) ended += jobs_.at(id).dispatcher ? 0 : 1;
     for (auto it = job_order_.begin(); ended > ended_jobs_kept && it != job_order_.end();) {

@@ -181,9 +181,39 @@ void check_codecs(const JobPlan& plan, const std::vector<PlacementNode>& nodes,
 
 }  // namespace
 
+std::string validate(const JobPlan& plan) {
+  // Bounds far above any real job, far below what would exhaust a node.
+  constexpr size_t max_tasks = 100'000, max_slots = 100'000, max_operators = 10'000;
+  if (plan.id.empty() || plan.id.size() > 64 ||
+      plan.id.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return "a job id must be up to 64 hex digits";
+  if (plan.tasks.empty() || plan.tasks.size() > max_tasks) return "no tasks, or too many";
+  if (plan.operators.size() > max_operators) return "too many operators";
+  for (const auto& t : plan.tasks) {
+    if (t.instance < 0 || t.input_slots > max_slots || t.output_slots > max_slots ||
+        t.operators.empty())
+      return "task \"" + t.chain + "\" is malformed";
+    for (int32_t op : t.operators)
+      if (op < 0 || static_cast<size_t>(op) >= plan.operators.size())
+        return "task \"" + t.chain + "\" names an unknown operator";
+  }
+  for (const auto& c : plan.channels) {
+    const auto tasks = static_cast<int64_t>(plan.tasks.size());
+    if (c.from_task < 0 || c.from_task >= tasks || c.to_task < 0 || c.to_task >= tasks ||
+        c.from_slot >= plan.tasks[c.from_task].output_slots ||
+        c.to_slot >= plan.tasks[c.to_task].input_slots)
+      return "a channel joins tasks or slots that do not exist";
+  }
+  return {};
+}
+
 Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nodes) {
   Placement out;
   out.node_of_task.assign(plan.tasks.size(), 0);
+  if (nodes.empty()) {
+    out.error = "no node to run the job on";
+    return out;
+  }
   size_t submitter = nodes.size();
   std::vector<size_t> hosts;  // nodes that may run any task
   for (size_t n = 0; n < nodes.size(); ++n) {
@@ -192,7 +222,12 @@ Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nod
     else if (nodes[n].alive)
       hosts.push_back(n);
   }
-  if (plan.placement == "local") return out;  // every task on node 0, the process's own
+  if (plan.placement == "local") {  // every task on node 0, the process's own
+    for (size_t t = 0; t < plan.tasks.size(); ++t)
+      if (plan.tasks[t].at_submitter && submitter < nodes.size()) out.node_of_task[t] = submitter;
+    check_codecs(plan, nodes, out);
+    return out;
+  }
   if (hosts.empty() && submitter == nodes.size()) {
     out.error = "no alive node to run the job on";
     return out;
@@ -203,14 +238,20 @@ Placement place_tasks(const JobPlan& plan, const std::vector<PlacementNode>& nod
     std::vector<size_t> all;
     for (size_t n = 0; n < nodes.size(); ++n)
       if (nodes[n].alive) all.push_back(n);
+    if (all.empty()) {
+      out.error = "no alive node to run the job on";
+      return out;
+    }
     std::vector<std::string> chains;
     for (size_t t = 0; t < plan.tasks.size(); ++t) {
       auto c = std::find(chains.begin(), chains.end(), plan.tasks[t].chain);
       const size_t index = static_cast<size_t>(c - chains.begin());
       if (c == chains.end()) chains.push_back(plan.tasks[t].chain);
-      out.node_of_task[t] = plan.tasks[t].at_submitter && submitter < nodes.size()
-                                ? submitter
-                                : all[index % all.size()];
+      if (plan.tasks[t].at_submitter && submitter == nodes.size()) {
+        out.error = "task \"" + plan.tasks[t].chain + "\" must run in the submitting program";
+        return out;
+      }
+      out.node_of_task[t] = plan.tasks[t].at_submitter ? submitter : all[index % all.size()];
     }
     check_codecs(plan, nodes, out);
     return out;

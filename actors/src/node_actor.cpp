@@ -18,8 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -47,6 +51,8 @@ std::map<std::string, std::weak_ptr<const detail::JobSpec>, std::less<>> registr
 
 /// How often a daemon looks for task hosts that ended.
 constexpr auto reap_interval = 200ms;
+/// How long a task host may take to exit after its job ended, before it is killed.
+constexpr auto orphan_grace = std::chrono::seconds(5);
 /// How long a daemon waits for the head to send it a program.
 constexpr auto program_fetch_timeout = 120s;
 
@@ -69,6 +75,7 @@ class node_actor final : public caf::event_based_actor {
 
   caf::behavior make_behavior() override {
     set_default_handler(drop_unexpected);
+    set_down_handler([this](caf::down_msg& dm) { on_dispatcher_down(dm); });
     return {
         [this](spawn_tasks_atom, const std::string& job_id, const std::vector<int32_t>& tasks,
                const caf::actor& dispatcher) -> caf::result<std::vector<caf::actor>> {
@@ -100,9 +107,16 @@ class node_actor final : public caf::event_based_actor {
             std::string failure;
             for (const auto& address : peers.addresses) {
               const auto colon = address.rfind(':');
-              if (colon == std::string::npos) continue;
-              const auto port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
-              auto peer = connect_to(helper->system(), address.substr(0, colon), port, tls);
+              unsigned port = 0;
+              const char* digits = address.data() + (colon == std::string::npos ? 0 : colon + 1);
+              const auto parsed = std::from_chars(digits, address.data() + address.size(), port);
+              if (colon == std::string::npos || parsed.ec != std::errc{} ||
+                  parsed.ptr != address.data() + address.size() || port == 0 || port > 65535) {
+                if (failure.empty()) failure = "not a HOST:PORT: " + address.substr(0, 80);
+                continue;
+              }
+              auto peer = connect_to(helper->system(), address.substr(0, colon),
+                                     static_cast<uint16_t>(port), tls);
               if (!peer && failure.empty())
                 failure = "cannot reach " + address + ": " + helper->system().render(peer.error());
             }
@@ -129,6 +143,15 @@ class node_actor final : public caf::event_based_actor {
           std::filesystem::remove_all(setup_.state_dir + "/jobs/" + job_id, ec);
         },
         [this](reap_atom) { reap(); },
+        [this](orphan_atom, int32_t pid) {
+          if (current_sender() != caf::actor_cast<caf::strong_actor_ptr>(this))
+            return;  // ours only
+          auto it = hosts_.find(static_cast<pid_t>(pid));
+          if (it == hosts_.end()) return;  // it exited, as it should have
+          detail::log("cluster").warn("node: task host {} of job {} outlived its job; killing it",
+                                      pid, it->second.job_id);
+          ::kill(-static_cast<pid_t>(pid), SIGKILL);  // its process group
+        },
         [this](shutdown_atom) {
           detail::log("runtime").info("node: shutting down");
           quit();
@@ -175,6 +198,7 @@ class node_actor final : public caf::event_based_actor {
     std::filesystem::create_directories(job_dir, ec);
     ProcessSpec spec;
     spec.program = programs_.path(program.digest);
+    spec.argv0 = program.file_name;  // as the submitter ran it: a program may look at argv[0]
     spec.args = program.args;
     // The submitter's working directory where this machine has it (a loopback
     // cluster, shared storage), so that relative paths mean the same.
@@ -198,12 +222,22 @@ class node_actor final : public caf::event_based_actor {
     detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid, job_id,
                                 program.file_name, spec.log_path);
     hosts_[pid] = TaskHost{job_id, index, dispatcher, spec.log_path};
+    monitor(dispatcher);  // a task host whose Dispatcher is gone is ended (see on_down)
     if (hosts_.size() == 1) delayed_send(this, reap_interval, reap_atom::value);
     return static_cast<int32_t>(pid);
   }
 
   /// One log per job and node, named as the node's own log: "worker-4711.log".
   std::string log_name() const { return setup_.role + "-" + std::to_string(::getpid()) + ".log"; }
+
+  /// A job's Dispatcher ended (normally, its task hosts are told to exit just
+  /// before; or it died, or the head did). Task hosts still running a little
+  /// later would run on for nobody: they are killed then.
+  void on_dispatcher_down(const caf::down_msg& dm) {
+    for (const auto& [pid, host] : hosts_)
+      if (host.dispatcher.address() == dm.source)
+        delayed_send(this, orphan_grace, orphan_atom::value, static_cast<int32_t>(pid));
+  }
 
   void reap() {
     for (auto it = hosts_.begin(); it != hosts_.end();) {
@@ -236,16 +270,27 @@ class node_actor final : public caf::event_based_actor {
          std::filesystem::directory_iterator(setup_.state_dir + "/jobs/" + job_id, ec))
       if (entry.path().extension() == ".log") files.push_back(entry.path().string());
     std::sort(files.begin(), files.end());
-    std::string all;
+    // The files one after the other, read from `from` on (not from their start).
+    std::string chunk;
+    uint64_t skipped = 0;
     for (const auto& f : files) {
-      try {
-        all += read_file(f);
-      } catch (const std::exception&) {
+      const auto size = static_cast<uint64_t>(std::filesystem::file_size(f, ec));
+      if (ec) continue;
+      if (skipped + size <= from) {
+        skipped += size;
+        continue;
       }
+      std::ifstream in(f, std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(from > skipped ? from - skipped : 0));
+      std::string part(static_cast<size_t>(std::min<uint64_t>(max_chunk - chunk.size(), size)),
+                       '\0');
+      in.read(part.data(), static_cast<std::streamsize>(part.size()));
+      part.resize(static_cast<size_t>(in.gcount()));
+      chunk += part;
+      skipped += size;
+      if (chunk.size() >= max_chunk) break;
     }
-    if (from >= all.size()) return {std::string{}, from};
-    auto chunk = all.substr(from, max_chunk);
-    if (from + chunk.size() < all.size()) {  // end on a whole line
+    if (chunk.size() >= max_chunk) {  // end on a whole line
       const auto last = chunk.rfind('\n');
       if (last != std::string::npos) chunk.resize(last + 1);
     }

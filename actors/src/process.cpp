@@ -20,7 +20,7 @@ namespace sage::actors {
 pid_t start_process(const ProcessSpec& spec) {
   // Everything the child needs is prepared before fork: after it, in a
   // multithreaded process, the child may only make async-signal-safe calls.
-  std::vector<std::string> argv_storage{spec.program};
+  std::vector<std::string> argv_storage{spec.argv0.empty() ? spec.program : spec.argv0};
   argv_storage.insert(argv_storage.end(), spec.args.begin(), spec.args.end());
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
@@ -51,7 +51,10 @@ pid_t start_process(const ProcessSpec& spec) {
     ::dup2(log, 1);
     ::dup2(log, 2);
     if (::chdir(spec.working_dir.c_str()) != 0) ::_exit(126);
-    ::execve(argv[0], argv.data(), envp.data());
+    // Nothing else of this process's goes along (a file another thread is
+    // writing, a socket): the task host would hold it for its whole life.
+    ::close_range(3, ~0U, 0);
+    ::execve(spec.program.c_str(), argv.data(), envp.data());
     static const char message[] = "sage: cannot execute the job's program\n";
     [[maybe_unused]] auto ignored = ::write(2, message, sizeof message - 1);
     ::_exit(127);

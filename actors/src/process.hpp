@@ -10,6 +10,7 @@ namespace sage::actors {
 
 struct ProcessSpec {
   std::string program;
+  std::string argv0;              ///< the name it runs under (default: `program`)
   std::vector<std::string> args;  ///< argv[1..]
   std::vector<std::string> env;   ///< "KEY=value", added to this process's environment
   std::string working_dir;

@@ -156,7 +156,7 @@ class RemoteRuntime final : public Runtime {
     caf::scoped_actor self{system_};
     self->request(job_manager_, std::chrono::seconds(10), actors::job_status_atom::value,
                   handle.id().str())
-        .receive([&](const actors::JobReport& r) { handle.set_counter_values(r.counters); },
+        .receive([&](const actors::JobReport& r) { handle.set_cluster_counters(r.counters); },
                  [&](caf::error&) {});  // the counters stay as they were
   }
 

@@ -112,21 +112,17 @@ std::vector<uint64_t> JobHandle::counter_values() const {
   return out;
 }
 
-void JobHandle::set_counter_values(const std::vector<uint64_t>& values) {
+void JobHandle::set_cluster_counters(const std::vector<uint64_t>& values) {
   size_t expected = 0;
   for (const auto& node : counters_) expected += counters_per_instance * node.size();
   if (values.size() != expected) return;
-  size_t i = 0;
-  for (auto& node : counters_)
-    for (auto& c : node) {
-      c->in.store(values[i++], std::memory_order_relaxed);
-      c->out.store(values[i++], std::memory_order_relaxed);
-      c->blocked_ns.store(values[i++], std::memory_order_relaxed);
-    }
+  std::lock_guard<std::mutex> guard(mutex_);
+  cluster_counters_ = values;
 }
 
 JobStatus JobHandle::snapshot() const {
   JobStatus s;
+  std::vector<uint64_t> cluster;
   s.id = id_;
   s.name = name_;
   {
@@ -135,12 +131,20 @@ JobStatus JobHandle::snapshot() const {
     s.error = error_;
     auto end = is_terminal(state_) ? ended_ : std::chrono::steady_clock::now();
     s.run_time = std::chrono::duration_cast<std::chrono::milliseconds>(end - started_);
+    cluster = cluster_counters_;
   }
+  size_t at = 0;  // into `cluster`
   for (size_t n = 0; n < counters_.size(); ++n) {
     OperatorStatus op;
     op.name = operator_names_[n];
     op.parallelism = static_cast<int>(counters_[n].size());
     for (const auto& c : counters_[n]) {
+      if (!cluster.empty()) {
+        op.records_in += cluster[at];
+        op.records_out += cluster[at + 1];
+        at += counters_per_instance;
+        continue;
+      }
       op.records_in += c->in.load(std::memory_order_relaxed);
       op.records_out += c->out.load(std::memory_order_relaxed);
     }

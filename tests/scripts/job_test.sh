@@ -18,6 +18,7 @@ word_count=$3
 state=$(mktemp -d)
 pids=()
 cleanup() {
+  pkill -9 -f -- "$check" 2>/dev/null || true  # submitting programs (children of `sage job submit`)
   for pid in "${pids[@]}" $(cat "$state"/*/*.pid 2>/dev/null); do
     kill -CONT "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
@@ -73,13 +74,15 @@ echo "the declarative pipeline cases, remotely and locally"
 cases=$("$check" count)
 [ "$cases" -gt 0 ] || fail "no pipeline cases"
 for i in $(seq 0 $(( cases - 1 ))); do
-  line=$("$check" pipeline "$i" 2>"$state/case.err" | head -n 1) || fail "case $i: $line $(tail -n 3 "$state/case.err")"
+  out=$("$check" pipeline "$i" 2>"$state/case.err") || fail "case $i: $out $(tail -n 3 "$state/case.err")"
+  line=${out%%$'\n'*}
   echo "  $line"
   [[ $line == ok:* ]] || fail "case $i: $line"
 done
 
 echo "collect() brings records back from every node"
-line=$("$check" collect 200000 3 2>/dev/null | head -n 1)
+out=$("$check" collect 200000 3 2>/dev/null) || fail "collect: $out"
+line=${out%%$'\n'*}
 echo "  $line"
 [[ $line == ok:* ]] || fail "collect: $line"
 

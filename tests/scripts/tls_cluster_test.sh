@@ -19,6 +19,7 @@ ns_worker="sage-worker-$$"
 cleanup() {
   for f in "$work"/state*/*.pid; do [ -f "$f" ] && { kill -9 "$(cat "$f")" 2>/dev/null || true; }; done
   pkill -9 -f -- "--state-dir $work" 2>/dev/null || true
+  [ -n "$check" ] && { pkill -9 -f -- "$check" 2>/dev/null || true; }
   ip netns del "$ns_head" 2>/dev/null || true
   ip netns del "$ns_worker" 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
@@ -111,9 +112,10 @@ ip netns exec "$ns_head" "$sage" cluster status --address 10.201.0.1:19001 --tls
   grep -q "10.201.0.2" || fail "the head does not list the worker at 10.201.0.2"
 if [ -n "$check" ]; then
   # A job shipped across the two machines over TLS: collect() brings every record back.
-  line=$(timeout 60 ip netns exec "$ns_head" "$sage" job submit --address 10.201.0.1:19001 \
-           --tls-dir "$work/pki/nshead" "$check" collect 20000 2 2>"$work/job.err" | head -n 1) ||
-    fail "the job across namespaces: $line $(tail -n 5 "$work/job.err")"
+  out=$(timeout 60 ip netns exec "$ns_head" "$sage" job submit --address 10.201.0.1:19001 \
+           --tls-dir "$work/pki/nshead" "$check" collect 20000 2 2>"$work/job.err") ||
+    fail "the job across namespaces: $out $(tail -n 5 "$work/job.err")"
+  line=${out%%$'\n'*}
   [[ $line == ok:* ]] || fail "the job across namespaces: $line $(tail -n 5 "$work/job.err")"
   id=$(sed -nE 's/^sage: job ([0-9a-f]+) submitted$/\1/p' "$work/job.err" | head -n 1)
   status=$(ip netns exec "$ns_head" "$sage" job status "$id" --address 10.201.0.1:19001 \

@@ -181,3 +181,42 @@ TEST_CASE("job plan: the fingerprint tells one graph from another") {
   CHECK(pa.fingerprint != pd.fingerprint);
   CHECK(pa.fingerprint == sage::actors::fingerprint(pa));
 }
+
+TEST_CASE("job plan: a plan from a peer is checked before anything uses it") {
+  sage::RemoteEnvironment env("checked");
+  env.from_batch({1, 2}).rebalance().map([](const int& x) { return x; }).collect();
+  auto plan = describe(env);
+  CHECK(sage::actors::validate(plan).empty());
+  auto bad = plan;
+  bad.channels.front().to_task = 99;
+  CHECK(sage::actors::validate(bad).find("do not exist") != std::string::npos);
+  bad = plan;
+  bad.channels.front().from_slot = 7;
+  CHECK_FALSE(sage::actors::validate(bad).empty());
+  bad = plan;
+  bad.tasks.front().operators.push_back(-1);
+  CHECK(sage::actors::validate(bad).find("unknown operator") != std::string::npos);
+  bad = plan;
+  bad.id = "../../etc";
+  CHECK_FALSE(sage::actors::validate(bad).empty());
+  bad = plan;
+  bad.tasks.clear();
+  CHECK_FALSE(sage::actors::validate(bad).empty());
+}
+
+TEST_CASE("placement: every mode keeps collect() at the submitter, or refuses") {
+  sage::RemoteEnvironment env("modes");
+  env.from_batch({1, 2}).map([](const int& x) { return x; }).collect();
+  auto plan = describe(env);
+  for (const char* mode : {"local", "spread", "cluster"}) {
+    CAPTURE(mode);
+    plan.placement = mode;
+    auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), submitter()});
+    REQUIRE(placed.error.empty());
+    CHECK(placed.node_of_task.back() == 1);
+  }
+  plan.placement = "spread";
+  auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2)});
+  CHECK(placed.error.find("must run in the submitting program") != std::string::npos);
+  CHECK_FALSE(sage::actors::place_tasks(plan, {}).error.empty());
+}

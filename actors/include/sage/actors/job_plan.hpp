@@ -178,6 +178,10 @@ uint64_t fingerprint(const JobPlan& plan);
 /// "worker 10.0.0.2:4711", for messages.
 std::string describe(const NodeInfo& info);
 
+/// Why a plan received from a peer cannot be a job's ("" if it can): ids,
+/// sizes, and every index (tasks, slots, operators) in range.
+std::string validate(const JobPlan& plan);
+
 /// A node as placement sees it.
 struct PlacementNode {
   NodeInfo info;

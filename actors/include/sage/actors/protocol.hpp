@@ -110,6 +110,7 @@ using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using job_end_atom = caf::atom_constant<caf::atom("job_end")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using job_status_atom = caf::atom_constant<caf::atom("job_stat")>;
 using job_list_atom = caf::atom_constant<caf::atom("job_list")>;
 using job_pause_atom = caf::atom_constant<caf::atom("job_pause")>;

@@ -50,12 +50,14 @@ class JobHandle {
   void on_end(std::function<void(JobState, const std::string&)> listener);
 
   InstanceCounters& counters(int node, int instance) { return *counters_[node][instance]; }
-  /// Every instance's counters, flattened: records in, records out and blocked
-  /// nanoseconds of each instance of each operator, in graph order.
+  /// The counters this process's tasks published, flattened: records in,
+  /// records out and blocked nanoseconds of each instance of each operator, in
+  /// graph order. (What a node reports for the job.)
   [[nodiscard]] std::vector<uint64_t> counter_values() const;
-  /// Replaces them with `values` (a cluster job's totals, gathered from its
-  /// nodes); ignored unless the sizes match.
-  void set_counter_values(const std::vector<uint64_t>& values);
+  /// A cluster job's totals, gathered from its nodes, in the same layout:
+  /// `snapshot()` shows them from now on instead of this process's own counts
+  /// (which `counter_values()` keeps reporting). Ignored unless the sizes match.
+  void set_cluster_counters(const std::vector<uint64_t>& values);
   [[nodiscard]] JobStatus snapshot() const;
 
  private:
@@ -63,6 +65,7 @@ class JobHandle {
   std::string name_;
   std::vector<std::string> operator_names_;
   std::vector<std::vector<std::unique_ptr<InstanceCounters>>> counters_;  // [node][instance]
+  std::vector<uint64_t> cluster_counters_;  // guarded by mutex_; empty: not a cluster job
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point ended_;
   mutable std::mutex mutex_;
