@@ -95,11 +95,23 @@ class job_manager_actor final : public caf::event_based_actor {
         [this](job_status_atom, const std::string& prefix) -> caf::result<JobReport> {
           auto it = find_job_entry(prefix);
           if (!it) return it.error();
-          if ((*it)->second.dispatcher) {  // it answers with the live counters
-            delegate((*it)->second.dispatcher, job_status_atom::value);
-            return caf::delegated<JobReport>{};
-          }
-          return (*it)->second.report;
+          if (!(*it)->second.dispatcher) return (*it)->second.report;
+          // The Dispatcher answers with the live counters. One that just ended
+          // (its end reported, this question on its way) answers no more: the
+          // report it sent before it quit answers instead.
+          auto promise = make_response_promise<JobReport>();
+          const auto id = (*it)->first;
+          request((*it)->second.dispatcher, std::chrono::seconds(10), job_status_atom::value)
+              .then([promise](JobReport& r) mutable { promise.deliver(std::move(r)); },
+                    [this, promise, id](caf::error& err) mutable {
+                      auto entry = jobs_.find(id);
+                      if (entry != jobs_.end() &&
+                          is_terminal(static_cast<JobState>(entry->second.report.state)))
+                        promise.deliver(entry->second.report);
+                      else
+                        promise.deliver(std::move(err));
+                    });
+          return promise;
         },
         [this](job_pause_atom, const std::string& id) { forward(id, job_pause_atom::value); },
         [this](job_resume_atom, const std::string& id) { forward(id, job_resume_atom::value); },

@@ -179,7 +179,13 @@ int job_command(const actors::HeadAddress& head, const std::string& id,
   if (command == "stop" || command == "cancel") {
     // Graceful: wait until the in-flight records drained and the job ended.
     for (int i = 0; i < 600; ++i) {
-      const auto now = actors::job_status(head, job.id);
+      actors::JobReport now;
+      try {
+        now = actors::job_status(head, job.id);
+      } catch (const std::exception&) {  // asked just as the job ended: ask again
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
       if (ended(now.state)) {
         std::cout << "sage: job " << job.id << " " << state_name(now.state) << "\n";
         return now.state == static_cast<int32_t>(sage::JobState::failed) ? 1 : 0;

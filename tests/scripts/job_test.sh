@@ -18,7 +18,9 @@ word_count=$3
 state=$(mktemp -d)
 pids=()
 cleanup() {
-  pkill -9 -f -- "$check" 2>/dev/null || true  # submitting programs (children of `sage job submit`)
+  # Submitting programs (children of `sage job submit`), by process name: a
+  # pattern on the command line would match this script too.
+  pkill -9 -x "$(basename "$check" | cut -c1-15)" 2>/dev/null || true
   for pid in "${pids[@]}" $(cat "$state"/*/*.pid 2>/dev/null); do
     kill -CONT "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true

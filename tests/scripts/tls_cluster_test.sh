@@ -19,7 +19,7 @@ ns_worker="sage-worker-$$"
 cleanup() {
   for f in "$work"/state*/*.pid; do [ -f "$f" ] && { kill -9 "$(cat "$f")" 2>/dev/null || true; }; done
   pkill -9 -f -- "--state-dir $work" 2>/dev/null || true
-  [ -n "$check" ] && { pkill -9 -f -- "$check" 2>/dev/null || true; }
+  [ -n "$check" ] && { pkill -9 -x "$(basename "$check" | cut -c1-15)" 2>/dev/null || true; }
   ip netns del "$ns_head" 2>/dev/null || true
   ip netns del "$ns_worker" 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
