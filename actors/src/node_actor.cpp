@@ -212,7 +212,9 @@ class node_actor final : public caf::event_based_actor {
                 "SAGE_TASK_HOST_FINGERPRINT=" + std::to_string(fingerprint),
                 "SAGE_TASK_HOST_BIND=" + setup_.bind,
                 "SAGE_HEAD_ADDRESS=" + setup_.head_host + ":" + std::to_string(setup_.head_port),
-                "SAGE_TLS_DIR=" + setup_.tls.dir};
+                "SAGE_TLS_DIR=" + setup_.tls.dir,
+                "SAGE_TASK_HOST_SUBMISSION=" + std::to_string(program.submission)};
+    if (program.under_job_submit) spec.env.push_back("SAGE_JOB_SUBMIT=1");
     pid_t pid = 0;
     try {
       pid = start_process(spec);

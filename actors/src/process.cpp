@@ -26,7 +26,8 @@ pid_t start_process(const ProcessSpec& spec) {
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  for (char** e = environ; *e != nullptr; ++e)  // SAGE_* settings are the child's own only
+    if (std::strncmp(*e, "SAGE_", 5) != 0) env_storage.emplace_back(*e);
   env_storage.insert(env_storage.end(), spec.env.begin(), spec.env.end());
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());

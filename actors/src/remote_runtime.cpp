@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -79,6 +80,10 @@ actors::ProgramLaunch this_program(std::string& bytes) {
   return p;
 }
 
+/// The cluster jobs this process has submitted, in order: a task host serves
+/// the one with its number (`ProgramLaunch::submission`).
+std::atomic<uint32_t> cluster_submissions{0};
+
 class RemoteRuntime final : public Runtime {
  public:
   RemoteRuntime(const std::string& host, uint16_t port, const actors::TlsFiles& tls)
@@ -113,9 +118,12 @@ class RemoteRuntime final : public Runtime {
     auto plan = actors::describe_job(*job);
     if (!job->config->contains("placement")) plan.placement = "cluster";
     plan.submitter_address = node_address_;
+
     std::string refusal;
     try {
       plan.program = ship_program();
+      plan.program.submission = cluster_submissions.fetch_add(1);
+      plan.program.under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
     } catch (const std::exception& e) {
       refusal = e.what();
     }
@@ -235,25 +243,58 @@ class RemoteRuntime final : public Runtime {
   actors::ProgramLaunch program_;
 };
 
-/// The runtime of a task host: its one `submit()` serves the job it was started for.
+/// The runtime of a task host. The program runs as in the submitting process;
+/// of the cluster jobs it submits, the one the task host was started for is
+/// served (and `submit()` does not return), the ones before it are skipped:
+/// they end at once, finished, without records. With `counted` false (a
+/// LocalEnvironment job of a program that was not run by `sage job submit`,
+/// which ran in the submitting process itself) jobs are skipped uncounted.
 class TaskHostRuntime final : public Runtime {
  public:
-  TaskHostRuntime() : job_id_(env_or("SAGE_TASK_HOST")) {}
+  explicit TaskHostRuntime(bool counted) : counted_(counted) {}
 
-  JobId assign_job_id() override { return job_id_; }
-  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
+  JobId assign_job_id() override {
+    return serves_next() ? JobId(env_or("SAGE_TASK_HOST")) : JobId::generate();
+  }
+  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = counted_}; }
 
-  [[noreturn]] void submit(std::shared_ptr<const JobSpec> job) override {
+  void submit(std::shared_ptr<const JobSpec> job) override {
+    if (!serves_next()) {
+      if (counted_) cluster_submissions.fetch_add(1);
+      detail::log("cluster").info(
+          "task host: job \"{}\" is not the one this process serves; "
+          "skipped",
+          job->name);
+      job->handle->finish(JobState::finished);
+      return;
+    }
+    serve(job);
+  }
+
+  void stop(const JobId&) override {}
+  void cancel(const JobId&) override {}
+  void add_node(const std::string&, uint16_t) override {}
+
+ private:
+  /// Whether the next job submitted is the one to serve.
+  [[nodiscard]] bool serves_next() const {
+    return counted_ &&
+           cluster_submissions.load() ==
+               static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_SUBMISSION", "0")));
+  }
+
+  [[noreturn]] void serve(const std::shared_ptr<const JobSpec>& job) {
     auto& log = detail::log("cluster");
+    const JobId job_id(env_or("SAGE_TASK_HOST"));
     const auto index = static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_INDEX", "0")));
     const auto expected = std::stoull(env_or("SAGE_TASK_HOST_FINGERPRINT", "0"));
     const auto plan = actors::describe_job(*job);
-    if (job->id != job_id_ || plan.fingerprint != expected)
+    if (job->id != job_id || plan.fingerprint != expected)
       end(3, "this program built another job here than where it was submitted (" +
                  std::to_string(plan.tasks.size()) + " tasks, fingerprint " +
                  std::to_string(plan.fingerprint) + " instead of " + std::to_string(expected) +
-                 "): a program must build its graph the same way on every node, and submit "
-                 "one RemoteEnvironment job per run");
+                 "): a program must build its graphs the same way on every run, and submit its "
+                 "jobs in the same order");
     actors::register_job(job);
 
     actors::TlsFiles tls;
@@ -272,17 +313,17 @@ class TaskHostRuntime final : public Runtime {
     auto jm = actors::connect_to(system, head.substr(0, colon),
                                  static_cast<uint16_t>(std::stoul(head.substr(colon + 1))), tls);
     if (!jm) end(2, "cannot reach the head at " + head + ": " + system.render(jm.error()));
-    log.info("task host of job {} ({}): node on {}:{}", job_id_.str(), job->name, bind, *port);
+    log.info("task host of job {} ({}): node on {}:{}", job_id.str(), job->name, bind, *port);
 
     caf::scoped_actor self{system};
     self->monitor(node);
     self->monitor(*jm);
-    self->send(*jm, actors::host_ready_atom::value, job_id_.str(), index, node,
+    self->send(*jm, actors::host_ready_atom::value, job_id.str(), index, node,
                bind + ":" + std::to_string(*port));
     int status = 0;
     self->receive([&](caf::down_msg& dm) {
       if (dm.source == jm->address()) {
-        log.error("task host of job {}: lost the head at {} ({}); ending", job_id_.str(), head,
+        log.error("task host of job {}: lost the head at {} ({}); ending", job_id.str(), head,
                   to_string(dm.reason));
         status = 1;
       }
@@ -290,10 +331,6 @@ class TaskHostRuntime final : public Runtime {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     end(status, {});
   }
-
-  void stop(const JobId&) override {}
-  void cancel(const JobId&) override {}
-  void add_node(const std::string&, uint16_t) override {}
 
  private:
   /// Ends the process: the job is over (or cannot be served). The program's
@@ -305,16 +342,20 @@ class TaskHostRuntime final : public Runtime {
     std::_Exit(status);
   }
 
-  JobId job_id_;
+  bool counted_;
 };
 
 }  // namespace
 
 bool is_task_host() { return std::getenv("SAGE_TASK_HOST") != nullptr; }
 
+std::shared_ptr<Runtime> task_host_runtime(bool cluster_job) {
+  return std::make_shared<TaskHostRuntime>(cluster_job);
+}
+
 std::shared_ptr<Runtime> cluster_runtime(const std::string& host_arg, uint16_t port_arg,
                                          const Config& cfg) {
-  if (is_task_host()) return std::make_shared<TaskHostRuntime>();
+  if (is_task_host()) return task_host_runtime(true);
   // `sage job submit --address` (SAGE_ADDRESS) overrides the program's own address.
   std::string host = host_arg;
   uint16_t port = port_arg;

@@ -177,8 +177,9 @@ LocalEnvironment::~LocalEnvironment() { close(); }
 std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
   // Under `sage job submit` (and in the task hosts it leads to) the program's
   // jobs run on the cluster, whichever environment it builds them with.
-  if (detail::is_task_host() || std::getenv("SAGE_JOB_SUBMIT") != nullptr)
-    return detail::cluster_runtime("127.0.0.1", 19001, config());
+  const bool under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
+  if (detail::is_task_host()) return detail::task_host_runtime(under_job_submit);
+  if (under_job_submit) return detail::cluster_runtime("127.0.0.1", 19001, config());
   return detail::embedded_runtime(config());
 }
 

@@ -5,6 +5,7 @@
 //   cluster_check count                 how many declarative pipeline cases exist
 //   cluster_check pipeline I            runs case I remotely, then locally; compares
 //   cluster_check collect N P           sums N records over P instances, collected back
+//   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
 //   cluster_check abort-at N            the job's program crashes at record N
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -129,6 +131,32 @@ int collect(int64_t n, int p) {
   std::cout << (ok ? "ok: " : "MISMATCH: ") << got.size() << " records, sum " << sum
             << ", filter saw " << filtered << " (expected " << want_count << ", " << want_sum
             << ", " << n << ")" << std::endl;
+  return ok ? 0 : 1;
+}
+
+/// Three jobs in a row from one program run, the second a local one: a task
+/// host of the third must skip the first (and not count the second).
+int sequence() {
+  int64_t sums[3] = {0, 0, 0};
+  for (int j = 0; j < 3; ++j) {
+    std::unique_ptr<sage::Environment> env;
+    if (j == 1)
+      env = std::make_unique<sage::LocalEnvironment>("step-local");
+    else
+      env = std::make_unique<sage::RemoteEnvironment>("step-" + std::to_string(j));
+    std::vector<int64_t> input(1000);
+    std::iota(input.begin(), input.end(), 1);
+    auto s = env->from_batch(input).rebalance();
+    for (int k = 0; k <= j; ++k)  // a different graph each time
+      s = s.map([j](const int64_t& x) { return x + j; }).parallelism(2);
+    auto out = s.collect();
+    if (int rc = run(*env)) return rc;
+    for (auto x : out.get()) sums[j] += x;
+  }
+  // job j adds j once per map, and has j + 1 maps: sum = 500500 + 1000 * j * (j + 1)
+  const bool ok = sums[0] == 500500 && sums[1] == 502500 && sums[2] == 506500;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << "sums " << sums[0] << " " << sums[1] << " "
+            << sums[2] << std::endl;
   return ok ? 0 : 1;
 }
 
@@ -251,6 +279,8 @@ int main(int argc, char** argv) {
       return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
     else if (mode == "endless")
       return endless();
+    else if (mode == "sequence")
+      return sequence();
     else if (mode == "slow-sink")
       return slow_sink();
     else if (mode == "abort-at")

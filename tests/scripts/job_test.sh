@@ -88,6 +88,14 @@ line=${out%%$'\n'*}
 echo "  $line"
 [[ $line == ok:* ]] || fail "collect: $line"
 
+echo "several jobs from one program run, one after the other"
+out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
+line=${out%%$'\n'*}
+echo "  $line"
+[[ $line == ok:* ]] || fail "sequence: $line"
+out=$("$sage" job submit "$check" sequence 2>/dev/null) || fail "sequence under sage job submit: $out"
+[[ ${out%%$'\n'*} == ok:* ]] || fail "sequence under sage job submit: $out"
+
 echo "sage job submit: the flagship on the cluster, unchanged, as on one process"
 local_top=$("$word_count" --repeat 2 2>/dev/null | grep -E '^ +[0-9]+\. ')
 "$sage" job submit "$word_count" --repeat 2 >"$state/wc.out" 2>&1 || fail "word count: $(cat "$state/wc.out")"

@@ -68,12 +68,18 @@ struct ProgramLaunch {
   std::string file_name;
   std::vector<std::string> args;  ///< argv[1..]
   std::string working_dir;        ///< the submitter's; used where it exists on the node
+  /// Which of the program's cluster jobs this is (0, 1, ...): a task host runs
+  /// the program from its start and serves that one.
+  uint32_t submission = 0;
+  /// The program ran under `sage job submit`: its LocalEnvironments submitted to
+  /// the cluster too (and count).
+  bool under_job_submit = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ProgramLaunch& x) {
   return f(caf::meta::type_name("sage.program_launch"), x.digest, x.file_name, x.args,
-           x.working_dir);
+           x.working_dir, x.submission, x.under_job_submit);
 }
 
 struct JobPlan {

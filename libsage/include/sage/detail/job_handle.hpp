@@ -125,4 +125,10 @@ std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
 /// Whether this process is a task host: a program a cluster node started for a job.
 bool is_task_host();
 
+/// A task host's runtime: serves the job the task host was started for, skips
+/// the others. `cluster_job`: the job is one the submitting program sent to the
+/// cluster (they are numbered in order); otherwise it ran in the submitting
+/// program itself and is skipped uncounted.
+std::shared_ptr<Runtime> task_host_runtime(bool cluster_job);
+
 }  // namespace sage::detail
