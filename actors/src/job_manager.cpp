@@ -328,7 +328,9 @@ class job_manager_actor final : public caf::event_based_actor {
     return promise;
   }
 
-  void forget_old_jobs() {  // (their files stay on the nodes until `sage job delete`)
+  /// Keeps the last `ended_jobs_kept` ended jobs; older ones are forgotten, and
+  /// their files (task host logs) removed from the alive nodes, as by `sage job delete`.
+  void forget_old_jobs() {
     size_t ended = 0;
     for (const auto& id : job_order_) ended += jobs_.at(id).dispatcher ? 0 : 1;
     for (auto it = job_order_.begin(); ended > ended_jobs_kept && it != job_order_.end();) {
@@ -336,6 +338,8 @@ class job_manager_actor final : public caf::event_based_actor {
         ++it;
         continue;
       }
+      for (const auto& n : nodes_)
+        if (n.status.alive) send(n.actor, job_delete_atom::value, *it);
       jobs_.erase(*it);
       it = job_order_.erase(it);
       --ended;
