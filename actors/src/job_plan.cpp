@@ -4,6 +4,7 @@
 #include <sage/actors/job_plan.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <sstream>
 
 #include <sage/detail/job_handle.hpp>
@@ -66,6 +67,25 @@ uint64_t fingerprint(const JobPlan& plan) {
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+std::optional<HostPort> parse_host_port(const std::string& text,
+                                        std::optional<uint16_t> default_port) {
+  const auto colon = text.rfind(':');
+  HostPort out{text.substr(0, colon), default_port.value_or(0)};
+  if (colon != std::string::npos) {
+    unsigned port = 0;
+    const char* first = text.data() + colon + 1;
+    const char* last = text.data() + text.size();
+    const auto parsed = std::from_chars(first, last, port);
+    if (parsed.ec != std::errc{} || parsed.ptr != last || port == 0 || port > 65535)
+      return std::nullopt;
+    out.port = static_cast<uint16_t>(port);
+  } else if (!default_port) {
+    return std::nullopt;
+  }
+  if (out.host.empty()) return std::nullopt;
+  return out;
 }
 
 std::string describe(const NodeInfo& info) {

@@ -21,7 +21,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -106,17 +105,12 @@ class node_actor final : public caf::event_based_actor {
           spawn<caf::detached>([peers, tls, self, promise](caf::blocking_actor* helper) mutable {
             std::string failure;
             for (const auto& address : peers.addresses) {
-              const auto colon = address.rfind(':');
-              unsigned port = 0;
-              const char* digits = address.data() + (colon == std::string::npos ? 0 : colon + 1);
-              const auto parsed = std::from_chars(digits, address.data() + address.size(), port);
-              if (colon == std::string::npos || parsed.ec != std::errc{} ||
-                  parsed.ptr != address.data() + address.size() || port == 0 || port > 65535) {
+              const auto peer_address = parse_host_port(address);
+              if (!peer_address) {
                 if (failure.empty()) failure = "not a HOST:PORT: " + address.substr(0, 80);
                 continue;
               }
-              auto peer = connect_to(helper->system(), address.substr(0, colon),
-                                     static_cast<uint16_t>(port), tls);
+              auto peer = connect_to(helper->system(), peer_address->host, peer_address->port, tls);
               if (!peer && failure.empty())
                 failure = "cannot reach " + address + ": " + helper->system().render(peer.error());
             }

@@ -309,9 +309,9 @@ class TaskHostRuntime final : public Runtime {
     auto port = actors::publish_on(system, node, bind, 0, tls);
     if (!port) end(2, "cannot listen on " + bind + ": " + system.render(port.error()));
     const auto head = env_or("SAGE_HEAD_ADDRESS", "127.0.0.1:19001");
-    const auto colon = head.rfind(':');
-    auto jm = actors::connect_to(system, head.substr(0, colon),
-                                 static_cast<uint16_t>(std::stoul(head.substr(colon + 1))), tls);
+    const auto head_address = actors::parse_host_port(head);
+    if (!head_address) end(2, "SAGE_HEAD_ADDRESS is not a HOST:PORT: " + head);
+    auto jm = actors::connect_to(system, head_address->host, head_address->port, tls);
     if (!jm) end(2, "cannot reach the head at " + head + ": " + system.render(jm.error()));
     log.info("task host of job {} ({}): node on {}:{}", job_id.str(), job->name, bind, *port);
 
@@ -360,10 +360,10 @@ std::shared_ptr<Runtime> cluster_runtime(const std::string& host_arg, uint16_t p
   std::string host = host_arg;
   uint16_t port = port_arg;
   if (const auto address = env_or("SAGE_ADDRESS"); !address.empty()) {
-    const auto colon = address.rfind(':');
-    host = address.substr(0, colon);
-    if (colon != std::string::npos)
-      port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+    const auto parsed = actors::parse_host_port(address, port);
+    if (!parsed) throw SubmitError("SAGE_ADDRESS is not a HOST:PORT: " + address);
+    host = parsed->host;
+    port = parsed->port;
   }
   // One client per head and process, shared by its RemoteEnvironments.
   static std::mutex mutex;

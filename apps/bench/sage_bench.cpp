@@ -225,18 +225,23 @@ MfkLoopResult mfk_loop(uint64_t n) {
   return res;
 }
 
-/// One SAGE run of MFK; returns seconds from submit to the end of the job.
-double mfk_sage(uint64_t n, int count_parallelism, const MfkLoopResult& expected,
-                sage::Config config = job_config()) {
-  auto result = std::make_shared<MfkResult>();
-  sage::LocalEnvironment env("bench-mfk", std::move(config));
-  env.from_collection<MfkSource>(n)
+/// The front of MFK in `env`: `gen -> map -> filter`, keyed by the record's key.
+auto mfk_keyed(sage::Environment& env, uint64_t n) {
+  return env.from_collection<MfkSource>(n)
       .name("gen")
       .map([](const Rec& r) { return mfk_map(r); })
       .name("map")
       .filter([](const Rec& r) { return mfk_keep(r); })
       .name("filter")
-      .key_by([](const Rec& r) { return r.key; })
+      .key_by([](const Rec& r) { return r.key; });
+}
+
+/// One SAGE run of MFK; returns seconds from submit to the end of the job.
+double mfk_sage(uint64_t n, int count_parallelism, const MfkLoopResult& expected,
+                sage::Config config = job_config()) {
+  auto result = std::make_shared<MfkResult>();
+  sage::LocalEnvironment env("bench-mfk", std::move(config));
+  mfk_keyed(env, n)
       .map<MfkCount>(result)
       .name("count")
       .parallelism(count_parallelism)
@@ -272,9 +277,10 @@ class LocalCluster {
     worker_ = start({"cluster", "start", "--worker", "--head-address", address_, "--foreground",
                      "--state-dir", dir_ + "/worker"},
                     worker_address);
-    const auto colon = address_.rfind(':');
-    host_ = address_.substr(0, colon);
-    port_ = static_cast<uint16_t>(std::stoul(address_.substr(colon + 1)));
+    const auto head = sage::actors::parse_host_port(address_);
+    if (!head) fail("the head listens on '" + address_ + "'?");
+    host_ = head->host;
+    port_ = head->port;
     for (int i = 0; i < 100; ++i) {  // until the worker has registered
       if (sage::actors::query_status(host_, port_).nodes.size() >= 2) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -345,13 +351,7 @@ class LocalCluster {
 double mfk_cluster(uint64_t n, const std::string& host, uint16_t port, uint64_t expected) {
   sage::RemoteEnvironment env("bench-mfk-cluster", host, port,
                               job_config({{"placement", "spread"}}));
-  env.from_collection<MfkSource>(n)
-      .name("gen")
-      .map([](const Rec& r) { return mfk_map(r); })
-      .name("map")
-      .filter([](const Rec& r) { return mfk_keep(r); })
-      .name("filter")
-      .key_by([](const Rec& r) { return r.key; })
+  mfk_keyed(env, n)
       .map([counts = MfkCounts{}](const Rec& r) mutable {
         return KeyCount{r.key, ++counts[r.key]};
       })

@@ -54,18 +54,9 @@ struct Address {
 
 /// "HOST:PORT" (the port may be omitted: 19001).
 Address parse_address(const std::string& text) {
-  Address a;
-  const auto colon = text.rfind(':');
-  a.host = text.substr(0, colon);
-  if (colon != std::string::npos) {
-    const std::string digits = text.substr(colon + 1);
-    if (digits.empty() || digits.size() > 5 ||
-        digits.find_first_not_of("0123456789") != std::string::npos || std::stoul(digits) > 65535)
-      throw CLI::ValidationError("address", "cannot read a port in '" + text + "' (HOST:PORT)");
-    a.port = static_cast<uint16_t>(std::stoul(digits));
-  }
-  if (a.host.empty()) throw CLI::ValidationError("address", "no host in '" + text + "'");
-  return a;
+  const auto parsed = sage::actors::parse_host_port(text, 19001);
+  if (!parsed) throw CLI::ValidationError("address", "cannot read '" + text + "' as HOST:PORT");
+  return Address{parsed->host, parsed->port};
 }
 
 Address resolve_head_address(const std::string& flag) {

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 1" INT TERM  # the EXIT trap then cleans up
 fail() { echo "FAIL: $*"; tail -n 5 "$work"/state*/*.log 2>/dev/null; exit 1; }
-address_of() { sed -nE 's/.*listening on ([0-9.]+:[0-9]+);.*/\1/p' <<<"$1"; }
+. "$(dirname "$0")/cluster_lib.sh"
 alive_count() { "$sage" cluster status --address "$1" --tls-dir "$2" --format json 2>/dev/null | grep -o '"state":"alive"' | wc -l; }
 wait_alive() {  # head, tls dir, count
   for _ in $(seq 1 150); do [ "$(alive_count "$1" "$2")" = "$3" ] && return 0; sleep 0.1; done
@@ -39,7 +39,7 @@ bash "$here/cluster/make-certs.sh" "$work/other" intruder >/dev/null
 
 echo "mutual TLS on loopback"
 out=$("$sage" cluster start --head --port 0 --tls-dir "$work/pki/head" --state-dir "$work/state")
-head=$(address_of "$out")
+head=$(started_address "$out")
 "$sage" cluster start --worker --head-address "$head" --tls-dir "$work/pki/worker" --state-dir "$work/state" >/dev/null
 wait_alive "$head" "$work/pki/client" 2 || fail "a worker with a certificate of the CA did not register"
 
@@ -49,9 +49,9 @@ message=$("$sage" cluster status --address "$head" --tls-dir "$work/other/intrud
 grep -q "signed by the cluster's CA" <<<"$message" || fail "a foreign certificate got no clear refusal: $message"
 out=$("$sage" cluster start --worker --head-address "$head" --tls-dir "$work/other/intruder" \
         --state-dir "$work/state-intruder")
-intruder=$(address_of "$out")
+intruder=$(started_address "$out")
 out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$work/state-plain")
-plain=$(address_of "$out")
+plain=$(started_address "$out")
 sleep 2.5
 grep -q "signed by the cluster's CA" "$work"/state-intruder/worker-*.log || fail "the intruder was not told why"
 grep -q "expects TLS" "$work"/state-plain/worker-*.log || fail "the plain worker was not told why"
@@ -98,7 +98,7 @@ bash "$here/cluster/make-certs.sh" "$work/pki" nshead=10.201.0.1 nsworker=10.201
 
 out=$(ip netns exec "$ns_head" "$sage" cluster start --head --bind 10.201.0.1 --port 19001 \
         --tls-dir "$work/pki/nshead" --state-dir "$work/state-ns-head")
-[ "$(address_of "$out")" = "10.201.0.1:19001" ] || fail "the head in its namespace: $out"
+[ "$(started_address "$out")" = "10.201.0.1:19001" ] || fail "the head in its namespace: $out"
 ip netns exec "$ns_worker" "$sage" cluster start --worker --bind 10.201.0.2 --head-address 10.201.0.1:19001 \
   --tls-dir "$work/pki/nsworker" --state-dir "$work/state-ns-worker" >/dev/null
 for _ in $(seq 1 150); do

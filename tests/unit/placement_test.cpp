@@ -220,3 +220,13 @@ TEST_CASE("placement: every mode keeps collect() at the submitter, or refuses") 
   CHECK(placed.error.find("must run in the submitting program") != std::string::npos);
   CHECK_FALSE(sage::actors::place_tasks(plan, {}).error.empty());
 }
+
+TEST_CASE("addresses: HOST:PORT is read whole, or refused") {
+  auto a = sage::actors::parse_host_port("10.0.0.2:4711");
+  REQUIRE(a);
+  CHECK(a->host == "10.0.0.2");
+  CHECK(a->port == 4711);
+  CHECK(sage::actors::parse_host_port("head", 19001)->port == 19001);
+  for (const char* bad : {"head", ":4711", "h:", "h:0", "h:65536", "h:12ab", "h:-1", ""})
+    CHECK_FALSE(sage::actors::parse_host_port(bad));
+}

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,17 @@ struct TlsFiles {
   [[nodiscard]] std::string certificate() const { return dir + "/node.crt"; }
   [[nodiscard]] std::string key() const { return dir + "/node.key"; }
 };
+
+/// A network address.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// Reads "HOST:PORT" (and "HOST" alone when `default_port` is given); nullopt
+/// if there is no host or the port is not a number from 1 to 65535.
+std::optional<HostPort> parse_host_port(const std::string& text,
+                                        std::optional<uint16_t> default_port = std::nullopt);
 
 /// Loads and checks the TLS files (present, readable, key matching the
 /// certificate, certificate signed by the CA); throws `std::runtime_error`

@@ -294,6 +294,3 @@ caf::expected<caf::actor> connect_to(caf::actor_system& system, const std::strin
                                      uint16_t port, const TlsFiles& tls);
 
 }  // namespace sage::actors
-
-// A job spec is handed to the embedded runtime as a pointer and never leaves the process.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::JobSpecPtr)
