@@ -16,7 +16,10 @@ JobPlan describe_job(const detail::JobSpec& job) {
   out.id = job.id.str();
   out.name = job.name;
   out.placement = job.config->get_string("placement", "local");
-  for (const auto& node : job.graph.nodes) out.operators.push_back(node->name);
+  for (const auto& node : job.graph.nodes) {
+    out.operators.push_back(node->name);
+    out.contents.push_back(node->describe_contents ? node->describe_contents() : std::string{});
+  }
   const auto& plan = job.plan;
   for (const auto& task : plan.tasks) {
     const auto& chain = plan.chains[task.chain];
@@ -48,25 +51,55 @@ JobPlan describe_job(const detail::JobSpec& job) {
   return out;
 }
 
-uint64_t fingerprint(const JobPlan& plan) {
-  std::ostringstream canon;
-  canon << plan.name << '\n';
-  for (const auto& op : plan.operators) canon << op << '\n';
-  for (const auto& t : plan.tasks) {
-    canon << t.chain << '|' << t.instance << '|' << t.input_slots << '|' << t.output_slots << '|'
-          << t.at_submitter;
-    for (int32_t op : t.operators) canon << ',' << op;
-    canon << '\n';
+std::vector<std::string> describe_lines(const JobPlan& plan) {
+  std::vector<std::string> lines;
+  lines.push_back("job \"" + plan.name + "\"");
+  for (size_t op = 0; op < plan.operators.size(); ++op) {
+    std::string line = "operator \"" + plan.operators[op] + "\"";
+    if (op < plan.contents.size() && !plan.contents[op].empty())
+      line += " holding " + plan.contents[op];
+    lines.push_back(std::move(line));
   }
-  for (const auto& c : plan.channels)
-    canon << c.from_task << ':' << c.from_slot << '>' << c.to_task << ':' << c.to_slot << '|'
-          << c.producer << '|' << c.type_name << '|' << c.has_codec << '\n';
+  for (const auto& t : plan.tasks) {
+    std::ostringstream line;
+    line << "task \"" << t.chain << "\" instance " << t.instance << ", " << t.input_slots
+         << " inputs, " << t.output_slots << " outputs"
+         << (t.at_submitter ? ", at the submitter" : "") << ", operators";
+    for (int32_t op : t.operators) line << ' ' << op;
+    lines.push_back(line.str());
+  }
+  for (const auto& c : plan.channels) {
+    std::ostringstream line;
+    line << "channel " << c.from_task << ':' << c.from_slot << " -> " << c.to_task << ':'
+         << c.to_slot << " of \"" << c.producer << "\" (" << c.type_name
+         << (c.has_codec ? "" : ", no codec") << ')';
+    lines.push_back(line.str());
+  }
+  return lines;
+}
+
+uint64_t fingerprint(const JobPlan& plan) {
   uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : canon.str()) {
-    h ^= c;
+  for (const auto& line : describe_lines(plan)) {
+    for (unsigned char c : line) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= '\n';
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+std::string first_difference(const std::vector<std::string>& here,
+                             const std::vector<std::string>& there) {
+  for (size_t i = 0; i < std::max(here.size(), there.size()); ++i) {
+    if (i < here.size() && i < there.size() && here[i] == there[i]) continue;
+    const std::string mine = i < here.size() ? here[i] : "nothing";
+    const std::string theirs = i < there.size() ? there[i] : "nothing";
+    return "here " + mine + ", where it was submitted " + theirs;
+  }
+  return {};
 }
 
 std::optional<HostPort> parse_host_port(const std::string& text,
@@ -209,6 +242,8 @@ std::string validate(const JobPlan& plan) {
     return "a job id must be up to 64 hex digits";
   if (plan.tasks.empty() || plan.tasks.size() > max_tasks) return "no tasks, or too many";
   if (plan.operators.size() > max_operators) return "too many operators";
+  if (!plan.contents.empty() && plan.contents.size() != plan.operators.size())
+    return "what the operators hold does not match them";
   for (const auto& t : plan.tasks) {
     if (t.instance < 0 || t.input_slots > max_slots || t.output_slots > max_slots ||
         t.operators.empty())

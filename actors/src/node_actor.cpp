@@ -7,6 +7,8 @@
 ///            (peers_atom, PeerList) -> true once connected (task hosts)
 ///            (reap_atom) looks for task hosts that ended
 ///            (shutdown_atom) ends the node
+///            (replay_atom, seq, asking) -> ReplayedJob; (replay_records_atom, seq, asking,
+///              output, first) -> RecordChunk: what this (submitting) program saw of its job `seq`
 ///   sends    (get_program_atom, digest) to the JobManager; (host_exited_atom, index, why)
 ///            to the Dispatcher of a task host that ended
 ///
@@ -30,6 +32,7 @@
 #include <spdlog/spdlog.h>
 
 #include <sage/detail/log.hpp>
+#include <sage/detail/run_record.hpp>
 
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
@@ -128,6 +131,34 @@ class node_actor final : public caf::event_based_actor {
           auto job = find_job(job_id);
           return job ? job->handle->counter_values() : std::vector<uint64_t>{};
         },
+        [](replay_atom, uint32_t seq, uint32_t asking) -> caf::result<ReplayedJob> {
+          auto seen = detail::run_record().as_seen_by(seq, asking);
+          if (!seen)
+            return caf::make_error(caf::sec::invalid_argument,
+                                   "this program submitted no cluster job " + std::to_string(seq));
+          ReplayedJob r;
+          r.job_id = seen->job_id;
+          r.refusal = seen->refusal;
+          r.ended = seen->ended;
+          r.state = static_cast<int32_t>(seen->state);
+          r.error = seen->error;
+          r.counters = seen->counters;
+          r.run_time_ms = seen->run_time_ms;
+          for (const auto& o : seen->outputs) {
+            r.output_types.push_back(o->type_name());
+            r.output_sizes.push_back(o->encodable() ? static_cast<int64_t>(o->size()) : -1);
+          }
+          r.plan_lines = std::move(seen->plan_lines);
+          return r;
+        },
+        [](replay_records_atom, uint32_t seq, uint32_t asking, uint32_t output,
+           uint64_t first) -> caf::result<RecordChunk> {
+          constexpr size_t chunk_bytes = size_t{1} << 20;
+          auto seen = detail::run_record().as_seen_by(seq, asking);
+          if (!seen || output >= seen->outputs.size())
+            return caf::make_error(caf::sec::invalid_argument, "no such collected records");
+          return RecordChunk{seen->outputs[output]->encode(first, chunk_bytes)};
+        },
         [this](job_logs_atom, const std::string& job_id, uint64_t from) {
           return read_logs(job_id, from);
         },
@@ -207,7 +238,8 @@ class node_actor final : public caf::event_based_actor {
                 "SAGE_TASK_HOST_BIND=" + setup_.bind,
                 "SAGE_HEAD_ADDRESS=" + setup_.head_host + ":" + std::to_string(setup_.head_port),
                 "SAGE_TLS_DIR=" + setup_.tls.dir,
-                "SAGE_TASK_HOST_SUBMISSION=" + std::to_string(program.submission)};
+                "SAGE_TASK_HOST_SUBMISSION=" + std::to_string(program.submission),
+                "SAGE_SUBMITTER_ADDRESS=" + program.submitter_address};
     if (program.under_job_submit) spec.env.push_back("SAGE_JOB_SUBMIT=1");
     pid_t pid = 0;
     try {

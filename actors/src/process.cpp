@@ -78,6 +78,12 @@ std::string last_line(const std::string& path) {
   std::string line, last;
   while (std::getline(in, line))
     if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  // A log line of ours: "[time] [logger] [level] text" says enough as "text".
+  for (int field = 0; field < 3 && last.starts_with('['); ++field) {
+    const auto close = last.find("] ");
+    if (close == std::string::npos) break;
+    last.erase(0, close + 2);
+  }
   return last;
 }
 

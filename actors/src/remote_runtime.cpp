@@ -29,6 +29,7 @@
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/detail/log.hpp>
+#include <sage/detail/run_record.hpp>
 #include <sage/error.hpp>
 
 namespace sage::detail {
@@ -118,12 +119,17 @@ class RemoteRuntime final : public Runtime {
     auto plan = actors::describe_job(*job);
     if (!job->config->contains("placement")) plan.placement = "cluster";
     plan.submitter_address = node_address_;
+    // What this submission does is recorded for the task hosts of later ones.
+    const uint32_t seq = cluster_submissions.fetch_add(1);
+    detail::run_record().begin(seq, job->id.str(), job->handle, job->outputs,
+                               actors::describe_lines(plan));
 
     std::string refusal;
     try {
       plan.program = ship_program();
-      plan.program.submission = cluster_submissions.fetch_add(1);
+      plan.program.submission = seq;
       plan.program.under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
+      plan.program.submitter_address = node_address_;
     } catch (const std::exception& e) {
       refusal = e.what();
     }
@@ -146,9 +152,11 @@ class RemoteRuntime final : public Runtime {
       return;
     }
     if (listener) caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
-    job->handle->finish(JobState::failed, refusal);
-    throw SubmitError("the cluster at " + address_ + " refused job \"" + job->name +
+    SubmitError error("the cluster at " + address_ + " refused job \"" + job->name +
                       "\": " + refusal);
+    detail::run_record().refused(seq, error.what());
+    job->handle->finish(JobState::failed, refusal);
+    throw error;
   }
 
   void stop(const JobId& id) override {
@@ -243,32 +251,52 @@ class RemoteRuntime final : public Runtime {
   actors::ProgramLaunch program_;
 };
 
+/// The actor system of a task host, made when first needed: to ask the
+/// submitting program what its earlier jobs did, then to serve this one. It
+/// lives until the process ends (a task host ends with `_Exit`).
+struct TaskHostSystem {
+  TaskHostSystem() {
+    tls.dir = env_or("SAGE_TLS_DIR");
+    actors::configure_cluster_system(cfg, tls);
+    system = std::make_unique<caf::actor_system>(cfg);
+  }
+  actors::TlsFiles tls;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor submitter;  ///< the submitting program's node, once connected
+};
+
+TaskHostSystem& task_host_system() {
+  static auto* host = new TaskHostSystem;  // never destroyed: the process ends with _Exit
+  return *host;
+}
+
 /// The runtime of a task host. The program runs as in the submitting process;
 /// of the cluster jobs it submits, the one the task host was started for is
-/// served (and `submit()` does not return), the ones before it are skipped:
-/// they end at once, finished, without records. With `counted` false (a
-/// LocalEnvironment job of a program that was not run by `sage job submit`,
-/// which ran in the submitting process itself) jobs are skipped uncounted.
+/// served (and `submit()` does not return). The ones before it are replayed as
+/// the submitting program saw them (`RunRecord`, asked from its node):
+/// `submit()` throws what it threw there, `collect()` yields what it yielded,
+/// `status()` shows the final figures; so the program takes the same path here.
 class TaskHostRuntime final : public Runtime {
  public:
-  explicit TaskHostRuntime(bool counted) : counted_(counted) {}
+  TaskHostRuntime()
+      : served_(static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_SUBMISSION", "0")))) {}
 
   JobId assign_job_id() override {
-    return serves_next() ? JobId(env_or("SAGE_TASK_HOST")) : JobId::generate();
+    const uint32_t seq = cluster_submissions.load();
+    if (seq == served_) return JobId(env_or("SAGE_TASK_HOST"));
+    if (seq < served_) {
+      replayed_ = ask_submitter(seq);
+      replayed_seq_ = seq;
+      return JobId(replayed_.job_id);
+    }
+    return JobId::generate();
   }
-  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = counted_}; }
+  PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
 
   void submit(std::shared_ptr<const JobSpec> job) override {
-    if (!serves_next()) {
-      if (counted_) cluster_submissions.fetch_add(1);
-      detail::log("cluster").info(
-          "task host: job \"{}\" is not the one this process serves; "
-          "skipped",
-          job->name);
-      job->handle->finish(JobState::finished);
-      return;
-    }
-    serve(job);
+    if (cluster_submissions.load() == served_) serve(job);
+    replay(*job);
   }
 
   void stop(const JobId&) override {}
@@ -276,11 +304,100 @@ class TaskHostRuntime final : public Runtime {
   void add_node(const std::string&, uint16_t) override {}
 
  private:
-  /// Whether the next job submitted is the one to serve.
-  [[nodiscard]] bool serves_next() const {
-    return counted_ &&
-           cluster_submissions.load() ==
-               static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_SUBMISSION", "0")));
+  /// Ends the submission the program just made as it ended in the submitting program.
+  void replay(const JobSpec& job) {
+    const uint32_t seq = cluster_submissions.fetch_add(1);
+    if (replayed_seq_ != seq) {
+      replayed_ = ask_submitter(seq);
+      replayed_seq_ = seq;
+    }
+    const auto& r = replayed_;
+    const std::string which = "job " + std::to_string(seq) + " (\"" + job.name + "\")";
+    detail::log("cluster").info("task host: {} was submitted before this one; replayed", which);
+    if (!r.refusal.empty()) {
+      job.handle->finish(JobState::failed, r.refusal);
+      throw SubmitError(r.refusal);
+    }
+    if (r.output_sizes.size() != job.outputs.size())
+      detail::end_diverged_task_host(
+          "the program made " + std::to_string(job.outputs.size()) + " collect() calls in " +
+          which + " here, " + std::to_string(r.output_sizes.size()) + " where it was submitted");
+    for (size_t o = 0; o < job.outputs.size(); ++o) {
+      auto& output = *job.outputs[o];
+      if (!r.ended)
+        output.unreplayable(which +
+                            " was still running when this job was submitted, so what the "
+                            "program read of its collect() depended on timing: a task host "
+                            "cannot replay it (wait for a job's end before submitting the next)");
+      else if (r.output_sizes[o] < 0)
+        output.unreplayable("the program reads the collect() records of " + which + ", of type " +
+                            r.output_types[o] +
+                            ", which has no codec: a task host cannot be sent them");
+      else
+        fetch_records(seq, static_cast<uint32_t>(o), static_cast<uint64_t>(r.output_sizes[o]),
+                      output, which);
+    }
+    if (r.ended)
+      job.handle->replay_end(static_cast<JobState>(r.state), r.error, r.counters,
+                             std::chrono::milliseconds(r.run_time_ms));
+  }
+
+  void fetch_records(uint32_t seq, uint32_t output, uint64_t count, JobEndListener& into,
+                     const std::string& which) {
+    auto& host = task_host_system();
+    caf::scoped_actor self{*host.system};
+    for (uint64_t first = 0; first < count;) {
+      std::vector<std::string> chunk;
+      std::string failure;
+      self->request(submitter(), std::chrono::seconds(30), actors::replay_records_atom::value, seq,
+                    served_, output, first)
+          .receive([&](actors::RecordChunk& c) { chunk = std::move(c.records); },
+                   [&](caf::error& err) { failure = host.system->render(err); });
+      if (!failure.empty() || chunk.empty())
+        detail::end_diverged_task_host(
+            "cannot get the collect() records of " + which +
+            " from the submitting program: " + (failure.empty() ? "it sent none" : failure));
+      try {
+        into.replay(chunk);
+      } catch (const std::exception& e) {
+        detail::end_diverged_task_host("the collect() records of " + which +
+                                       " do not decode here: " + e.what());
+      }
+      first += chunk.size();
+    }
+  }
+
+  /// What the submitting program saw of its job `seq` when it submitted ours.
+  actors::ReplayedJob ask_submitter(uint32_t seq) {
+    auto& host = task_host_system();
+    caf::scoped_actor self{*host.system};
+    actors::ReplayedJob out;
+    std::string failure;
+    self->request(submitter(), std::chrono::seconds(30), actors::replay_atom::value, seq, served_)
+        .receive([&](actors::ReplayedJob& r) { out = std::move(r); },
+                 [&](caf::error& err) { failure = host.system->render(err); });
+    if (!failure.empty())
+      detail::end_diverged_task_host("cannot learn from the submitting program what its job " +
+                                     std::to_string(seq) + " did: " + failure);
+    return out;
+  }
+
+  /// The submitting program's node (its collect() sinks and its `RunRecord`).
+  caf::actor submitter() {
+    auto& host = task_host_system();
+    if (host.submitter) return host.submitter;
+    const auto address = env_or("SAGE_SUBMITTER_ADDRESS");
+    const auto parsed = actors::parse_host_port(address);
+    if (!parsed)
+      detail::end_diverged_task_host("the submitting program does not listen for its task hosts (" +
+                                     (address.empty() ? std::string("no address") : address) +
+                                     "), so they cannot replay its earlier jobs");
+    auto node = actors::connect_to(*host.system, parsed->host, parsed->port, host.tls);
+    if (!node)
+      detail::end_diverged_task_host("cannot reach the submitting program at " + address + ": " +
+                                     host.system->render(node.error()));
+    host.submitter = *node;
+    return host.submitter;
   }
 
   [[noreturn]] void serve(const std::shared_ptr<const JobSpec>& job) {
@@ -289,19 +406,26 @@ class TaskHostRuntime final : public Runtime {
     const auto index = static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_INDEX", "0")));
     const auto expected = std::stoull(env_or("SAGE_TASK_HOST_FINGERPRINT", "0"));
     const auto plan = actors::describe_job(*job);
-    if (job->id != job_id || plan.fingerprint != expected)
+    if (job->id != job_id || plan.fingerprint != expected) {
+      // Name what differs, from the submitter's own description of the job.
+      std::string difference;
+      if (!env_or("SAGE_SUBMITTER_ADDRESS").empty())
+        difference = actors::first_difference(actors::describe_lines(plan),
+                                              ask_submitter(served_).plan_lines);
       end(3, "this program built another job here than where it was submitted (" +
-                 std::to_string(plan.tasks.size()) + " tasks, fingerprint " +
-                 std::to_string(plan.fingerprint) + " instead of " + std::to_string(expected) +
-                 "): a program must build its graphs the same way on every run, and submit its "
-                 "jobs in the same order");
+                 (difference.empty() ? std::to_string(plan.tasks.size()) + " tasks, fingerprint " +
+                                           std::to_string(plan.fingerprint) + " instead of " +
+                                           std::to_string(expected)
+                                     : difference) +
+                 "): a program must build its graphs the same way on every run (not from the "
+                 "clock, a random device or files that differ between machines), and submit "
+                 "its jobs in the same order");
+    }
     actors::register_job(job);
 
-    actors::TlsFiles tls;
-    tls.dir = env_or("SAGE_TLS_DIR");
-    caf::actor_system_config cfg;
-    actors::configure_cluster_system(cfg, tls);
-    caf::actor_system system{cfg};
+    auto& host = task_host_system();
+    auto& system = *host.system;
+    const auto& tls = host.tls;
     actors::NodeSetup setup;
     setup.tls = tls;
     auto node = actors::spawn_node(system, setup);
@@ -332,7 +456,6 @@ class TaskHostRuntime final : public Runtime {
     end(status, {});
   }
 
- private:
   /// Ends the process: the job is over (or cannot be served). The program's
   /// code after `submit()` is the submitter's, not a task host's.
   [[noreturn]] static void end(int status, const std::string& error) {
@@ -342,20 +465,34 @@ class TaskHostRuntime final : public Runtime {
     std::_Exit(status);
   }
 
-  bool counted_;
+  uint32_t served_;  ///< the submission this task host serves
+  actors::ReplayedJob replayed_;
+  uint32_t replayed_seq_ = UINT32_MAX;
 };
+
+/// A task host whose program ends without submitting the job it was started
+/// for took another path than the submitting program: say so.
+void task_host_program_ended() {
+  detail::end_diverged_task_host(
+      "the program ended after " + std::to_string(cluster_submissions.load()) +
+      " cluster jobs here, before it submitted job " + env_or("SAGE_TASK_HOST_SUBMISSION", "0") +
+      ", the one this task host serves: it must submit the same jobs in the same order on every "
+      "run");
+}
 
 }  // namespace
 
 bool is_task_host() { return std::getenv("SAGE_TASK_HOST") != nullptr; }
 
-std::shared_ptr<Runtime> task_host_runtime(bool cluster_job) {
-  return std::make_shared<TaskHostRuntime>(cluster_job);
+std::shared_ptr<Runtime> task_host_runtime() {
+  static const bool watched = std::atexit(task_host_program_ended) == 0;
+  (void)watched;
+  return std::make_shared<TaskHostRuntime>();
 }
 
 std::shared_ptr<Runtime> cluster_runtime(const std::string& host_arg, uint16_t port_arg,
                                          const Config& cfg) {
-  if (is_task_host()) return task_host_runtime(true);
+  if (is_task_host()) return task_host_runtime();
   // `sage job submit --address` (SAGE_ADDRESS) overrides the program's own address.
   std::string host = host_arg;
   uint16_t port = port_arg;

@@ -76,7 +76,8 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
   }
   close(id_pipe[1]);
   // Job ids as the program's RemoteEnvironments submit them, while it runs.
-  std::thread reader([fd = id_pipe[0]] {
+  size_t submitted = 0;
+  std::thread reader([fd = id_pipe[0], &submitted] {
     std::string pending;
     char buf[128];
     for (;;) {
@@ -85,6 +86,7 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
       pending.append(buf, static_cast<size_t>(n));
       for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
         std::cerr << "sage: job " << pending.substr(0, nl) << " submitted" << std::endl;
+        ++submitted;
         pending.erase(0, nl + 1);
       }
     }
@@ -94,6 +96,12 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   reader.join();
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && submitted == 0) {
+    std::cerr << "sage: " << program[0]
+              << " submitted no job to the cluster (it exited 0 without building and submitting "
+                 "a pipeline)\n";
+    return 1;
+  }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   std::cerr << "sage: " << program[0] << " ended by signal " << WTERMSIG(status) << "\n";
   return 128 + WTERMSIG(status);

@@ -96,6 +96,7 @@ JobId Environment::submit(bool autostop) {
       p != "local" && p != "spread" && p != "cluster")
     throw GraphError("config 'placement' must be 'local', 'spread' or 'cluster', not '" + p + "'");
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
+  spec->outputs = end_listeners_;
   for (const auto& l : end_listeners_) {
     l->job_started();
     spec->handle->on_end([l](JobState s, const std::string& e) { l->job_ended(s, e); });
@@ -134,14 +135,21 @@ void Environment::wait_interruptible() {
       }
     }
   }
+  throw_if_not_finished();
+}
+
+void Environment::throw_if_not_finished() const {
   if (job_->state() == JobState::failed) throw JobFailed(job_->error());
+  if (job_->state() == JobState::cancelled)
+    throw JobCancelled("job " + job_->id().str() + " (" + name_ + ") was cancelled" +
+                       (job_->error().empty() ? std::string{} : ": " + job_->error()));
 }
 
 void Environment::wait() {
   if (!job_) return;
   program_waits();
   job_->wait();
-  if (job_->state() == JobState::failed) throw JobFailed(job_->error());
+  throw_if_not_finished();
 }
 
 void Environment::stop() {
@@ -177,8 +185,10 @@ LocalEnvironment::~LocalEnvironment() { close(); }
 std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
   // Under `sage job submit` (and in the task hosts it leads to) the program's
   // jobs run on the cluster, whichever environment it builds them with.
+  // Otherwise a LocalEnvironment job runs in this process, in a task host too:
+  // it is part of what the program computes before its cluster jobs.
   const bool under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
-  if (detail::is_task_host()) return detail::task_host_runtime(under_job_submit);
+  if (under_job_submit && detail::is_task_host()) return detail::task_host_runtime();
   if (under_job_submit) return detail::cluster_runtime("127.0.0.1", 19001, config());
   return detail::embedded_runtime(config());
 }

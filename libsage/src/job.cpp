@@ -120,6 +120,26 @@ void JobHandle::set_cluster_counters(const std::vector<uint64_t>& values) {
   cluster_counters_ = values;
 }
 
+std::vector<uint64_t> JobHandle::reported_counters() const {
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (!cluster_counters_.empty()) return cluster_counters_;
+  }
+  return counter_values();
+}
+
+void JobHandle::replay_end(JobState state, std::string error, const std::vector<uint64_t>& counters,
+                           std::chrono::milliseconds run_time) {
+  set_cluster_counters(counters);
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    started_ = std::chrono::steady_clock::now() - run_time;
+  }
+  finish(state, std::move(error));
+  std::lock_guard<std::mutex> guard(mutex_);
+  ended_ = started_ + run_time;
+}
+
 JobStatus JobHandle::snapshot() const {
   JobStatus s;
   std::vector<uint64_t> cluster;

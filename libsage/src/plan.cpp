@@ -18,6 +18,11 @@ void validate(const Graph& graph) {
       throw GraphError("operator '" + n->name + "' has no input");
   }
   if (!has_source) throw GraphError("the job has no source");
+  // As Flink refuses it: records would flow and go nowhere.
+  if (std::none_of(graph.nodes.begin(), graph.nodes.end(),
+                   [](const auto& n) { return n->kind == NodeKind::sink; }))
+    throw GraphError(
+        "the job has no sink: end its streams in sink(), print(), collect() or another sink");
   for (const auto& e : graph.edges)
     if (e.from >= e.to)
       throw GraphError("the graph has a cycle through '" + graph.nodes[e.to]->name + "'");

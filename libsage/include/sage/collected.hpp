@@ -15,12 +15,34 @@
 #include <string>
 #include <vector>
 
+#include <sage/codec.hpp>
+#include <sage/detail/record_flow.hpp>
 #include <sage/error.hpp>
 #include <sage/job.hpp>
 
 namespace sage::detail {
 
-/// Told when the job it belongs to ends.
+/// Ends a task host whose program took another path than the submitting
+/// program did: logs `why` and exits with status 3, which the node that
+/// started it reports with this line (run_record.cpp).
+[[noreturn]] void end_diverged_task_host(const std::string& why);
+
+/// What one `collect()` sink received during one cluster job, kept in the
+/// submitting program so that the task hosts of the program's later jobs can
+/// replay it (see `RunRecord`).
+class RecordedOutput {
+ public:
+  virtual ~RecordedOutput() = default;
+  [[nodiscard]] virtual std::string type_name() const = 0;
+  /// Whether the records can be encoded (their type has a codec).
+  [[nodiscard]] virtual bool encodable() const = 0;
+  [[nodiscard]] virtual size_t size() const = 0;
+  /// Records `first`, `first + 1`, ... encoded, about `max_bytes` of them (at least one).
+  [[nodiscard]] virtual std::vector<std::string> encode(size_t first, size_t max_bytes) const = 0;
+};
+
+/// A `collect()` sink's buffer as its environment sees it: told when the job
+/// starts and ends, and able to record and replay what the job collected.
 class JobEndListener {
  public:
   virtual ~JobEndListener() = default;
@@ -29,6 +51,48 @@ class JobEndListener {
   /// The program now blocks until the job ends (`stop()`, `wait()`,
   /// `submit(true)`): records may no longer wait for it to read them.
   virtual void program_waits() = 0;
+  /// Keeps a copy of every record of the job that just started.
+  virtual std::shared_ptr<const RecordedOutput> record() = 0;
+  /// In a task host: the records (encoded) this sink got in the submitting program.
+  virtual void replay(const std::vector<std::string>& encoded) = 0;
+  /// In a task host: the records cannot be replayed; reading them ends the task host.
+  virtual void unreplayable(std::string why) = 0;
+};
+
+/// The records of one job of a `CollectBuffer<T>`, as they arrived.
+template <class T>
+class CollectRecording final : public RecordedOutput {
+ public:
+  void add(const T& x) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    items_.push_back(x);
+  }
+  [[nodiscard]] std::string type_name() const override { return detail::type_name(typeid(T)); }
+  [[nodiscard]] bool encodable() const override { return has_codec<T>; }
+  [[nodiscard]] size_t size() const override {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return items_.size();
+  }
+  [[nodiscard]] std::vector<std::string> encode(size_t first, size_t max_bytes) const override {
+    std::vector<std::string> out;
+    if constexpr (has_codec<T>) {
+      std::lock_guard<std::mutex> guard(mutex_);
+      size_t bytes = 0;
+      std::vector<uint8_t> buffer;
+      for (size_t i = first; i < items_.size() && (out.empty() || bytes < max_bytes); ++i) {
+        buffer.clear();
+        ByteWriter w(buffer);
+        Codec<T>::encode(w, items_[i]);
+        bytes += buffer.size();
+        out.emplace_back(buffer.begin(), buffer.end());
+      }
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<T> items_;
 };
 
 /// The records a `collect()` sink received, waiting for the program to read them.
@@ -46,6 +110,7 @@ class CollectBuffer final : public JobEndListener {
   void push(T&& x) {
     {
       std::lock_guard<std::mutex> guard(mutex_);
+      if (recording_) recording_->add(x);
       items_.push_back(std::move(x));
     }
     cv_.notify_one();
@@ -53,6 +118,8 @@ class CollectBuffer final : public JobEndListener {
   void job_started() override {
     std::lock_guard<std::mutex> guard(mutex_);
     items_.clear();
+    recording_.reset();
+    unreplayable_.clear();
     started_ = true;
     ended_ = false;
     streaming_ = false;
@@ -77,10 +144,31 @@ class CollectBuffer final : public JobEndListener {
     for (auto& w : wakes) w();
   }
 
+  std::shared_ptr<const RecordedOutput> record() override {
+    std::lock_guard<std::mutex> guard(mutex_);
+    recording_ = std::make_shared<CollectRecording<T>>();
+    return recording_;
+  }
+  void replay(const std::vector<std::string>& encoded) override {
+    if constexpr (has_codec<T>) {
+      for (const auto& bytes : encoded) {
+        T x{};
+        ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+        Codec<T>::decode(r, x);
+        push(std::move(x));
+      }
+    }
+  }
+  void unreplayable(std::string why) override {
+    std::lock_guard<std::mutex> guard(mutex_);
+    unreplayable_ = std::move(why);
+  }
+
   std::vector<T> take_all() {
     std::vector<T> out;
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_) throw std::logic_error("Collected::get() before the job was submitted");
+    if (!unreplayable_.empty()) end_diverged_task_host(unreplayable_);
     streaming_ = true;
     for (;;) {  // drain as records come, so that a running job is never held back by us
       cv_.wait(lock, [&] { return ended_ || !items_.empty(); });
@@ -97,6 +185,7 @@ class CollectBuffer final : public JobEndListener {
   std::optional<T> next(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_) throw std::logic_error("Collected::next() before the job was submitted");
+    if (!unreplayable_.empty()) end_diverged_task_host(unreplayable_);
     streaming_ = true;
     cv_.wait_for(lock, timeout, [&] { return !items_.empty() || ended_; });
     if (items_.empty()) {
@@ -110,6 +199,7 @@ class CollectBuffer final : public JobEndListener {
   }
   bool exhausted() {
     std::lock_guard<std::mutex> guard(mutex_);
+    if (!unreplayable_.empty()) end_diverged_task_host(unreplayable_);
     return ended_ && items_.empty();
   }
 
@@ -145,6 +235,8 @@ class CollectBuffer final : public JobEndListener {
   std::condition_variable cv_;
   std::deque<T> items_;
   std::vector<std::function<void()>> wakes_;
+  std::shared_ptr<CollectRecording<T>> recording_;  ///< this job's records, kept for replay
+  std::string unreplayable_;  ///< in a task host: why these records cannot be replayed
   bool started_ = false;
   bool streaming_ = false;  ///< the program reads while the job runs
   bool ended_ = false;

@@ -105,8 +105,10 @@ class Environment {
 
   template <class T>
   DataStream<T> add_items_source(std::shared_ptr<const std::vector<T>> items) {
-    return add_source<T>(
+    auto stream = add_source<T>(
         "from_batch", [items] { return std::make_unique<detail::ItemsSourceInstance<T>>(items); });
+    graph_.nodes.back()->describe_contents = [items] { return detail::describe_items(*items); };
+    return stream;
   }
   template <class T, class Factory>
   DataStream<T> add_source(const char* kind, Factory factory) {
@@ -118,6 +120,8 @@ class Environment {
     return DataStream<T>(this, id, detail::EdgeRouting{});
   }
   void wait_interruptible();
+  /// Throws `JobFailed` if the ended job failed, `JobCancelled` if it was cancelled.
+  void throw_if_not_finished() const;
   /// Tells the collect() buffers that the program blocks until the job ends.
   void program_waits();
 

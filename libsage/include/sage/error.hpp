@@ -32,4 +32,12 @@ class JobFailed : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The job was cancelled before it finished (`sage job cancel`, a second
+/// Ctrl-C, `close()` from another thread): what `submit(true)` and `wait()`
+/// throw then, as Flink's `execute()` does. Its records are incomplete.
+class JobCancelled : public JobFailed {
+ public:
+  using JobFailed::JobFailed;
+};
+
 }  // namespace sage

@@ -74,12 +74,15 @@ struct ProgramLaunch {
   /// The program ran under `sage job submit`: its LocalEnvironments submitted to
   /// the cluster too (and count).
   bool under_job_submit = false;
+  /// Where the submitting program's node listens ("host:port"): a task host
+  /// asks it what the program's earlier jobs did (`RunRecord`).
+  std::string submitter_address;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ProgramLaunch& x) {
   return f(caf::meta::type_name("sage.program_launch"), x.digest, x.file_name, x.args,
-           x.working_dir, x.submission, x.under_job_submit);
+           x.working_dir, x.submission, x.under_job_submit, x.submitter_address);
 }
 
 struct JobPlan {
@@ -90,7 +93,10 @@ struct JobPlan {
   std::vector<PlannedTask> tasks;
   std::vector<PlannedChannel> channels;
   std::vector<std::string> operators;  ///< names, by graph node
-  ProgramLaunch program;               ///< empty digest: the job runs where it was submitted
+  /// What each operator holds of its own (a `from_batch` source's items, as a
+  /// digest), by graph node; "" if nothing.
+  std::vector<std::string> contents;
+  ProgramLaunch program;  ///< empty digest: the job runs where it was submitted
   /// Where the submitting program's node listens ("host:port"), for task hosts
   /// to connect to directly (collect() sinks run there); empty: not published.
   std::string submitter_address;
@@ -99,7 +105,7 @@ struct JobPlan {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
   return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint, x.tasks,
-           x.channels, x.operators, x.program, x.submitter_address);
+           x.channels, x.operators, x.contents, x.program, x.submitter_address);
 }
 
 /// Where one task instance runs, and its records in (at its first operator)
@@ -168,6 +174,39 @@ typename Inspector::result_type inspect(Inspector& f, LogChunk& x) {
   return f(caf::meta::type_name("sage.log_chunk"), x.nodes, x.texts, x.next);
 }
 
+/// What the submitting program saw of one of its earlier cluster jobs
+/// (`detail::SubmissionRecord`), sent to the task hosts of a later job.
+struct ReplayedJob {
+  std::string job_id;
+  std::string refusal;  ///< non-empty: submit() threw SubmitError with this text
+  bool ended = false;   ///< it had ended when the asking job was submitted
+  int32_t state = 0;    ///< a `sage::JobState`
+  std::string error;
+  std::vector<uint64_t> counters;
+  int64_t run_time_ms = 0;
+  /// Per collect() sink, in the order of the calls: its record type, and how
+  /// many records it collected (-1: they have no codec and cannot be sent).
+  std::vector<std::string> output_types;
+  std::vector<int64_t> output_sizes;
+  std::vector<std::string> plan_lines;  ///< see `describe_lines`
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ReplayedJob& x) {
+  return f(caf::meta::type_name("sage.replayed_job"), x.job_id, x.refusal, x.ended, x.state,
+           x.error, x.counters, x.run_time_ms, x.output_types, x.output_sizes, x.plan_lines);
+}
+
+/// Encoded records of a collect() sink of an earlier job, a chunk at a time.
+struct RecordChunk {
+  std::vector<std::string> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RecordChunk& x) {
+  return f(caf::meta::type_name("sage.record_chunk"), x.records);
+}
+
 /// A report of `plan` with the counters `counters` (flattened, may be empty),
 /// task t running on `node_of_task[t]`, after `run_time_ms`.
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
@@ -176,10 +215,18 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
 /// The plan of a compiled job.
 JobPlan describe_job(const detail::JobSpec& job);
 
-/// A digest of what makes two plans the same job: operators, types, tasks,
-/// channels. A task host refuses to serve a job whose fingerprint differs from
-/// the submitter's (the program built another graph).
+/// What makes two plans the same job, a line each: the job's name, its
+/// operators with what they hold (a source's items), its tasks and channels.
+std::vector<std::string> describe_lines(const JobPlan& plan);
+
+/// A digest of `describe_lines`. A task host refuses to serve a job whose
+/// fingerprint differs from the submitter's (the program built another graph).
 uint64_t fingerprint(const JobPlan& plan);
+
+/// The first difference between two plans' `describe_lines` (here: a task
+/// host's, there: the submitter's), for the error that refuses the job.
+std::string first_difference(const std::vector<std::string>& here,
+                             const std::vector<std::string>& there);
 
 /// "worker 10.0.0.2:4711", for messages.
 std::string describe(const NodeInfo& info);

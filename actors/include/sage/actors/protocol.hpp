@@ -35,6 +35,11 @@
 ///            (job_logs_atom, job_id, offset) -> (text, next offset)   its log of the job
 ///            (job_delete_atom, job_id)            removes the job's files
 ///            (shutdown_atom)                      ends the node (a worker or task host exits)
+///            (replay_atom, seq, asking) -> ReplayedJob   what the submitting program saw of
+///                                                 its cluster job `seq` when it submitted
+///                                                 job `asking` (a submitter's node)
+///            (replay_records_atom, seq, asking, output, first) -> RecordChunk   its collected
+///                                                 records, encoded, from `first` on
 ///   sends    (host_exited_atom, index, why) to a Dispatcher whose task host ended
 /// Dispatcher (one per job)
 ///   accepts  (task_done_atom, int task)           a task finished after end-of-stream
@@ -118,6 +123,8 @@ using job_resume_atom = caf::atom_constant<caf::atom("job_resume")>;
 using job_delete_atom = caf::atom_constant<caf::atom("job_delete")>;
 using job_logs_atom = caf::atom_constant<caf::atom("job_logs")>;
 using counters_atom = caf::atom_constant<caf::atom("counters")>;
+using replay_atom = caf::atom_constant<caf::atom("replay")>;
+using replay_records_atom = caf::atom_constant<caf::atom("replay_rec")>;
 
 /// The addresses ("host:port") of the other task hosts of a job, to connect to
 /// directly: data between workers then does not travel through the head.
@@ -219,6 +226,8 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<JobReport>>("sage.job_reports");
   cfg.add_message_type<std::vector<uint64_t>>("sage.counters");
   cfg.add_message_type<LogChunk>("sage.log_chunk");
+  cfg.add_message_type<ReplayedJob>("sage.replayed_job");
+  cfg.add_message_type<RecordChunk>("sage.record_chunk");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
 }
 

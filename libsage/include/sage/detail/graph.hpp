@@ -94,6 +94,10 @@ class Node {
   Resources resources;
   std::vector<int> in_edges;
   std::vector<int> out_edges;
+  /// What the operator holds of its own (a `from_batch` source: its items), as a
+  /// short text with a digest; empty if nothing. A task host builds the job
+  /// again and must find the same (job_plan.cpp fingerprints it).
+  std::function<std::string()> describe_contents;
 
   /// Whether this node's records can cross a node (their type has a codec).
   [[nodiscard]] virtual bool output_has_codec() const = 0;

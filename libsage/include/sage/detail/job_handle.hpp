@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <sage/collected.hpp>
 #include <sage/config.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/plan.hpp>
@@ -58,6 +59,12 @@ class JobHandle {
   /// `snapshot()` shows them from now on instead of this process's own counts
   /// (which `counter_values()` keeps reporting). Ignored unless the sizes match.
   void set_cluster_counters(const std::vector<uint64_t>& values);
+  /// The counters `snapshot()` shows, flattened: the cluster's totals if set, else this process's.
+  [[nodiscard]] std::vector<uint64_t> reported_counters() const;
+  /// In a task host: ends the job as it ended in the submitting program, with
+  /// its final counters and run time (`RunRecord`).
+  void replay_end(JobState state, std::string error, const std::vector<uint64_t>& counters,
+                  std::chrono::milliseconds run_time);
   [[nodiscard]] JobStatus snapshot() const;
 
  private:
@@ -86,6 +93,8 @@ struct JobSpec {
   size_t batch_size = 4096;
   int buffer_timeout_ms = 10;
   int channel_credits = 8;
+  /// The job's `collect()` buffers, in the order of the calls.
+  std::vector<std::shared_ptr<JobEndListener>> outputs;
 };
 
 /// Where jobs run: the embedded actor runtime for `LocalEnvironment`, a
@@ -125,10 +134,9 @@ std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port,
 /// Whether this process is a task host: a program a cluster node started for a job.
 bool is_task_host();
 
-/// A task host's runtime: serves the job the task host was started for, skips
-/// the others. `cluster_job`: the job is one the submitting program sent to the
-/// cluster (they are numbered in order); otherwise it ran in the submitting
-/// program itself and is skipped uncounted.
-std::shared_ptr<Runtime> task_host_runtime(bool cluster_job);
+/// A task host's runtime for the program's cluster jobs (numbered in order):
+/// serves the one the task host was started for, and replays the ones before
+/// it as the submitting program saw them (`RunRecord`).
+std::shared_ptr<Runtime> task_host_runtime();
 
 }  // namespace sage::detail

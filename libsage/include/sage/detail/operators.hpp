@@ -6,10 +6,12 @@
 /// makes them from a logical graph node.
 
 #include <concepts>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -205,6 +207,38 @@ class CollectInstance final : public OperatorInstance, public Output<T>, public 
   std::shared_ptr<CollectBuffer<T>> buffer_;
 };
 
+/// "100 items, digest 0123abcd...": what a `from_batch` source holds, so that a
+/// task host that built other items is noticed. Items are compared by their
+/// codec's bytes; without a codec, by their bytes where those are the value,
+/// else only their number is.
+template <class T>
+std::string describe_items(const std::vector<T>& items) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+  auto mix = [&h](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  };
+  const char* how = "";
+  if constexpr (has_codec<T>) {
+    std::vector<uint8_t> bytes;
+    for (const auto& x : items) {
+      bytes.clear();
+      ByteWriter w(bytes);
+      Codec<T>::encode(w, x);
+      const uint64_t n = bytes.size();
+      mix(reinterpret_cast<const uint8_t*>(&n), sizeof n);
+      mix(bytes.data(), bytes.size());
+    }
+  } else if constexpr (std::is_trivially_copyable_v<T> &&
+                       std::has_unique_object_representations_v<T>) {
+    mix(reinterpret_cast<const uint8_t*>(items.data()), items.size() * sizeof(T));
+  } else {
+    how = " (no codec: only their number is compared)";
+  }
+  char digest[17];
+  std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(h));
+  return std::to_string(items.size()) + " items, digest " + digest + how;
+}
+
 /// `from_batch`: the items of a container, shared by the instances; instance i
 /// emits the items at positions i, i+p, i+2p, ...
 template <class T>
@@ -332,7 +366,7 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
     size_t i = 0;
     switch (kind_) {
       case Routing::hash:
-        i = key_->hash(x) % n;
+        i = key_hash(x) % n;
         break;
       case Routing::round_robin:
         i = next_;
@@ -367,6 +401,20 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
   }
 
  private:
+  /// The user's key selector runs here, in the operator whose output is keyed:
+  /// a throw fails the job under that operator's name.
+  size_t key_hash(const T& x) {
+    try {
+      return key_->hash(x);
+    } catch (const std::exception& e) {
+      throw OperatorFailure(ctx_->operator_name(), ctx_->index(),
+                            std::string("its key selector (key_by) threw: ") + e.what());
+    } catch (...) {
+      throw OperatorFailure(ctx_->operator_name(), ctx_->index(),
+                            "its key selector (key_by) threw an unknown exception");
+    }
+  }
+
   void append(size_t i, T&& x) {
     auto& b = buffers_[i];
     b.push_back(std::move(x));
