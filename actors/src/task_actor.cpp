@@ -277,7 +277,7 @@ class task_actor final : public caf::event_based_actor {
 
   void source_step() {
     if (phase_ != phase::running || blocked() || held_back() || paused_) return;
-    detail::StepBudget budget(job_->batch_size, source_step_time);
+    detail::StepBudget budget(job_->batch_size, source_step_time, &blocked_channels_);
     const auto step = body_->run_source(budget);
     if (step.ended) {
       finish();

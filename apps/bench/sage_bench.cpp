@@ -48,6 +48,8 @@
 #include <csignal>
 #include <filesystem>
 
+#include "big_records_bench.hpp"
+
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/node_server.hpp>
 #include <sage/detail/job_handle.hpp>
@@ -929,6 +931,15 @@ int main(int argc, char** argv) {
     }
     extra.add("mfk_remote_records_per_s", static_cast<double>(mfk_n) / best, 0);
     extra.add("mfk_remote_crossing_records_per_s", static_cast<double>(expected.records) / best, 0);
+
+    // Documents of 16 KB (what LLM pipelines move) across the same kind of link.
+    const uint64_t docs = quick ? 5'000 : 20'000;
+    std::fprintf(stderr, "big records remote: %" PRIu64 " documents of 16 KB, node to node\n",
+                 docs);
+    const auto big = sage::bench::big_records_remote(docs, 16384, runs, g_base_config);
+    extra.add("big_records_remote_mb_per_s", big.sage_mb_per_s, 0);
+    extra.add("big_records_loopback_tcp_mb_per_s", big.tcp_mb_per_s, 0);
+    extra.add("big_records_remote_ratio", big.sage_mb_per_s / big.tcp_mb_per_s, 4);
   }
 
   if (only == "cluster") {  // not in the default set: it starts processes

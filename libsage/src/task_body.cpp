@@ -139,6 +139,8 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     setup.transport = &transport;
     setup.channels.assign(out.slots.begin(), out.slots.end());
     setup.batch_size = job.batch_size;
+    setup.batch_bytes = job.batch_bytes;
+    setup.record_max_bytes = job.record_max_bytes;
     setup.instance = task.instance;
     writers_.push_back(graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]],
                                                            routing, std::move(setup)));

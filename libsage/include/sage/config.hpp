@@ -70,6 +70,10 @@ inline constexpr std::string_view batch_size = "batch.size";    // records per b
 inline constexpr std::string_view buffer_timeout = "buffer.timeout";  // ms, default 10
 inline constexpr std::string_view channel_credits =
     "channel.credits";  // batches in flight per channel, default 8
+inline constexpr std::string_view batch_max_bytes =
+    "batch.max_bytes";  // a batch is also cut at this many bytes, default 1 MiB
+inline constexpr std::string_view record_max_bytes =
+    "record.max_bytes";  // a bigger record fails the job, default 256 MiB (at most 1 GiB)
 inline constexpr std::string_view chaining = "chaining";  // operator chaining, default true
 inline constexpr std::string_view scheduler_threads = "scheduler.threads";  // default: cores
 }  // namespace config_keys

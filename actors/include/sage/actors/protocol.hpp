@@ -161,8 +161,11 @@ struct wire_batch {
   detail::BatchPtr batch;
 };
 
-/// The largest encoded batch a node accepts (a batch of 4096 records of 64 KB each).
-constexpr size_t max_batch_bytes = size_t{256} << 20;
+/// The largest encoded batch a node accepts: one record of the largest
+/// `record.max_bytes` (1 GiB), with room for its framing. Batches are cut at
+/// `batch.max_bytes` (1 MiB by default), so only a single big record comes near;
+/// and no more is ever allocated than the peer actually sent.
+constexpr size_t max_batch_bytes = (size_t{1} << 30) + (size_t{1} << 20);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {

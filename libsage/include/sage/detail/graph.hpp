@@ -77,6 +77,8 @@ struct WriterSetup {
   BatchTransport* transport = nullptr;
   std::vector<uint32_t> channels;  ///< the task's output slots, one per target instance
   size_t batch_size = 4096;
+  size_t batch_bytes = size_t{1} << 20;         ///< a batch is cut at this footprint too
+  size_t record_max_bytes = size_t{256} << 20;  ///< a bigger record fails the job
   int instance = 0;  ///< this task's instance index (round-robin starts here)
 };
 

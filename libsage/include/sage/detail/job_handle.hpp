@@ -91,6 +91,8 @@ struct JobSpec {
   std::shared_ptr<const Config> config;
   std::shared_ptr<JobHandle> handle;
   size_t batch_size = 4096;
+  size_t batch_bytes = size_t{1} << 20;
+  size_t record_max_bytes = size_t{256} << 20;
   int buffer_timeout_ms = 10;
   int channel_credits = 8;
   /// The job's `collect()` buffers, in the order of the calls.

@@ -5,6 +5,7 @@
 /// port that feeds arriving batches into an operator, and `TypedNode`, which
 /// makes them from a logical graph node.
 
+#include <algorithm>
 #include <concepts>
 #include <cstdio>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <sage/collected.hpp>
+#include <sage/detail/footprint.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/record_flow.hpp>
 #include <sage/detail/task_body.hpp>
@@ -253,7 +255,7 @@ class ItemsSourceInstance final : public SourceInstance, public Emitter<T> {
     const auto& items = *items_;
     const auto stride = static_cast<size_t>(ctx_.parallelism());
     size_t emitted = 0;
-    while (emitted < max_records && next_ < items.size()) {
+    while (emitted < max_records && next_ < items.size() && !budget.output_blocked()) {
       ++records_out;
       this->out_.push(items[next_]);
       next_ += stride;
@@ -352,7 +354,12 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
       : kind_(routing.kind),
         setup_(std::move(setup)),
         buffers_(setup_.channels.size()),
+        bytes_(setup_.channels.size(), 0),
         ctx_(&ctx) {
+    // Records of one size: the byte bound is a count bound, with no cost per record.
+    if constexpr (fixed_footprint<T>)
+      setup_.batch_size =
+          std::max<size_t>(1, std::min(setup_.batch_size, setup_.batch_bytes / sizeof(T)));
     if (kind_ == Routing::hash)
       key_ = std::static_pointer_cast<const KeySelector<T>>(routing.key_selector)->clone_selector();
     if (kind_ == Routing::custom)
@@ -417,12 +424,25 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
 
   void append(size_t i, T&& x) {
     auto& b = buffers_[i];
-    b.push_back(std::move(x));
-    if (b.size() >= setup_.batch_size) ship(i);
+    if constexpr (fixed_footprint<T>) {
+      b.push_back(std::move(x));
+      if (b.size() >= setup_.batch_size) ship(i);
+    } else {
+      const size_t bytes = footprint(x);
+      if (bytes > setup_.record_max_bytes)
+        throw OperatorFailure(ctx_->operator_name(), ctx_->index(),
+                              "a record of " + std::to_string(bytes) +
+                                  " bytes exceeds record.max_bytes (" +
+                                  std::to_string(setup_.record_max_bytes) + ")");
+      b.push_back(std::move(x));
+      bytes_[i] += bytes;
+      if (b.size() >= setup_.batch_size || bytes_[i] >= setup_.batch_bytes) ship(i);
+    }
   }
 
   void ship(size_t i) {
     auto batch = std::make_shared<Batch<T>>(std::move(buffers_[i]));
+    bytes_[i] = 0;
     buffers_[i] = std::vector<T>();
     buffers_[i].reserve(setup_.batch_size);
     setup_.transport->send(setup_.channels[i], std::move(batch));
@@ -431,6 +451,7 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
   Routing kind_;
   WriterSetup setup_;
   std::vector<std::vector<T>> buffers_;
+  std::vector<size_t> bytes_;  ///< the footprint of each buffer's records
   std::unique_ptr<KeySelector<T>> key_;
   std::function<size_t(const T&, size_t)> custom_;
   size_t next_ = 0;

@@ -86,18 +86,28 @@ struct SourceStep {
 /// the clock only now and then.
 class StepBudget {
  public:
-  StepBudget(size_t max_records, std::chrono::steady_clock::duration time)
-      : max_records(max_records), deadline_(std::chrono::steady_clock::now() + time) {}
+  /// `blocked`, if given, counts the task's output channels that wait for
+  /// credit: a step ends as soon as one does, so that what a source produces
+  /// beyond its credit stays one call's worth (big records: bytes, not batches).
+  StepBudget(size_t max_records, std::chrono::steady_clock::duration time,
+             const int* blocked = nullptr)
+      : max_records(max_records),
+        deadline_(std::chrono::steady_clock::now() + time),
+        blocked_(blocked) {}
   const size_t max_records;
-  /// Counts a call; true once the step's time is up.
+  /// An output channel waits for credit.
+  [[nodiscard]] bool output_blocked() const { return blocked_ != nullptr && *blocked_ > 0; }
+  /// Counts a call; true once the step's time is up or an output waits for credit.
   bool out_of_time() {
     ++calls_;
+    if (blocked_ != nullptr && *blocked_ > 0) return true;
     if (calls_ > 16 && (calls_ & 63) != 0) return false;
     return std::chrono::steady_clock::now() >= deadline_;
   }
 
  private:
   std::chrono::steady_clock::time_point deadline_;
+  const int* blocked_;
   uint64_t calls_ = 0;
 };
 
