@@ -3,8 +3,8 @@
 # all started by `sage cluster start`, sharing one state directory.
 #
 #   cluster/local-cluster.sh up [N] [--port P] [--state-dir DIR] [--sage PATH]
-#   cluster/local-cluster.sh status [--port P] [--sage PATH]
-#   cluster/local-cluster.sh down [--port P] [--sage PATH]
+#   cluster/local-cluster.sh status [--port P] [--state-dir DIR] [--sage PATH]
+#   cluster/local-cluster.sh down [--port P] [--state-dir DIR] [--sage PATH]
 #
 # Defaults: N=2 workers, port 19001, state dir ~/.sage/local-cluster, and the `sage`
 # built in ./build/apps/cli (else the one on PATH).
@@ -29,6 +29,7 @@ if [ -z "$sage" ]; then
   if [ -x "$here/build/apps/cli/sage" ]; then sage="$here/build/apps/cli/sage"; else sage=$(command -v sage); fi
 fi
 address="127.0.0.1:$port"
+secret="$state_dir/cluster.secret"  # made by the head; the workers find it in the shared state dir
 
 case "$cmd" in
   up)
@@ -37,9 +38,10 @@ case "$cmd" in
       "$sage" cluster start --worker --head-address "$address" --state-dir "$state_dir"
     done
     sleep 1
-    "$sage" cluster status --address "$address"
+    "$sage" cluster status --address "$address" --secret-file "$secret"
+    echo "programs and sage commands present the cluster's secret: export SAGE_SECRET_FILE=$secret"
     ;;
-  status) "$sage" cluster status --address "$address" ;;
-  down) "$sage" cluster stop --all --address "$address" ;;
+  status) "$sage" cluster status --address "$address" --secret-file "$secret" ;;
+  down) "$sage" cluster stop --all --address "$address" --secret-file "$secret" ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

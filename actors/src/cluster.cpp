@@ -16,9 +16,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/all.hpp>
@@ -36,6 +33,8 @@ using namespace std::chrono_literals;
 
 /// How long a client waits for the head's answer.
 constexpr auto request_timeout = 10s;
+/// How long a connection that times out (a busy peer) is tried again.
+constexpr auto connect_patience = 30s;
 
 std::atomic<int> termination_signal{0};
 extern "C" void on_termination(int sig) { termination_signal.store(sig); }
@@ -92,9 +91,9 @@ std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
 std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFiles& tls) {
   if (err == caf::sec::disconnect_during_handshake)
     return tls.enabled()
-               ? "the peer ended the handshake: is this certificate signed by the cluster's CA, "
-                 "and does the peer use TLS?"
-               : "the peer ended the handshake: it expects TLS (give --tls-dir)";
+               ? "the peer refused the handshake with " + tls.describe() +
+                     ": is it this cluster's, and was the cluster started --insecure?"
+               : "the peer refused a connection without credentials" + credentials_hint(tls);
   return sys.render(err);
 }
 
@@ -147,43 +146,22 @@ caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& who
 
 caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host, uint16_t port,
                                      const TlsFiles& tls) {
-  return tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
-                       : sys.middleman().remote_actor(host, port);
-}
-
-void check_tls_files(const TlsFiles& tls) {
-  auto openssl_error = [] {
-    char buf[256] = "unknown error";
-    if (auto code = ERR_get_error()) ERR_error_string_n(code, buf, sizeof buf);
-    ERR_clear_error();
-    return std::string(buf);
-  };
-  for (const auto& file : {tls.ca(), tls.certificate(), tls.key()}) {
-    std::FILE* f = std::fopen(file.c_str(), "r");
-    if (f == nullptr)
-      throw std::runtime_error(
-          "cannot read " + file +
-          " (a TLS directory holds ca.crt, node.crt and node.key: see docs/operations.md)");
-    std::fclose(f);
+  // A peer under load may not finish the handshake within CAF's connection
+  // timeout: that is retried, with backoff, for a bounded time. Every other
+  // error (refused, or the credentials refused) is final at once.
+  const auto deadline = std::chrono::steady_clock::now() + connect_patience;
+  auto pause = std::chrono::milliseconds(100);
+  for (int attempt = 1;; ++attempt) {
+    auto peer = tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
+                              : sys.middleman().remote_actor(host, port);
+    if (peer || peer.error() != caf::sec::connection_timeout ||
+        std::chrono::steady_clock::now() + pause >= deadline)
+      return peer;
+    log().warn("connecting to {}:{} timed out (attempt {}, a busy peer?): trying again in {} ms",
+               host, port, attempt, pause.count());
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(3200));
   }
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate().c_str()) != 1)
-    throw std::runtime_error("cannot load the certificate " + tls.certificate() + ": " +
-                             openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key().c_str(), SSL_FILETYPE_PEM) != 1)
-    throw std::runtime_error("cannot load the private key " + tls.key() + ": " + openssl_error());
-  if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    throw std::runtime_error(tls.key() + " is not the key of " + tls.certificate());
-  if (SSL_CTX_load_verify_locations(ctx.get(), tls.ca().c_str(), nullptr) != 1)
-    throw std::runtime_error("cannot load the CA certificate " + tls.ca() + ": " + openssl_error());
-  // The node's certificate must be signed by the cluster's CA, or every peer refuses it.
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> check(X509_STORE_CTX_new(),
-                                                                        X509_STORE_CTX_free);
-  X509_STORE_CTX_init(check.get(), SSL_CTX_get_cert_store(ctx.get()),
-                      SSL_CTX_get0_certificate(ctx.get()), nullptr);
-  if (X509_verify_cert(check.get()) != 1)
-    throw std::runtime_error(tls.certificate() + " is not signed by " + tls.ca() + ": " +
-                             X509_verify_cert_error_string(X509_STORE_CTX_get_error(check.get())));
 }
 
 int run_head(const HeadOptions& options, const ReadyCallback& ready) {
@@ -192,7 +170,8 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   // The JobManager first: the head's node tells the task hosts it starts where it listens.
-  auto job_manager = spawn_job_manager(sys, nullptr, {}, options.state_dir);
+  auto job_manager =
+      spawn_job_manager(sys, nullptr, {}, options.state_dir, options.max_program_bytes);
   auto port = publish(sys, job_manager, options.bind, options.port, options.tls);
   if (!port) {
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
@@ -216,7 +195,9 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
     return 1;
   }
   log().info("head: JobManager on {}:{}, node on {}:{}{}", options.bind, *port, options.bind,
-             *node_port, options.tls.enabled() ? ", mutual TLS" : "");
+             *node_port,
+             options.tls.enabled() ? ", authenticated with " + options.tls.describe()
+                                   : ", INSECURE (no authentication)");
   ready(options.bind, *port);
   wait_until_down(sys, job_manager);
   if (int sig = termination_signal.load()) log().info("head: signal {}, shutting down", sig);
@@ -239,7 +220,8 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   const NodeInfo info = describe(options.node, "worker", options.bind, *port);
   const std::string head = options.head_host + ":" + std::to_string(options.head_port);
   log().info("worker: node on {}:{}, head at {}{}", options.bind, *port, head,
-             options.tls.enabled() ? ", mutual TLS" : "");
+             options.tls.enabled() ? ", authenticated with " + options.tls.describe()
+                                   : ", INSECURE (no authentication)");
   ready(options.bind, *port);
 
   // Register with the head, and again whenever the head is lost.
@@ -314,6 +296,19 @@ ClusterStatus query_status(const std::string& host, uint16_t port, const TlsFile
 }
 
 void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFiles& tls) {
+  // Workers the head does not reach (lost, between registrations, or known from an
+  // earlier head) are told directly, once the head has stopped.
+  std::vector<std::string> stragglers;
+  if (all) {
+    const auto status = query_status(host, port, tls);
+    for (const auto& n : status.nodes)
+      if (!n.alive && n.info.role == "worker")
+        stragglers.push_back(n.info.host + ":" + std::to_string(n.info.port));
+    // Addresses of earlier heads' workers may have been reused since: only a
+    // member of this cluster (its secret) would accept the connection anyway.
+    if (tls.enabled())
+      stragglers.insert(stragglers.end(), status.unregistered.begin(), status.unregistered.end());
+  }
   with_head(host, port, tls,
             [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
               // The head ends as it handles this; wait until its JobManager is gone.
@@ -325,6 +320,19 @@ void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFil
                   caf::after(request_timeout) >>
                       [&] { throw std::runtime_error("the head did not stop in time"); });
             });
+  if (stragglers.empty()) return;
+  ClusterConfig cfg{tls};
+  caf::actor_system sys{cfg};
+  for (const auto& address : stragglers) {
+    const auto at = parse_host_port(address);
+    if (!at) continue;
+    if (auto node = connect_to(sys, at->host, at->port, tls)) {
+      log().info("stopping the worker at {}, which the head did not reach", address);
+      caf::anon_send(*node, shutdown_atom::value);
+    }
+  }
+  // Let the messages leave before the actor system goes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
 // -- sage job ... -------------------------------------------------------------------

@@ -45,8 +45,9 @@ constexpr auto launch_timeout = std::chrono::seconds(150);
 /// How long a task host may take from its start to reporting back: the program
 /// runs up to its `submit()` first (docs/operations.md: heavy work belongs in functions).
 constexpr auto host_ready_timeout = std::chrono::seconds(60);
-/// How long task hosts may take to connect to each other.
-constexpr auto peers_timeout = std::chrono::seconds(10);
+/// How long task hosts may take to connect to each other: a busy peer's
+/// handshake is retried for up to 30 s (connect_to, cluster.cpp).
+constexpr auto peers_timeout = std::chrono::seconds(60);
 /// How long a node may take to report how its task host ended.
 constexpr auto host_exit_grace = std::chrono::milliseconds(1000);
 /// How long a host may take to report its counters.
@@ -91,6 +92,15 @@ class dispatcher_actor final : public caf::event_based_actor {
           end(JobState::failed, "operator \"" + op + "\" instance " + std::to_string(instance) +
                                     " failed: " + message +
                                     (node.empty() ? "" : " (" + node.substr(1) + ")"));
+        },
+        [this](task_link_atom, int task, int peer, const std::string& reason) {
+          // Records may be lost on the link: end the job rather than wait for them.
+          const auto here = where(task), there = where(peer);
+          end(JobState::failed,
+              "the link between " + (here.empty() ? std::string("a node") : here.substr(4)) +
+                  " and " + (there.empty() ? std::string("another node") : there.substr(4)) +
+                  " dropped (" + reason + "): task \"" + task_name(task) + "\" lost its peer \"" +
+                  task_name(peer) + "\"");
         },
         [this](host_ready_atom, uint32_t index, caf::actor& node, const std::string& address) {
           on_host_ready(index, std::move(node), address);
@@ -388,6 +398,11 @@ class dispatcher_actor final : public caf::event_based_actor {
   // -- failures and the end ---------------------------------------------------------
 
   /// " on worker 127.0.0.1:4711", where task `t` runs (when it is off the submitter).
+  std::string task_name(int t) const {
+    if (t < 0 || static_cast<size_t>(t) >= plan_.tasks.size()) return "?";
+    return plan_.tasks[t].chain + " (" + std::to_string(plan_.tasks[t].instance) + ")";
+  }
+
   std::string where(int t) const {
     if (t < 0 || static_cast<size_t>(t) >= node_of_task_.size()) return {};
     const auto& info = nodes_[node_of_task_[t]].info;

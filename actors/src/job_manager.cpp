@@ -50,9 +50,16 @@ struct node_entry {
 class job_manager_actor final : public caf::event_based_actor {
  public:
   job_manager_actor(caf::actor_config& cfg, caf::actor local_node, NodeInfo info,
-                    std::string state_dir)
+                    std::string state_dir, uint64_t max_program_bytes)
       : caf::event_based_actor(cfg),
-        programs_(state_dir.empty() ? std::string{} : state_dir + "/programs") {
+        programs_(state_dir.empty() ? std::string{} : state_dir + "/programs", max_program_bytes),
+        workers_file_(state_dir.empty() ? std::string{} : state_dir + "/workers") {
+    if (!workers_file_.empty()) {
+      std::ifstream in(workers_file_);
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty() && known_workers_.size() < max_known_workers)
+          known_workers_.push_back(line);
+    }
     if (local_node)
       nodes_.push_back(node_entry{std::move(local_node), NodeStatus{std::move(info), true, {}}});
   }
@@ -172,12 +179,23 @@ class job_manager_actor final : public caf::event_based_actor {
             s.jobs.push_back(
                 JobSummary{id, r.name, std::string(to_string(static_cast<JobState>(r.state)))});
           }
+          for (const auto& address : known_workers_)
+            if (std::none_of(nodes_.begin(), nodes_.end(), [&](const node_entry& n) {
+                  return n.status.info.host + ":" + std::to_string(n.status.info.port) == address;
+                }))
+              s.unregistered.push_back(address);
           return s;
         },
         [this](shutdown_atom, bool all) {
           detail::log("runtime").info("shutting down{}", all ? " with every worker" : "");
           for (auto& [id, entry] : jobs_)
             if (entry.dispatcher) send(entry.dispatcher, cancel_atom::value);
+          // Every known worker is told now (the client tells those the head cannot reach).
+          if (all && !workers_file_.empty()) {
+            known_workers_.clear();
+            std::error_code ec;
+            std::filesystem::remove(workers_file_, ec);
+          }
           // This process's node always ends with the runtime; workers only with `all`.
           for (const auto& n : nodes_)
             if (n.status.alive && (all || n.status.info.role != "worker"))
@@ -350,6 +368,7 @@ class job_manager_actor final : public caf::event_based_actor {
   /// the same address (after it lost the head, or froze for a while).
   uint32_t add(caf::actor node, NodeInfo info) {
     monitor(node);
+    remember_worker(info);
     for (size_t i = 0; i < nodes_.size(); ++i) {
       auto& n = nodes_[i];
       if (info.host.empty() || n.status.info.host != info.host || n.status.info.port != info.port)
@@ -395,8 +414,24 @@ class job_manager_actor final : public caf::event_based_actor {
     }
   }
 
+  /// Keeps a worker's address in the state directory, for `cluster stop --all`
+  /// to reach it even while it is between registrations with a later head.
+  void remember_worker(const NodeInfo& info) {
+    if (info.role != "worker" || workers_file_.empty()) return;
+    const std::string address = info.host + ":" + std::to_string(info.port);
+    if (std::find(known_workers_.begin(), known_workers_.end(), address) != known_workers_.end())
+      return;
+    known_workers_.push_back(address);
+    if (known_workers_.size() > max_known_workers) known_workers_.erase(known_workers_.begin());
+    std::ofstream out(workers_file_, std::ios::trunc);
+    for (const auto& a : known_workers_) out << a << '\n';
+  }
+
   ProgramStore programs_;
   std::map<std::string, job_entry> jobs_;
+  static constexpr size_t max_known_workers = 256;
+  std::string workers_file_;
+  std::vector<std::string> known_workers_;
   std::vector<std::string> job_order_;  // submission order, for listings
   std::vector<node_entry> nodes_;       // in order of arrival; lost nodes stay, marked
 };
@@ -404,9 +439,9 @@ class job_manager_actor final : public caf::event_based_actor {
 }  // namespace
 
 caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
-                             std::string state_dir) {
+                             std::string state_dir, uint64_t max_program_bytes) {
   return system.spawn<job_manager_actor>(std::move(local_node), std::move(info),
-                                         std::move(state_dir));
+                                         std::move(state_dir), max_program_bytes);
 }
 
 }  // namespace sage::actors

@@ -17,16 +17,20 @@
 /// registers the job it compiled, and a task host, which runs the same program,
 /// the job it built itself (docs/operations.md, "How a job is shipped").
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <signal.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -64,7 +68,13 @@ struct TaskHost {
   uint32_t index = 0;
   caf::actor dispatcher;
   std::string log_path;
+  int ready_pipe = -1;  ///< read end while it starts: it writes a byte once it is up
 };
+
+/// How many task hosts a node starts at once; more launches wait their turn
+/// (a task host starting is a whole program starting: on a busy machine, dozens
+/// at once starve each other and the cluster's heartbeats).
+size_t max_starting() { return std::max(2u, std::thread::hardware_concurrency()); }
 
 class node_actor final : public caf::event_based_actor {
  public:
@@ -197,27 +207,96 @@ class node_actor final : public caf::event_based_actor {
       return caf::make_error(caf::sec::invalid_argument, "a malformed launch request");
     if (programs_.contains(program.digest))
       return start_task_host(job_id, index, program, fingerprint, dispatcher);
+    // A new program: fetched once, however many of its launches arrive meanwhile.
     auto promise = make_response_promise<int32_t>();
-    request(job_manager, program_fetch_timeout, get_program_atom::value, program.digest)
+    auto& waiting = fetching_[program.digest];
+    waiting.push_back([=, this](const std::string& why) mutable {
+      if (!why.empty()) {
+        promise.deliver(caf::make_error(caf::sec::runtime_error, why));
+        return;
+      }
+      when_startable([=, this]() mutable {
+        deliver(promise, start_now(job_id, index, program, fingerprint, dispatcher));
+      });
+    });
+    if (waiting.size() > 1) return promise;
+    const std::string digest = program.digest;
+    detail::log("cluster").info("node: fetching program {} ({}) from the head", digest,
+                                program.file_name);
+    request(job_manager, program_fetch_timeout, get_program_atom::value, digest)
         .then(
-            [=, this](const std::string& bytes) mutable {
-              if (auto why = programs_.put(program.digest, bytes); !why.empty()) {
-                promise.deliver(caf::make_error(caf::sec::runtime_error, why));
-                return;
-              }
-              auto started = start_task_host(job_id, index, program, fingerprint, dispatcher);
-              if (started)
-                promise.deliver(*started);
-              else
-                promise.deliver(started.error());
-            },
-            [=](caf::error& err) mutable { promise.deliver(err); });
+            [=, this](const std::string& bytes) { fetched(digest, programs_.put(digest, bytes)); },
+            [=, this](caf::error& err) {
+              fetched(digest, "cannot fetch the program from the head: " + system().render(err));
+            });
     return promise;
   }
 
-  caf::expected<int32_t> start_task_host(const std::string& job_id, uint32_t index,
-                                         const ProgramLaunch& program, uint64_t fingerprint,
-                                         const caf::actor& dispatcher) {
+  /// The program `digest` arrived (`why` empty) or could not be had: its launches go on.
+  void fetched(const std::string& digest, const std::string& why) {
+    auto waiting = std::move(fetching_[digest]);
+    fetching_.erase(digest);
+    for (auto& launch : waiting) launch(why);
+  }
+
+  /// Starts a task host now, or once fewer than `max_starting()` are starting.
+  caf::result<int32_t> start_task_host(const std::string& job_id, uint32_t index,
+                                       const ProgramLaunch& program, uint64_t fingerprint,
+                                       const caf::actor& dispatcher) {
+    if (starting() < max_starting())
+      return start_now(job_id, index, program, fingerprint, dispatcher);
+    auto promise = make_response_promise<int32_t>();
+    when_startable([=, this]() mutable {
+      deliver(promise, start_now(job_id, index, program, fingerprint, dispatcher));
+    });
+    return promise;
+  }
+
+  /// Runs `launch` now, or once fewer than `max_starting()` task hosts are starting.
+  void when_startable(std::function<void()> launch) {
+    if (starting() < max_starting()) {
+      launch();
+      return;
+    }
+    detail::log("cluster").info("node: {} task hosts are starting; a launch waits its turn",
+                                starting());
+    queued_.push_back(std::move(launch));
+  }
+
+  template <class Promise>
+  static void deliver(Promise& promise, const caf::expected<int32_t>& started) {
+    if (started)
+      promise.deliver(*started);
+    else
+      promise.deliver(started.error());
+  }
+
+  [[nodiscard]] size_t starting() const {
+    return static_cast<size_t>(std::count_if(
+        hosts_.begin(), hosts_.end(), [](const auto& h) { return h.second.ready_pipe >= 0; }));
+  }
+
+  /// Task hosts that said they are up (or ended) no longer count as starting;
+  /// queued launches take their places.
+  void check_started() {
+    for (auto& [pid, host] : hosts_) {
+      if (host.ready_pipe < 0) continue;
+      char byte = 0;
+      const auto n = ::read(host.ready_pipe, &byte, 1);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      ::close(host.ready_pipe);  // a byte, or the end: it is up, or gone
+      host.ready_pipe = -1;
+    }
+    while (!queued_.empty() && starting() < max_starting()) {
+      auto launch = std::move(queued_.front());
+      queued_.pop_front();
+      launch();
+    }
+  }
+
+  caf::expected<int32_t> start_now(const std::string& job_id, uint32_t index,
+                                   const ProgramLaunch& program, uint64_t fingerprint,
+                                   const caf::actor& dispatcher) {
     const std::string job_dir = setup_.state_dir + "/jobs/" + job_id;
     std::error_code ec;
     std::filesystem::create_directories(job_dir, ec);
@@ -237,19 +316,27 @@ class node_actor final : public caf::event_based_actor {
                 "SAGE_TASK_HOST_FINGERPRINT=" + std::to_string(fingerprint),
                 "SAGE_TASK_HOST_BIND=" + setup_.bind,
                 "SAGE_HEAD_ADDRESS=" + setup_.head_host + ":" + std::to_string(setup_.head_port),
-                "SAGE_TLS_DIR=" + setup_.tls.dir,
+                setup_.tls.env(),  // the task host presents this node's credentials
                 "SAGE_TASK_HOST_SUBMISSION=" + std::to_string(program.submission),
                 "SAGE_SUBMITTER_ADDRESS=" + program.submitter_address};
     if (program.under_job_submit) spec.env.push_back("SAGE_JOB_SUBMIT=1");
+    int ready[2] = {-1, -1};
+    if (::pipe2(ready, O_CLOEXEC | O_NONBLOCK) == 0) {
+      spec.ready_fd = ready[1];
+      spec.env.push_back("SAGE_TASK_HOST_READY_FD=3");
+    }
     pid_t pid = 0;
     try {
       pid = start_process(spec);
     } catch (const std::exception& e) {
+      if (ready[0] >= 0) ::close(ready[0]);
+      if (ready[1] >= 0) ::close(ready[1]);
       return caf::make_error(caf::sec::runtime_error, e.what());
     }
+    if (ready[1] >= 0) ::close(ready[1]);
     detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid, job_id,
                                 program.file_name, spec.log_path);
-    hosts_[pid] = TaskHost{job_id, index, dispatcher, spec.log_path};
+    hosts_[pid] = TaskHost{job_id, index, dispatcher, spec.log_path, ready[0]};
     monitor(dispatcher);  // a task host whose Dispatcher is gone is ended (see on_down)
     if (hosts_.size() == 1) delayed_send(this, reap_interval, reap_atom::value);
     return static_cast<int32_t>(pid);
@@ -268,6 +355,7 @@ class node_actor final : public caf::event_based_actor {
   }
 
   void reap() {
+    check_started();
     for (auto it = hosts_.begin(); it != hosts_.end();) {
       int status = 0;
       if (::waitpid(it->first, &status, WNOHANG) != it->first) {
@@ -282,8 +370,10 @@ class node_actor final : public caf::event_based_actor {
       detail::log("cluster").info("node: task host {} of job {} {}", it->first, host.job_id, why);
       // The Dispatcher ignores this once the job ended (a task host exits when it did).
       send(host.dispatcher, host_exited_atom::value, host.index, why);
+      if (host.ready_pipe >= 0) ::close(host.ready_pipe);
       it = hosts_.erase(it);
     }
+    check_started();
     if (!hosts_.empty()) delayed_send(this, reap_interval, reap_atom::value);
   }
 
@@ -333,6 +423,9 @@ class node_actor final : public caf::event_based_actor {
   NodeSetup setup_;
   ProgramStore programs_;
   std::map<pid_t, TaskHost> hosts_;
+  std::deque<std::function<void()>> queued_;  ///< launches waiting for a starting slot
+  /// Launches waiting for a program being fetched from the head, by digest.
+  std::map<std::string, std::vector<std::function<void(const std::string&)>>> fetching_;
 };
 
 }  // namespace

@@ -52,9 +52,15 @@ pid_t start_process(const ProcessSpec& spec) {
     ::dup2(log, 1);
     ::dup2(log, 2);
     if (::chdir(spec.working_dir.c_str()) != 0) ::_exit(126);
+    if (spec.ready_fd >= 0) {
+      if (spec.ready_fd != 3)
+        ::dup2(spec.ready_fd, 3);  // dup2 clears close-on-exec
+      else
+        ::fcntl(3, F_SETFD, 0);
+    }
     // Nothing else of this process's goes along (a file another thread is
     // writing, a socket): the task host would hold it for its whole life.
-    ::close_range(3, ~0U, 0);
+    ::close_range(spec.ready_fd >= 0 ? 4 : 3, ~0U, 0);
     ::execve(spec.program.c_str(), argv.data(), envp.data());
     static const char message[] = "sage: cannot execute the job's program\n";
     [[maybe_unused]] auto ignored = ::write(2, message, sizeof message - 1);

@@ -15,6 +15,9 @@ struct ProcessSpec {
   std::vector<std::string> env;   ///< "KEY=value", added to this process's environment
   std::string working_dir;
   std::string log_path;  ///< stdout and stderr are appended here
+  /// If set, the child's descriptor 3: the write end of a pipe on which the task
+  /// host says it is up (docs: "Load"), so that its node can pace launches.
+  int ready_fd = -1;
 };
 
 /// Starts a process that is killed when this process ends (so a worker that

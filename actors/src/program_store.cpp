@@ -47,6 +47,10 @@ bool ProgramStore::contains(const std::string& digest) const {
 
 std::string ProgramStore::put(const std::string& digest, const std::string& bytes) {
   if (!is_digest(digest)) return "'" + digest.substr(0, 80) + "' is not a SHA-256 digest";
+  if (bytes.size() > max_bytes_)
+    return "the program is " + std::to_string(bytes.size() >> 20) +
+           " MB, above this head's limit of " + std::to_string(max_bytes_ >> 20) +
+           " MB (sage cluster start --head --max-program-size)";
   if (sha256_hex(bytes) != digest) return "the program's bytes do not match its digest";
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);

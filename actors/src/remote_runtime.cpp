@@ -48,15 +48,13 @@ std::string env_or(const char* name, std::string fallback = {}) {
   return value != nullptr ? std::string(value) : fallback;
 }
 
-/// TLS for a client: the config's `cluster.tls-dir`, else SAGE_TLS_DIR.
+/// A program's credentials: the config's `cluster.tls-dir` or `cluster.secret-file`,
+/// else SAGE_TLS_DIR, SAGE_SECRET_FILE or ~/.sage/cluster.secret (`find_credentials`);
+/// none with `cluster.insecure` or SAGE_INSECURE=1.
 actors::TlsFiles client_tls(const Config& cfg) {
-  actors::TlsFiles tls;
-  tls.dir = cfg.get_string("cluster.tls-dir", env_or("SAGE_TLS_DIR"));
-  if (tls.enabled()) {
-    tls.dir = std::filesystem::absolute(tls.dir).string();
-    actors::check_tls_files(tls);
-  }
-  return tls;
+  return actors::find_credentials(cfg.get_string("cluster.tls-dir", ""),
+                                  cfg.get_string("cluster.secret-file", ""),
+                                  cfg.get_bool("cluster.insecure", false));
 }
 
 /// What this process is: its binary, arguments and working directory.
@@ -92,8 +90,7 @@ class RemoteRuntime final : public Runtime {
     auto jm = actors::connect_to(system_, host, port, tls);
     if (!jm)
       throw SubmitError("cannot reach the cluster's head at " + address_ + ": " +
-                        system_.render(jm.error()) +
-                        (tls.enabled() ? "" : " (a cluster with TLS needs SAGE_TLS_DIR)"));
+                        system_.render(jm.error()) + actors::credentials_hint(tls));
     job_manager_ = *jm;
     node_ = actors::spawn_node(system_);  // the job's collect() sinks run here
     // Task hosts send collected records straight here, not through the head: the
@@ -255,8 +252,7 @@ class RemoteRuntime final : public Runtime {
 /// submitting program what its earlier jobs did, then to serve this one. It
 /// lives until the process ends (a task host ends with `_Exit`).
 struct TaskHostSystem {
-  TaskHostSystem() {
-    tls.dir = env_or("SAGE_TLS_DIR");
+  TaskHostSystem() : tls(actors::find_credentials("", "", false)) {  // the node's, from env
     actors::configure_cluster_system(cfg, tls);
     system = std::make_unique<caf::actor_system>(cfg);
   }
@@ -444,6 +440,12 @@ class TaskHostRuntime final : public Runtime {
     self->monitor(*jm);
     self->send(*jm, actors::host_ready_atom::value, job_id.str(), index, node,
                bind + ":" + std::to_string(*port));
+    // Tells the node that started this task host that it is up: it paces launches by it.
+    if (const auto fd = env_or("SAGE_TASK_HOST_READY_FD"); !fd.empty()) {
+      const int ready = std::atoi(fd.c_str());
+      (void)!::write(ready, "1", 1);
+      ::close(ready);
+    }
     int status = 0;
     self->receive([&](caf::down_msg& dm) {
       if (dm.source == jm->address()) {
@@ -473,7 +475,7 @@ class TaskHostRuntime final : public Runtime {
 /// A task host whose program ends without submitting the job it was started
 /// for took another path than the submitting program: say so.
 void task_host_program_ended() {
-  detail::end_diverged_task_host(
+  detail::end_diverged_task_host_at_exit(
       "the program ended after " + std::to_string(cluster_submissions.load()) +
       " cluster jobs here, before it submitted job " + env_or("SAGE_TASK_HOST_SUBMISSION", "0") +
       ", the one this task host serves: it must submit the same jobs in the same order on every "

@@ -13,6 +13,7 @@
 /// once processed, so backpressure travels upstream to the sources and memory
 /// stays bounded (docs/architecture.md, "Flow control").
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 
@@ -45,6 +46,7 @@ class task_actor final : public caf::event_based_actor {
 
   caf::behavior make_behavior() override {
     set_default_handler(drop_unexpected);
+    set_down_handler([this](caf::down_msg& dm) { on_peer_down(dm); });
     return {
         [this](wire_atom, const task_wiring& w) {
           wire(w);
@@ -164,6 +166,36 @@ class task_actor final : public caf::event_based_actor {
       in_[i].peer = w.inputs[i];
       in_[i].peer_slot = w.input_peer_slots[i];
     }
+    // A peer on another node is watched: when the link to it drops, batches or
+    // credit sent over it may be lost, and the job must fail rather than hang.
+    for (const auto& peer : w.outputs) watch(peer);
+    for (const auto& peer : w.inputs) watch(peer);
+  }
+
+  void watch(const caf::actor& peer) {
+    if (!peer || peer.node() == node()) return;
+    if (std::find(watched_.begin(), watched_.end(), peer.address()) != watched_.end()) return;
+    watched_.push_back(peer.address());
+    monitor(peer);
+  }
+
+  /// A watched peer ended. Normally it just finished (or the job is being
+  /// ended); only an unreachable one is news.
+  void on_peer_down(const caf::down_msg& dm) {
+    if (dm.reason != caf::exit_reason::remote_link_unreachable || phase_ == phase::done) return;
+    int peer_task = -1;
+    for (const auto& ch : job_->plan.channels) {
+      const auto out_slot = static_cast<size_t>(ch.from_slot);
+      const auto in_slot = static_cast<size_t>(ch.to_slot);
+      const bool mine_out = ch.from_task == task_id_ && out_slot < out_.size() &&
+                            out_[out_slot].peer.address() == dm.source;
+      const bool mine_in = ch.to_task == task_id_ && in_slot < in_.size() &&
+                           in_[in_slot].peer.address() == dm.source;
+      if (mine_out) peer_task = ch.to_task;
+      if (mine_in) peer_task = ch.from_task;
+      if (peer_task >= 0) break;
+    }
+    send(dispatcher_, task_link_atom::value, task_id_, peer_task, to_string(dm.reason));
   }
 
   void start() {
@@ -367,6 +399,7 @@ class task_actor final : public caf::event_based_actor {
   }
 
   JobSpecPtr job_;
+  std::vector<caf::actor_addr> watched_;  ///< peers on other nodes
   int task_id_;
   caf::actor dispatcher_;
   transport transport_;

@@ -65,7 +65,10 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
     setenv("SAGE_ADDRESS", (head.host + ":" + std::to_string(head.port)).c_str(), 1);
     setenv("SAGE_JOB_ID_FD", std::to_string(fd).c_str(), 1);
     setenv("SAGE_JOB_SUBMIT", "1", 1);  // LocalEnvironments submit to the cluster too
-    if (head.tls.enabled()) setenv("SAGE_TLS_DIR", head.tls.dir.c_str(), 1);
+    // The program presents the credentials this command found (SAGE_SECRET_FILE, ...).
+    const std::string credentials = head.tls.env();
+    const auto eq = credentials.find('=');
+    setenv(credentials.substr(0, eq).c_str(), credentials.substr(eq + 1).c_str(), 1);
     std::vector<std::string> storage = program;
     std::vector<char*> argv;
     for (auto& a : storage) argv.push_back(a.data());

@@ -96,6 +96,16 @@ std::string default_state_dir() {
   return std::string(home != nullptr ? home : ".") + "/.sage";
 }
 
+/// Whether `pid` runs (a zombie, killed but not yet reaped, does not).
+bool process_runs(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');  // "pid (name) state ..."
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
 /// Runs `run` as a daemon: forks, detaches, logs to `<state_dir>/<name>.log`, and
 /// returns in the parent once the daemon serves (printing where) or failed.
 int daemonize(const std::string& state_dir_arg, const std::string& name,
@@ -106,7 +116,7 @@ int daemonize(const std::string& state_dir_arg, const std::string& name,
   const std::string pid_path = state_dir + "/" + name + ".pid";
   if (std::ifstream pid_file(pid_path); pid_file) {
     pid_t other = 0;
-    if (pid_file >> other && other > 0 && kill(other, 0) == 0)
+    if (pid_file >> other && other > 0 && process_runs(other))
       throw std::runtime_error("a " + name + " already runs from " + state_dir + " (pid " +
                                std::to_string(other) +
                                "): stop it, or give this one its own --state-dir");
@@ -162,10 +172,10 @@ int daemonize(const std::string& state_dir_arg, const std::string& name,
   return 0;
 }
 
-void print_status(const ClusterStatus& s, const std::string& format) {
+void print_status(const ClusterStatus& s, const std::string& format, bool authenticated) {
   if (format == "json") {
     std::ostringstream o;
-    o << "{\"nodes\":[";
+    o << "{\"authenticated\":" << (authenticated ? "true" : "false") << ",\"nodes\":[";
     for (size_t i = 0; i < s.nodes.size(); ++i) {
       const auto& n = s.nodes[i];
       o << (i ? "," : "") << "{\"address\":\"" << sage::cli::json_escape(n.info.host) << ":"
@@ -181,6 +191,9 @@ void print_status(const ClusterStatus& s, const std::string& format) {
       if (!n.alive) o << ",\"lost_reason\":\"" << sage::cli::json_escape(n.lost_reason) << "\"";
       o << "}";
     }
+    o << "],\"unregistered\":[";
+    for (size_t i = 0; i < s.unregistered.size(); ++i)
+      o << (i ? "," : "") << "\"" << sage::cli::json_escape(s.unregistered[i]) << "\"";
     o << "],\"jobs\":[";
     for (size_t i = 0; i < s.jobs.size(); ++i)
       o << (i ? "," : "") << "{\"id\":\"" << s.jobs[i].id << "\",\"name\":\""
@@ -189,6 +202,10 @@ void print_status(const ClusterStatus& s, const std::string& format) {
     std::cout << o.str() << "\n";
     return;
   }
+  if (!authenticated)
+    std::printf(
+        "WARNING: this cluster was started --insecure: it authenticates nobody, and any local "
+        "user can run code on it as the user who started it\n\n");
   std::printf("%-22s %-7s %6s %10s %5s %6s %-6s %s\n", "NODE", "ROLE", "CPUS", "MEMORY", "GPUS",
               "TASKS", "STATE", "LABELS");
   for (const auto& n : s.nodes) {
@@ -198,6 +215,12 @@ void print_status(const ClusterStatus& s, const std::string& format) {
     std::printf("%-22s %-7s %6g %8lldMB %5d %6d %-6s %s\n", address.c_str(), n.info.role.c_str(),
                 n.info.cpus, static_cast<long long>(n.info.memory_mb), n.info.gpus, n.running_tasks,
                 n.alive ? "alive" : "lost", labels.c_str());
+  }
+  if (!s.unregistered.empty()) {
+    std::string list;
+    for (const auto& a : s.unregistered) list += (list.empty() ? "" : " ") + a;
+    std::printf("not registered with this head yet (workers of an earlier one): %s\n",
+                list.c_str());
   }
   std::printf("\n%zu job(s)\n", s.jobs.size());
   for (const auto& j : s.jobs)
@@ -243,10 +266,31 @@ int main(int argc, char** argv) {
   start->add_option("--label", labels, "a label K=V (repeatable)");
   start->add_option("--state-dir", state_dir, "where logs and pid files go")->capture_default_str();
   start->add_flag("--foreground", foreground, "stay attached (for systemd units and tests)");
-  std::string tls_dir;
-  auto* start_tls_opt =
-      start->add_option("--tls-dir", tls_dir,
-                        "mutual TLS: a directory with ca.crt, node.crt, node.key (SAGE_TLS_DIR)");
+  std::string tls_dir, secret_file;
+  bool insecure = false;
+  auto* start_tls_opt = start->add_option(
+      "--tls-dir", tls_dir,
+      "mutual TLS with certificates of your own: a directory with ca.crt, node.crt, node.key "
+      "(SAGE_TLS_DIR)");
+  start->add_option("--secret-file", secret_file,
+                    "the cluster secret (head: created if missing; default "
+                    "<state dir>/cluster.secret; workers: SAGE_SECRET_FILE, else "
+                    "~/.sage/cluster.secret)");
+  std::string max_program_size = "1G";
+  start
+      ->add_option("--max-program-size", max_program_size,
+                   "the largest program the head stores for its jobs (head)")
+      ->capture_default_str();
+  start->add_flag("--insecure", insecure,
+                  "no authentication: any local user can run code on the cluster (loopback only)");
+  // Every command that talks to a cluster presents its credentials.
+  auto credential_options = [&](CLI::App* cmd) {
+    cmd->add_option("--secret-file", secret_file,
+                    "the cluster secret (SAGE_SECRET_FILE, else ~/.sage/cluster.secret)");
+    cmd->add_option("--tls-dir", tls_dir,
+                    "mutual TLS: a directory with ca.crt, node.crt, node.key (SAGE_TLS_DIR)");
+    cmd->add_flag("--insecure", insecure, "connect without credentials (an --insecure cluster)");
+  };
   std::string config_file;
   start->add_option("--config", config_file,
                     "a YAML or TOML file of cluster.* and node.* settings "
@@ -257,15 +301,14 @@ int main(int argc, char** argv) {
   auto* status =
       cluster->add_subcommand("status", "nodes (address, resources, alive or lost) and jobs");
   status->add_option("--address", address, "the head's HOST:PORT");
-  status->add_option("--tls-dir", tls_dir,
-                     "mutual TLS: a directory with ca.crt, node.crt, node.key");
+  credential_options(status);
   status->add_option("--format", format, "table or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json"}));
   bool all = false;
   auto* stop = cluster->add_subcommand("stop", "stop the head (and with --all, every worker)");
   stop->add_option("--address", address, "the head's HOST:PORT");
-  stop->add_option("--tls-dir", tls_dir, "mutual TLS: a directory with ca.crt, node.crt, node.key");
+  credential_options(stop);
   stop->add_flag("--all", all, "stop every worker too");
 
   // -- job ------------------------------------------------------------------------------
@@ -273,8 +316,7 @@ int main(int argc, char** argv) {
   job->require_subcommand(1);
   auto head_options = [&](CLI::App* cmd) {
     cmd->add_option("--address", address, "the head's HOST:PORT");
-    cmd->add_option("--tls-dir", tls_dir,
-                    "mutual TLS: a directory with ca.crt, node.crt, node.key");
+    credential_options(cmd);
   };
   std::string submit_program;
   auto* job_submit = job->add_subcommand(
@@ -337,13 +379,11 @@ int main(int argc, char** argv) {
   }
 
   try {
-    // TLS: --tls-dir, else SAGE_TLS_DIR (--config may set it for `start`, below).
-    if (tls_dir.empty())
-      if (const char* env = std::getenv("SAGE_TLS_DIR"); env != nullptr) tls_dir = env;
+    // Credentials: --tls-dir, --secret-file, SAGE_TLS_DIR, SAGE_SECRET_FILE,
+    // ~/.sage/cluster.secret; none with --insecure (--config may set some for `start`).
     sage::actors::TlsFiles tls;
     auto resolve_tls = [&] {
-      tls.dir = tls_dir.empty() ? "" : std::filesystem::absolute(tls_dir).string();
-      if (tls.enabled()) sage::actors::check_tls_files(tls);
+      tls = sage::actors::find_credentials(tls_dir, secret_file, insecure);
     };
     if (start->parsed()) {
       if (!head && !worker) throw CLI::ValidationError("cluster start", "say --head or --worker");
@@ -376,11 +416,32 @@ int main(int argc, char** argv) {
           if (key.rfind("node.labels.", 0) == 0)
             labels.insert(labels.begin(), key.substr(12) + "=" + value);
       }
+      if (insecure && (!tls_dir.empty() || !secret_file.empty()))
+        throw CLI::ValidationError("--insecure", "excludes --tls-dir and --secret-file");
+      if (head && !insecure && tls_dir.empty() && std::getenv("SAGE_TLS_DIR") == nullptr) {
+        // A head makes the cluster's secret, once, where it keeps its state.
+        if (secret_file.empty()) secret_file = state_dir + "/cluster.secret";
+        if (sage::actors::create_cluster_secret(secret_file))
+          std::cerr << "sage: created the cluster secret " << secret_file
+                    << " (mode 0600): workers, clients and programs present it\n";
+      } else if (worker && !insecure && tls_dir.empty() && secret_file.empty() &&
+                 std::getenv("SAGE_TLS_DIR") == nullptr &&
+                 std::getenv("SAGE_SECRET_FILE") == nullptr) {
+        if (std::error_code ec; std::filesystem::exists(state_dir + "/cluster.secret", ec))
+          secret_file = state_dir + "/cluster.secret";
+        else if (!std::filesystem::exists(sage::actors::default_secret_path(), ec))
+          throw std::runtime_error(
+              "no cluster secret: give --secret-file FILE (the head's <state dir>/cluster.secret, "
+              "copied here with mode 0600) or SAGE_SECRET_FILE; or start the cluster --insecure");
+      }
       resolve_tls();
-      if (!is_loopback(bind) && tls.dir.empty())
-        throw std::runtime_error(
-            "listening on " + bind +
-            " needs mutual TLS: give --tls-dir (see docs/operations.md), or bind to 127.0.0.1");
+      if (!tls.enabled())
+        std::cerr << "sage: WARNING: --insecure: this cluster authenticates nobody; any local "
+                     "user can run code on it as this user\n";
+      if (!is_loopback(bind) && !tls.enabled())
+        throw std::runtime_error("listening on " + bind +
+                                 " needs authentication: drop --insecure (see docs/operations.md), "
+                                 "or bind to 127.0.0.1");
       sage::actors::NodeInfo node;
       node.cpus = cpus;
       node.memory_mb = parse_memory_mb(memory);
@@ -404,6 +465,7 @@ int main(int argc, char** argv) {
       if (head) {
         sage::actors::HeadOptions o;
         fill(o);
+        o.max_program_bytes = static_cast<uint64_t>(parse_memory_mb(max_program_size)) << 20;
         name = "head";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_head(o, ready);
@@ -448,7 +510,7 @@ int main(int argc, char** argv) {
     if (status->parsed()) {
       const auto a = resolve_head_address(address);
       resolve_tls();
-      print_status(sage::actors::query_status(a.host, a.port, tls), format);
+      print_status(sage::actors::query_status(a.host, a.port, tls), format, tls.enabled());
       return 0;
     }
     if (stop->parsed()) {

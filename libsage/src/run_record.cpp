@@ -85,4 +85,12 @@ void end_diverged_task_host(const std::string& why) {
   std::_Exit(3);
 }
 
+void end_diverged_task_host_at_exit(const std::string& why) {
+  // The program is exiting: spdlog's registry may be gone already.
+  std::fflush(nullptr);
+  std::fprintf(stderr, "task host: %s\n", why.c_str());
+  std::fflush(stderr);
+  std::_Exit(3);
+}
+
 }  // namespace sage::detail

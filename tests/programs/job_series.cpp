@@ -6,6 +6,7 @@
 //   job_series [--local] series N     N jobs, each built from the last one's collect()
 //   job_series [--local] chain        job 1 is from_batch(job 0's collected records)
 //   job_series [--local] fail-then-run   job 0 fails; job 1 is built from its error
+//   job_series [--local] wide N         N jobs of 8 instances per operator, collected
 //   job_series clock                  the items of a source come from the clock
 //   job_series endless                an unbounded job (cancelled from outside)
 //   job_series no-sink                a graph without a sink
@@ -209,6 +210,34 @@ int clock_items() {
   return 0;
 }
 
+/// N small jobs in a row, each with 8 instances per operator, collected here.
+int wide(int n) {
+  for (int i = 0; i < n; ++i) {
+    auto env = make_env("wide-" + std::to_string(i));
+    std::vector<int64_t> items(500);
+    std::iota(items.begin(), items.end(), int64_t{i});
+    auto out = env->from_batch(items)
+                   .rebalance()
+                   .map([](const int64_t& x) { return x * 2; })
+                   .parallelism(8)
+                   .key_by([](const int64_t& x) { return x % 13; })
+                   .map([](const int64_t& x) { return x + 1; })
+                   .parallelism(8)
+                   .collect();
+    env->submit(true);
+    const auto got = out.get();
+    const int64_t sum = std::accumulate(got.begin(), got.end(), int64_t{0});
+    const int64_t want = 2 * (500 * int64_t{i} + 499 * 500 / 2) + 500;
+    if (got.size() != items.size() || sum != want) {
+      std::cout << "FAIL job " << i << ": " << got.size() << " records, sum " << sum << ", want "
+                << want << std::endl;
+      return 1;
+    }
+  }
+  std::cout << "ok: " << n << " jobs of 8 instances per operator" << std::endl;
+  return 0;
+}
+
 int endless() {
   struct Counter : sage::SourceFunction<int64_t> {
     void execute(sage::SourceContext<int64_t>& ctx) override {
@@ -277,6 +306,7 @@ int main(int argc, char** argv) {
   try {
     if (mode == "series") return series(args.size() > 1 ? std::stoi(args[1]) : 20);
     if (mode == "chain") return chain();
+    if (mode == "wide") return wide(args.size() > 1 ? std::stoi(args[1]) : 30);
     if (mode == "fail-then-run") return fail_then_run();
     if (mode == "clock") return clock_items();
     if (mode == "endless") return endless();
@@ -287,7 +317,7 @@ int main(int argc, char** argv) {
     std::cout << "error: " << e.what() << std::endl;
     return 1;
   }
-  std::cerr << "usage: job_series [--local] series N|chain|fail-then-run|clock|endless|no-sink|"
-               "bad-key|none\n";
+  std::cerr << "usage: job_series [--local] series N|chain|wide N|fail-then-run|clock|endless|"
+               "no-sink|bad-key|none\n";
   return 2;
 }

@@ -10,28 +10,15 @@
 set -euo pipefail
 sage=$1
 prog=$2
-state=$(mktemp -d)
-pids=()
-cleanup() {
-  pkill -9 -x "$(basename "$prog" | cut -c1-15)" 2>/dev/null || true
-  for pid in "${pids[@]}" $(cat "$state"/*/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$state"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-fail() {
-  echo "FAIL: $*"
-  echo "--- logs"
-  tail -n 20 "$state"/*/*.log "$state"/*/jobs/*/*.log 2>/dev/null | tail -n 80 || true
-  exit 1
-}
 . "$(dirname "$0")/cluster_lib.sh"
+cluster_script_setup "$prog"
 
 head_port=$(free_port)
 head="127.0.0.1:$head_port"
 export SAGE_ADDRESS=$head
 out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state/head")
 pids+=("$(started_pid "$out")")
+export SAGE_SECRET_FILE="$state/head/cluster.secret"  # made by the head: workers, clients, programs
 for w in w1 w2; do
   out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state/$w")
   pids+=("$(started_pid "$out")")

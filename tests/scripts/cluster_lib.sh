@@ -40,3 +40,28 @@ wait_state() {
 started_address() { sed -nE 's/.*listening on ([0-9.]+:[0-9]+);.*/\1/p' <<<"$1"; }
 started_pid() { sed -nE 's/.*\(pid ([0-9]+)\).*/\1/p' <<<"$1"; }
 
+
+# What the cluster scripts share: a state directory ($state), processes to end
+# at exit ($pids, and the pid files of the nodes under $state), and `fail`.
+# $1: the test program, whose submitting processes are killed by name at exit.
+cluster_script_setup() {
+  program_name=$(basename "$1" | cut -c1-15)
+  state=$(mktemp -d)
+  pids=()
+  trap cluster_script_cleanup EXIT
+  trap "exit 1" INT TERM  # the EXIT trap then cleans up
+}
+cluster_script_cleanup() {
+  pkill -9 -x "$program_name" 2>/dev/null || true
+  for pid in "${pids[@]}" $(cat "$state"/*/*.pid "$state"/*/*/*.pid 2>/dev/null); do
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$state"
+}
+fail() {
+  echo "FAIL: $*"
+  echo "--- logs"
+  tail -n 20 "$state"/*/*.log "$state"/*/*/*.log "$state"/*/jobs/*/*.log 2>/dev/null | tail -n 80 || true
+  exit 1
+}

@@ -12,28 +12,15 @@
 set -euo pipefail
 sage=$1
 prog=$2
-state=$(mktemp -d)
-pids=()
-cleanup() {
-  pkill -9 -x "$(basename "$prog" | cut -c1-15)" 2>/dev/null || true
-  for pid in "${pids[@]}" $(cat "$state"/*/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$state"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-fail() {
-  echo "FAIL: $*"
-  echo "--- logs"
-  tail -n 20 "$state"/*/*.log "$state"/*/jobs/*/*.log 2>/dev/null | tail -n 80 || true
-  exit 1
-}
 . "$(dirname "$0")/cluster_lib.sh"
+cluster_script_setup "$prog"
 
 head_port=$(free_port)
 head="127.0.0.1:$head_port"
 export SAGE_ADDRESS=$head
 out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state/head")
 pids+=("$(started_pid "$out")")
+export SAGE_SECRET_FILE="$state/head/cluster.secret"  # made by the head: workers, clients, programs
 for w in w1 w2; do
   out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state/$w")
   pids+=("$(started_pid "$out")")
@@ -65,6 +52,19 @@ echo "a job built from the first job's collect()"
 same_everywhere chain
 echo "a first job that fails, a second one built from its error"
 same_everywhere fail-then-run
+
+echo "concurrent jobs of a program new to the cluster: each node fetches it once"
+fresh="$state/fresh-program"
+cp "$prog" "$fresh" && printf 'another build' >>"$fresh" && chmod +x "$fresh"
+digest=$(sha256sum "$fresh" | cut -d' ' -f1)
+for k in 1 2 3 4; do "$sage" job submit "$fresh" chain >"$state/fresh$k.out" 2>&1 & done
+wait
+for k in 1 2 3 4; do grep -q "^ok: " "$state/fresh$k.out" || fail "fresh program job $k: $(cat "$state/fresh$k.out")"; done
+for node in w1 w2; do
+  n=$(cat "$state/$node"/*.log | grep -c "fetching program $digest" || true)
+  [ "$n" -le 1 ] || fail "$node fetched the new program $n times"
+done
+echo "  4 jobs ok; fetched at most once per node"
 
 echo "a source whose items come from the clock: refused, naming the difference"
 line=$(first_line "$("$prog" clock 2>/dev/null)") || fail "clock: $line"

@@ -26,6 +26,9 @@ namespace sage::detail {
 /// program did: logs `why` and exits with status 3, which the node that
 /// started it reports with this line (run_record.cpp).
 [[noreturn]] void end_diverged_task_host(const std::string& why);
+/// The same, from an exit handler (the program returned from main or called
+/// exit): without the loggers, which may be destroyed by then.
+[[noreturn]] void end_diverged_task_host_at_exit(const std::string& why);
 
 /// What one `collect()` sink received during one cluster job, kept in the
 /// submitting program so that the task hosts of the program's later jobs can

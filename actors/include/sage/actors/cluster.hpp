@@ -17,6 +17,8 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include <sage/actors/credentials.hpp>
+
 namespace sage::actors {
 
 /// What a node offers, as it registers.
@@ -68,23 +70,15 @@ typename Inspector::result_type inspect(Inspector& f, JobSummary& x) {
 struct ClusterStatus {
   std::vector<NodeStatus> nodes;
   std::vector<JobSummary> jobs;
+  /// Workers that registered with an earlier head of this state directory and
+  /// not (yet) with this one ("host:port"): `cluster stop --all` reaches them too.
+  std::vector<std::string> unregistered;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ClusterStatus& x) {
-  return f(caf::meta::type_name("sage.cluster_status"), x.nodes, x.jobs);
+  return f(caf::meta::type_name("sage.cluster_status"), x.nodes, x.jobs, x.unregistered);
 }
-
-/// A cluster's TLS material: a directory with `ca.crt` (the cluster's CA),
-/// `node.crt` and `node.key` (this process's certificate, signed by that CA).
-/// Empty: plain TCP (loopback only). See docs/operations.md, "Mutual TLS".
-struct TlsFiles {
-  std::string dir;
-  [[nodiscard]] bool enabled() const { return !dir.empty(); }
-  [[nodiscard]] std::string ca() const { return dir + "/ca.crt"; }
-  [[nodiscard]] std::string certificate() const { return dir + "/node.crt"; }
-  [[nodiscard]] std::string key() const { return dir + "/node.key"; }
-};
 
 /// A network address.
 struct HostPort {
@@ -97,15 +91,9 @@ struct HostPort {
 std::optional<HostPort> parse_host_port(const std::string& text,
                                         std::optional<uint16_t> default_port = std::nullopt);
 
-/// Loads and checks the TLS files (present, readable, key matching the
-/// certificate, certificate signed by the CA); throws `std::runtime_error`
-/// saying which file is wrong. CAF itself would only notice at the first
-/// connection, and abort.
-void check_tls_files(const TlsFiles& tls);
-
-/// What every cluster process is told: its TLS files, where it listens, what it offers.
+/// What every cluster process is told: its credentials, where it listens, what it offers.
 struct NodeOptions {
-  TlsFiles tls;
+  TlsFiles tls;  ///< the cluster secret or TLS directory; empty: --insecure
   std::string bind = "127.0.0.1";
   uint16_t port = 0;      ///< 0: a free port
   NodeInfo node;          ///< resources and labels
@@ -115,6 +103,7 @@ struct NodeOptions {
 /// A head: `port` is the JobManager's (19001 unless told otherwise).
 struct HeadOptions : NodeOptions {
   HeadOptions() { port = 19001; }
+  uint64_t max_program_bytes = uint64_t{1} << 30;  ///< a bigger shipped program is refused
 };
 
 /// A worker: `port` is its node's; it registers with the head at `head_host:head_port`.

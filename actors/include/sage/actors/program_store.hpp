@@ -4,6 +4,7 @@
 /// the SHA-256 of their bytes. The head keeps every program submitted to it;
 /// a worker keeps a copy of each program it started a task host from.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace sage::actors {
 class ProgramStore {
  public:
   /// A store in `dir` (created on first use); an empty `dir` stores nothing.
-  explicit ProgramStore(std::string dir) : dir_(std::move(dir)) {}
+  /// Programs above `max_bytes` are refused.
+  explicit ProgramStore(std::string dir, uint64_t max_bytes = uint64_t{1} << 30)
+      : dir_(std::move(dir)), max_bytes_(max_bytes) {}
 
   [[nodiscard]] bool enabled() const { return !dir_.empty(); }
   /// Whether the program with this digest is stored.
@@ -27,6 +30,7 @@ class ProgramStore {
 
  private:
   std::string dir_;
+  uint64_t max_bytes_;
 };
 
 /// The SHA-256 of `bytes`, as 64 lower-case hex digits.

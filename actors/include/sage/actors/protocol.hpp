@@ -44,6 +44,8 @@
 /// Dispatcher (one per job)
 ///   accepts  (task_done_atom, int task)           a task finished after end-of-stream
 ///            (task_fail_atom, int task, std::string op, int instance, std::string message)
+///            (task_link_atom, int task, int peer, std::string reason)   the link between
+///                                                 two tasks on different nodes dropped
 ///            (host_ready_atom, index, node, address), (host_exited_atom, index, why)
 ///            (stop_atom)                          tells every source task to end its stream
 ///            (cancel_atom)                        kills every task
@@ -66,7 +68,9 @@
 ///            (stop_atom)                          end the source's stream (graceful stop)
 ///            (resume_atom)                        an operator that held the task back let go
 ///            (job_pause_atom), (job_resume_atom)  a source pauses, resumes
-///   sends    batch/eos downstream, credit upstream, task_done/task_fail to the Dispatcher
+///   sends    batch/eos downstream, credit upstream, task_done/task_fail/task_link to the
+///            Dispatcher (task_link: a peer on another node became unreachable: records
+///            sent to it may be lost, so the job must not wait for them)
 
 #include <cstdint>
 #include <memory>
@@ -124,6 +128,7 @@ using job_delete_atom = caf::atom_constant<caf::atom("job_delete")>;
 using job_logs_atom = caf::atom_constant<caf::atom("job_logs")>;
 using counters_atom = caf::atom_constant<caf::atom("counters")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
+using task_link_atom = caf::atom_constant<caf::atom("task_link")>;
 using replay_records_atom = caf::atom_constant<caf::atom("replay_rec")>;
 
 /// The addresses ("host:port") of the other task hosts of a job, to connect to
@@ -208,11 +213,14 @@ typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
 }
 
 /// CAF's heartbeat for every actor system that talks to others: a peer that
-/// crashed or froze is noticed within two seconds (the default never notices a
-/// frozen one).
+/// crashed is noticed at once (its connection closes), one that froze within
+/// about 15 seconds (CAF's default never notices a frozen one). Not less: on a
+/// busy machine (16 jobs starting at once on 2 cores, over TLS) messages between
+/// healthy processes lag by seconds, and a link dropped then fails every job
+/// that crosses it (docs/operations.md, "Load").
 inline void configure_heartbeat(caf::actor_system_config& cfg) {
-  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
-  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1500)});
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(1000)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(15000)});
 }
 
 /// Registers the messages that may cross nodes; every node's actor system needs it.
@@ -273,9 +281,10 @@ struct DeployTarget {
 
 /// Spawns a JobManager; `local_node` is this process's node, described by
 /// `info` (a head registers its node later, as workers do). `state_dir` (a
-/// head's) is where shipped programs are stored.
+/// head's) is where shipped programs are stored, up to `max_program_bytes` each.
 caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
-                             std::string state_dir = {});
+                             std::string state_dir = {},
+                             uint64_t max_program_bytes = uint64_t{1} << 30);
 /// Spawns a job's Dispatcher, monitored by `parent` (the JobManager): it runs
 /// the tasks of `plan` on `nodes` (task t on `nodes[node_of_task[t]]`) and
 /// reports the job's end to `listener`.
