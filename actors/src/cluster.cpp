@@ -166,7 +166,6 @@ caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& 
 
 int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
-  if (options.tls.enabled()) check_tls_files(options.tls);
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   // The JobManager first: the head's node tells the task hosts it starts where it listens.
@@ -208,7 +207,6 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
 
 int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
-  if (options.tls.enabled()) check_tls_files(options.tls);
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys, node_setup(options, "worker", options.head_host, options.head_port));
@@ -269,7 +267,6 @@ namespace {
 /// system.
 template <class F>
 void with_head(const std::string& host, uint16_t port, const TlsFiles& tls, F&& f) {
-  if (tls.enabled()) check_tls_files(tls);
   ClusterConfig cfg{tls};
   caf::actor_system sys{cfg};
   auto jm = connect_to(sys, host, port, tls);

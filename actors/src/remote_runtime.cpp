@@ -311,7 +311,7 @@ class TaskHostRuntime final : public Runtime {
     const std::string which = "job " + std::to_string(seq) + " (\"" + job.name + "\")";
     detail::log("cluster").info("task host: {} was submitted before this one; replayed", which);
     if (!r.refusal.empty()) {
-      job.handle->finish(JobState::failed, r.refusal);
+      job.handle->finish(JobState::failed, r.error);
       throw SubmitError(r.refusal);
     }
     if (r.output_sizes.size() != job.outputs.size())
@@ -340,19 +340,17 @@ class TaskHostRuntime final : public Runtime {
 
   void fetch_records(uint32_t seq, uint32_t output, uint64_t count, JobEndListener& into,
                      const std::string& which) {
-    auto& host = task_host_system();
-    caf::scoped_actor self{*host.system};
     for (uint64_t first = 0; first < count;) {
-      std::vector<std::string> chunk;
-      std::string failure;
-      self->request(submitter(), std::chrono::seconds(30), actors::replay_records_atom::value, seq,
-                    served_, output, first)
-          .receive([&](actors::RecordChunk& c) { chunk = std::move(c.records); },
-                   [&](caf::error& err) { failure = host.system->render(err); });
-      if (!failure.empty() || chunk.empty())
+      auto chunk =
+          ask<actors::RecordChunk>(
+              "cannot get the collect() records of " + which + " from the submitting program",
+              actors::replay_records_atom::value, seq, served_, output, first)
+              .records;
+      if (chunk.empty())
         detail::end_diverged_task_host(
-            "cannot get the collect() records of " + which +
-            " from the submitting program: " + (failure.empty() ? "it sent none" : failure));
+            "the submitting program sent none of the collect() records "
+            "of " +
+            which);
       try {
         into.replay(chunk);
       } catch (const std::exception& e) {
@@ -365,16 +363,23 @@ class TaskHostRuntime final : public Runtime {
 
   /// What the submitting program saw of its job `seq` when it submitted ours.
   actors::ReplayedJob ask_submitter(uint32_t seq) {
+    return ask<actors::ReplayedJob>(
+        "cannot learn from the submitting program what its job " + std::to_string(seq) + " did",
+        actors::replay_atom::value, seq, served_);
+  }
+
+  /// Asks the submitting program's node; an answer of type `T`, or the task host
+  /// ends saying `what` and why.
+  template <class T, class... Ts>
+  T ask(const std::string& what, Ts&&... request) {
     auto& host = task_host_system();
     caf::scoped_actor self{*host.system};
-    actors::ReplayedJob out;
+    T out;
     std::string failure;
-    self->request(submitter(), std::chrono::seconds(30), actors::replay_atom::value, seq, served_)
-        .receive([&](actors::ReplayedJob& r) { out = std::move(r); },
+    self->request(submitter(), std::chrono::seconds(30), std::forward<Ts>(request)...)
+        .receive([&](T& answer) { out = std::move(answer); },
                  [&](caf::error& err) { failure = host.system->render(err); });
-    if (!failure.empty())
-      detail::end_diverged_task_host("cannot learn from the submitting program what its job " +
-                                     std::to_string(seq) + " did: " + failure);
+    if (!failure.empty()) detail::end_diverged_task_host(what + ": " + failure);
     return out;
   }
 

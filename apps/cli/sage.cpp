@@ -66,25 +66,15 @@ Address resolve_head_address(const std::string& flag) {
   return Address{};
 }
 
-/// "512", "512M", "4G" -> megabytes.
-/// "512M", "4G", ...; "auto": this machine's physical memory.
-int64_t parse_memory_mb(const std::string& text) {
+/// The size given to `option`, in megabytes: "512" (MB), "512M", "4G", ... (see
+/// `sage::parse_size`); "auto": this machine's physical memory.
+int64_t parse_memory_mb(const std::string& text, const std::string& option = "--memory") {
   if (text == "auto")
     return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) >> 20;
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || v < 0)
-    throw CLI::ValidationError("--memory", "cannot read size '" + text + "' (use e.g. 512M or 4G)");
-  const std::string unit = text.substr(used);
-  if (unit.empty() || unit == "M" || unit == "MB" || unit == "m") return static_cast<int64_t>(v);
-  if (unit == "G" || unit == "GB" || unit == "g") return static_cast<int64_t>(v * 1024);
-  if (unit == "T" || unit == "TB" || unit == "t") return static_cast<int64_t>(v * 1024 * 1024);
-  throw CLI::ValidationError("--memory", "cannot read size '" + text + "' (use e.g. 512M or 4G)");
+  const auto bytes = sage::parse_size(text, uint64_t{1} << 20);
+  if (!bytes)
+    throw CLI::ValidationError(option, "cannot read size '" + text + "' (use e.g. 512M or 4G)");
+  return static_cast<int64_t>(*bytes >> 20);
 }
 
 bool is_loopback(const std::string& host) {
@@ -465,7 +455,8 @@ int main(int argc, char** argv) {
       if (head) {
         sage::actors::HeadOptions o;
         fill(o);
-        o.max_program_bytes = static_cast<uint64_t>(parse_memory_mb(max_program_size)) << 20;
+        o.max_program_bytes =
+            static_cast<uint64_t>(parse_memory_mb(max_program_size, "--max-program-size")) << 20;
         name = "head";
         run = [o](const sage::actors::ReadyCallback& ready) {
           return sage::actors::run_head(o, ready);

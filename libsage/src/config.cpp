@@ -69,6 +69,40 @@ int64_t Config::get_int(std::string_view key, int64_t fallback) const {
   return out;
 }
 
+uint64_t Config::get_bytes(std::string_view key, uint64_t fallback) const {
+  auto v = get(key);
+  if (!v) return fallback;
+  if (auto bytes = parse_size(*v)) return *bytes;
+  throw std::invalid_argument("config key '" + std::string(key) + "': '" + *v +
+                              "' is not a size (like 1048576 or 1MB)");
+}
+
+std::optional<uint64_t> parse_size(std::string_view text, uint64_t unit) {
+  const std::string s(text);
+  size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(s, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (number < 0 || s.find_first_not_of(" 0123456789.") < used) return std::nullopt;  // no 1e3, -1
+  std::string suffix = s.substr(used);
+  suffix.erase(0, suffix.find_first_not_of(' '));
+  for (auto& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (suffix.size() == 3 && suffix[1] == 'I' && suffix[2] == 'B') suffix.erase(1, 1);  // KiB -> KB
+  if (suffix.size() == 2 && suffix[1] == 'B') suffix.pop_back();                       // KB -> K
+  static constexpr std::string_view units = "BKMGT";
+  if (suffix.size() > 1 || (suffix.size() == 1 && units.find(suffix[0]) == std::string::npos))
+    return std::nullopt;
+  const double scale = suffix.empty()
+                           ? static_cast<double>(unit)
+                           : static_cast<double>(uint64_t{1} << (10 * units.find(suffix[0])));
+  const double bytes = number * scale;
+  if (bytes >= 18e18) return std::nullopt;
+  return static_cast<uint64_t>(bytes);
+}
+
 bool Config::get_bool(std::string_view key, bool fallback) const {
   auto v = get(key);
   if (!v) return fallback;

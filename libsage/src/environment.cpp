@@ -71,33 +71,6 @@ class InterruptScope {
   bool installed_ = false;
 };
 
-/// A size in bytes from the config: a number, optionally with KB, MB or GB
-/// (powers of 1024; "KiB" etc. too). At least 1.
-size_t byte_setting(const Config& cfg, std::string_view key, size_t fallback) {
-  const std::string text = cfg.get_string(key, "");
-  if (text.empty()) return fallback;
-  size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  unit.erase(0, unit.find_first_not_of(' '));
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (unit.size() == 3 && unit[1] == 'I') unit.erase(1, 1);  // KiB -> KB
-  int shift = -1;
-  if (unit.empty() || unit == "B") shift = 0;
-  if (unit == "K" || unit == "KB") shift = 10;
-  if (unit == "M" || unit == "MB") shift = 20;
-  if (unit == "G" || unit == "GB") shift = 30;
-  if (used == 0 || shift < 0 || n == 0 || n > (1ULL << 40) >> shift)
-    throw GraphError("config '" + std::string(key) +
-                     "' must be a size in bytes (like 1048576 or 1MB), not '" + text + "'");
-  return static_cast<size_t>(n) << shift;
-}
-
 /// Above this a record cannot cross a node (protocol.hpp's receiving limit).
 constexpr size_t max_record_bytes = size_t{1} << 30;
 
@@ -121,8 +94,10 @@ JobId Environment::submit(bool autostop) {
   spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 4096));
   spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));
   spec->channel_credits = static_cast<int>(config_.get_int(config_keys::channel_credits, 8));
-  spec->batch_bytes = byte_setting(config_, config_keys::batch_max_bytes, size_t{1} << 20);
-  spec->record_max_bytes = byte_setting(config_, config_keys::record_max_bytes, size_t{256} << 20);
+  spec->batch_bytes = config_.get_bytes(config_keys::batch_max_bytes, uint64_t{1} << 20);
+  spec->record_max_bytes = config_.get_bytes(config_keys::record_max_bytes, uint64_t{256} << 20);
+  if (spec->batch_bytes < 1 || spec->record_max_bytes < 1)
+    throw GraphError("config 'batch.max_bytes' and 'record.max_bytes' must be at least 1 byte");
   if (spec->record_max_bytes > max_record_bytes)
     throw GraphError("config 'record.max_bytes' may be at most 1 GiB");
   if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");

@@ -59,6 +59,7 @@ std::optional<SubmissionRecord> RunRecord::as_seen_by(uint32_t seq, uint32_t ask
   if (!r.refusal.empty()) {
     r.ended = true;
     r.state = JobState::failed;
+    r.error = e->handle->error();  // what status() said (submit() threw `refusal`)
     return r;
   }
   r.ended = seq == asking || e->ended_before <= asking;

@@ -13,21 +13,11 @@ prog=$2
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_script_setup "$prog"
 
-head_port=$(free_port)
-head="127.0.0.1:$head_port"
-export SAGE_ADDRESS=$head
-out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state/head")
-pids+=("$(started_pid "$out")")
-export SAGE_SECRET_FILE="$state/head/cluster.secret"  # made by the head: workers, clients, programs
-for w in w1 w2; do
-  out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state/$w")
-  pids+=("$(started_pid "$out")")
-done
-wait_count "$head" 3 || fail "expected the head and 2 workers alive"
+start_cluster 2 cluster  # $head, and SAGE_ADDRESS and SAGE_SECRET_FILE for what follows
 
 # The peak RSS (MB) the job's task hosts logged, one per line.
 task_host_peaks() {
-  cat "$state"/*/jobs/"$1"/*.log 2>/dev/null | sed -nE 's/.*peak RSS of [^:]*: ([0-9]+) MB.*/\1/p'
+  cat "$state"/cluster/*/jobs/"$1"/*.log 2>/dev/null | sed -nE 's/.*peak RSS of [^:]*: ([0-9]+) MB.*/\1/p'
 }
 
 # N records of BYTES each, locally then across nodes; $3: MB no process may exceed.

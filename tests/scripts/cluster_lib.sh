@@ -20,9 +20,9 @@ node_state() {
 count_alive() {
   "$sage" cluster status --address "$1" --format json 2>/dev/null | grep -o '"state":"alive"' | wc -l
 }
-# Waits up to 10 s until head $1 lists $2 alive nodes.
+# Waits up to $3 seconds (default 10) until head $1 lists $2 alive nodes.
 wait_count() {
-  for _ in $(seq 1 20); do
+  for _ in $(seq 1 $(( ${3:-10} * 2 ))); do
     [ "$(count_alive "$1")" = "$2" ] && return 0
     sleep 0.5
   done
@@ -62,6 +62,34 @@ cluster_script_cleanup() {
 fail() {
   echo "FAIL: $*"
   echo "--- logs"
-  tail -n 20 "$state"/*/*.log "$state"/*/*/*.log "$state"/*/jobs/*/*.log 2>/dev/null | tail -n 80 || true
+  tail -n 20 "$state"/*/*.log "$state"/*/*/*.log "$state"/*/jobs/*/*.log "$state"/*/*/jobs/*/*.log \
+    2>/dev/null | tail -n 80 || true
   exit 1
+}
+
+# Starts a head and $1 workers (the rest: options for every `cluster start`, e.g.
+# --insecure) in the state directory $state/$2, waits until all are alive, and
+# points the commands and programs that follow at them: $head, SAGE_ADDRESS,
+# SAGE_SECRET_FILE (the secret the head made; none with --insecure).
+start_cluster() {
+  local workers=$1 dir=$state/$2 port out w
+  shift 2
+  port=$(free_port)
+  head="127.0.0.1:$port"
+  export SAGE_ADDRESS=$head
+  out=$("$sage" cluster start --head "$@" --port "$port" --state-dir "$dir/head" 2>/dev/null)
+  pids+=("$(started_pid "$out")")
+  if [[ " $* " == *" --insecure "* ]]; then
+    unset SAGE_SECRET_FILE
+    export SAGE_INSECURE=1
+  else
+    export SAGE_SECRET_FILE="$dir/head/cluster.secret"
+    unset SAGE_INSECURE
+  fi
+  for w in $(seq 1 "$workers"); do
+    out=$("$sage" cluster start --worker "$@" --head-address "$head" --state-dir "$dir/w$w" 2>/dev/null)
+    pids+=("$(started_pid "$out")")
+  done
+  wait_count "$head" $(( workers + 1 )) 60 ||
+    fail "expected the head and $workers workers alive, got $(count_alive "$head")"
 }

@@ -15,17 +15,7 @@ prog=$2
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_script_setup "$prog"
 
-head_port=$(free_port)
-head="127.0.0.1:$head_port"
-export SAGE_ADDRESS=$head
-out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state/head")
-pids+=("$(started_pid "$out")")
-export SAGE_SECRET_FILE="$state/head/cluster.secret"  # made by the head: workers, clients, programs
-for w in w1 w2; do
-  out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state/$w")
-  pids+=("$(started_pid "$out")")
-done
-wait_count "$head" 3 || fail "expected the head and 2 workers alive"
+start_cluster 2 cluster  # $head, and SAGE_ADDRESS and SAGE_SECRET_FILE for what follows
 
 first_line() { local o=$1; echo "${o%%$'\n'*}"; }
 # Runs the mode locally, then on the cluster directly and under `sage job
@@ -61,7 +51,7 @@ for k in 1 2 3 4; do "$sage" job submit "$fresh" chain >"$state/fresh$k.out" 2>&
 wait
 for k in 1 2 3 4; do grep -q "^ok: " "$state/fresh$k.out" || fail "fresh program job $k: $(cat "$state/fresh$k.out")"; done
 for node in w1 w2; do
-  n=$(cat "$state/$node"/*.log | grep -c "fetching program $digest" || true)
+  n=$(cat "$state/cluster/$node"/*.log | grep -c "fetching program $digest" || true)
   [ "$n" -le 1 ] || fail "$node fetched the new program $n times"
 done
 echo "  4 jobs ok; fetched at most once per node"

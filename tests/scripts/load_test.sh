@@ -20,30 +20,11 @@ prog=$2
 cluster_script_setup "$prog"
 
 mode=()
-if [ "${SAGE_TEST_LOAD_TLS:-0}" != 1 ]; then
-  mode=(--insecure)
-  export SAGE_INSECURE=1
-fi
-# A head and $1 workers in state dir $2; prints the head's address.
-start_cluster() {
-  local port out
-  port=$(free_port)
-  out=$("$sage" cluster start --head "${mode[@]}" --port "$port" --state-dir "$2/head" 2>/dev/null)
-  pids+=("$(started_pid "$out")")
-  for w in $(seq 1 "$1"); do
-    out=$(SAGE_SECRET_FILE="$2/head/cluster.secret" "$sage" cluster start --worker "${mode[@]}" \
-            --head-address "127.0.0.1:$port" --state-dir "$2/w$w" 2>/dev/null)
-    pids+=("$(started_pid "$out")")
-  done
-  echo "127.0.0.1:$port"
-}
+[ "${SAGE_TEST_LOAD_TLS:-0}" = 1 ] || mode=(--insecure)
 echo "(the cluster is ${mode[*]:-authenticated (TLS)})"
 
 echo "a head and two workers: two rounds of 16 programs submitted at once"
-head=$(start_cluster 2 "$state/a")
-export SAGE_ADDRESS=$head
-[ -n "${mode[*]}" ] || export SAGE_SECRET_FILE="$state/a/head/cluster.secret"
-wait_count "$head" 3 || fail "expected the head and 2 workers alive"
+start_cluster 2 a "${mode[@]}"
 for round in 1 2; do
   start=$SECONDS
   for k in $(seq 1 16); do
@@ -65,17 +46,7 @@ if [ "${SAGE_TEST_32_WORKERS:-0}" != 1 ]; then
   exit 0
 fi
 echo "a head and 32 workers: 30 jobs in a row, 8 instances per operator"
-head=$(start_cluster 32 "$state/b")
-export SAGE_ADDRESS=$head
-[ -n "${mode[*]}" ] || export SAGE_SECRET_FILE="$state/b/head/cluster.secret"
-wait_count() {
-  for _ in $(seq 1 120); do
-    [ "$(count_alive "$1")" = "$2" ] && return 0
-    sleep 0.5
-  done
-  return 1
-}
-wait_count "$head" 33 || fail "expected the head and 32 workers alive, got $(count_alive "$head")"
+start_cluster 32 b "${mode[@]}"
 start=$SECONDS
 line=$(timeout 900 "$prog" wide 30 2>"$state/wide.err") || fail "30 jobs on 32 workers: $line $(grep -v '^\[20' "$state/wide.err" | tail -n 3)"
 [[ $line == "ok: 30 jobs"* ]] || fail "30 jobs on 32 workers: $line"

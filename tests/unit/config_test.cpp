@@ -76,3 +76,22 @@ TEST_CASE("Config: YAML-style files with nested maps and comments") {
   CHECK(c.get_int("batch.size", 0) == 2048);
   CHECK_THROWS_AS(c.merge_file("/nonexistent/sage.yaml"), std::runtime_error);
 }
+
+TEST_CASE("Config: sizes in bytes, with or without a unit") {
+  CHECK(sage::parse_size("1048576") == uint64_t{1048576});
+  CHECK(sage::parse_size("1MB") == uint64_t{1} << 20);
+  CHECK(sage::parse_size("256M") == uint64_t{256} << 20);
+  CHECK(sage::parse_size("1.5GiB") == uint64_t{3} << 29);
+  CHECK(sage::parse_size("4 kb") == uint64_t{4096});
+  CHECK(sage::parse_size("512", uint64_t{1} << 20) == uint64_t{512} << 20);  // the CLI's MB
+  CHECK_FALSE(sage::parse_size("lots"));
+  CHECK_FALSE(sage::parse_size("-1"));
+  CHECK_FALSE(sage::parse_size("1e3"));
+  CHECK_FALSE(sage::parse_size("5 parsecs"));
+  sage::Config c;
+  c.set("batch.max_bytes", "2MB");
+  CHECK(c.get_bytes("batch.max_bytes", 0) == uint64_t{2} << 20);
+  CHECK(c.get_bytes("missing", 7) == 7);
+  c.set("record.max_bytes", "huge");
+  CHECK_THROWS_AS((void)c.get_bytes("record.max_bytes", 0), std::invalid_argument);
+}

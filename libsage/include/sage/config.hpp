@@ -44,6 +44,10 @@ class Config {
   [[nodiscard]] int64_t get_int(std::string_view key, int64_t fallback) const;
   /// `key` as a boolean (`true/false/1/0/yes/no/on/off`), or `fallback`.
   [[nodiscard]] bool get_bool(std::string_view key, bool fallback) const;
+  /// `key` as a size in bytes (`1048576`, `1MB`, `256M`, `1.5GiB`: see
+  /// `parse_size`), or `fallback`; throws `std::invalid_argument` naming the key
+  /// when the text is not a size.
+  [[nodiscard]] uint64_t get_bytes(std::string_view key, uint64_t fallback) const;
 
   /// Reads `--key=value` and `--key value` arguments; arguments that are not
   /// options are returned in order (the program's own positional arguments).
@@ -62,6 +66,11 @@ class Config {
  private:
   std::map<std::string, std::string, std::less<>> values_;
 };
+
+/// A size: a number (decimals allowed) with an optional unit B, K/KB/KiB, M/MB/MiB,
+/// G/GB/GiB or T/TB/TiB (powers of 1024, any case); a number without a unit counts
+/// in `unit` bytes. `nullopt` when the text is not a size.
+std::optional<uint64_t> parse_size(std::string_view text, uint64_t unit = 1);
 
 /// Names and defaults of the settings the runtime reads. Documented in docs/configuration.md.
 namespace config_keys {

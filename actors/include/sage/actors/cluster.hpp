@@ -93,7 +93,9 @@ std::optional<HostPort> parse_host_port(const std::string& text,
 
 /// What every cluster process is told: its credentials, where it listens, what it offers.
 struct NodeOptions {
-  TlsFiles tls;  ///< the cluster secret or TLS directory; empty: --insecure
+  /// The cluster secret or TLS directory, as `find_credentials` found and checked
+  /// them (CAF would abort at the first connection on a bad file); empty: --insecure.
+  TlsFiles tls;
   std::string bind = "127.0.0.1";
   uint16_t port = 0;      ///< 0: a free port
   NodeInfo node;          ///< resources and labels
@@ -120,7 +122,8 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready);
 /// Runs a worker until stopped; returns the exit status.
 int run_worker(const WorkerOptions& options, const ReadyCallback& ready);
 
-/// Asks the head at `host:port` for its nodes and jobs. Throws `std::runtime_error`
+/// Asks the head at `host:port` for its nodes and jobs (`tls`: checked credentials,
+/// from `find_credentials`). Throws `std::runtime_error`
 /// with a one-line reason when the head cannot be reached or does not answer.
 ClusterStatus query_status(const std::string& host, uint16_t port, const TlsFiles& tls = {});
 /// Stops the head (and with `all`, every worker registered with it).
