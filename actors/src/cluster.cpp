@@ -4,8 +4,8 @@
 // so that a peer that crashed or froze is noticed within two seconds: its
 // connection is dropped and every actor monitoring one of its actors gets a
 // down message (the JobManager marks the node lost). With TLS files, every
-// connection is mutual TLS through CAF's openssl module, and nothing is
-// published in plain (docs/operations.md, "Mutual TLS").
+// connection is mutual TLS (tls_transport.cpp), and nothing is published in
+// plain (docs/operations.md, "Mutual TLS").
 
 #include <atomic>
 #include <chrono>
@@ -18,12 +18,13 @@
 
 #include <spdlog/spdlog.h>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/all.hpp>
 
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/job_client.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/detail/log.hpp>
+
+#include "tls_transport.hpp"
 
 namespace sage::actors {
 
@@ -122,25 +123,18 @@ NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint
 
 }  // namespace
 
-bool openssl_error_queue_workaround();  // openssl_error_queue.cpp
-
 void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls) {
   register_message_types(cfg);
   cfg.load<caf::io::middleman>();
-  configure_heartbeat(cfg);  // before the openssl module: it reads the heartbeat settings
-  if (tls.enabled() && openssl_error_queue_workaround()) {
-    cfg.openssl_certificate = tls.certificate();
-    cfg.openssl_key = tls.key();
-    cfg.openssl_cafile = tls.ca();
-    cfg.load<caf::openssl::manager>();
-  }
+  configure_heartbeat(cfg);
+  if (tls.enabled()) load_tls_transport(cfg, tls);
   cfg.set("scheduler.max-throughput", size_t{64});
 }
 
 caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& whom,
                                    const std::string& bind, uint16_t port, const TlsFiles& tls) {
   // SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
-  return tls.enabled() ? caf::openssl::publish(whom, port, bind.c_str(), port != 0)
+  return tls.enabled() ? tls_publish(sys, whom, bind, port, port != 0)
                        : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
 }
 
@@ -152,8 +146,8 @@ caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& 
   const auto deadline = std::chrono::steady_clock::now() + connect_patience;
   auto pause = std::chrono::milliseconds(100);
   for (int attempt = 1;; ++attempt) {
-    auto peer = tls.enabled() ? caf::openssl::remote_actor(sys, host, port)
-                              : sys.middleman().remote_actor(host, port);
+    auto peer =
+        tls.enabled() ? tls_connect(sys, host, port) : sys.middleman().remote_actor(host, port);
     if (peer || peer.error() != caf::sec::connection_timeout ||
         std::chrono::steady_clock::now() + pause >= deadline)
       return peer;

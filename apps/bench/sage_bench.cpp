@@ -274,7 +274,10 @@ double mfk_sage(uint64_t n, int count_parallelism, const MfkLoopResult& expected
 class LocalCluster {
  public:
   explicit LocalCluster(bool insecure = false)
-      : dir_("/tmp/sage-bench-cluster-" + std::to_string(getpid())) {
+      : dir_("/tmp/sage-bench-cluster-" + std::to_string(getpid()) +
+             (insecure ? "-insecure" : "-authenticated")),
+        insecure_(insecure) {
+    select();
     std::vector<std::string> head_args{"cluster", "start",        "--head",      "--port",
                                        "0",       "--foreground", "--state-dir", dir_ + "/head"};
     std::vector<std::string> worker{"cluster",      "start",       "--worker",
@@ -282,11 +285,6 @@ class LocalCluster {
     if (insecure) {
       head_args.emplace_back("--insecure");
       worker.emplace_back("--insecure");
-      setenv("SAGE_INSECURE", "1", 1);
-      unsetenv("SAGE_SECRET_FILE");
-    } else {
-      unsetenv("SAGE_INSECURE");
-      setenv("SAGE_SECRET_FILE", (dir_ + "/head/cluster.secret").c_str(), 1);
     }
     head_ = start(head_args, address_);
     worker.emplace_back("--head-address");
@@ -315,6 +313,18 @@ class LocalCluster {
   }
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
+
+  /// Points this program's next jobs at this cluster: its credentials (the
+  /// head's secret, or none) are what the program presents.
+  void select() const {
+    if (insecure_) {
+      setenv("SAGE_INSECURE", "1", 1);
+      unsetenv("SAGE_SECRET_FILE");
+    } else {
+      unsetenv("SAGE_INSECURE");
+      setenv("SAGE_SECRET_FILE", (dir_ + "/head/cluster.secret").c_str(), 1);
+    }
+  }
 
   [[nodiscard]] const std::string& host() const { return host_; }
   [[nodiscard]] uint16_t port() const { return port_; }
@@ -353,6 +363,7 @@ class LocalCluster {
   }
 
   std::string dir_;
+  bool insecure_;
   std::string address_;
   std::string host_;
   uint16_t port_ = 0;
@@ -848,7 +859,8 @@ int main(int argc, char** argv) {
     // them (the earlier ones are replayed) and does not return from it.
     // (The earlier ones look as they did to the submitter: checked the same way.)
     const uint64_t expected = mfk_loop(mfk_n).records;
-    for (int r = 0; r < 2 * runs; ++r) mfk_cluster(mfk_n, "", 0, expected);  // insecure, secure
+    for (int r = 0; r < 2 * runs; ++r)
+      mfk_cluster(mfk_n, "", 0, expected);  // insecure and authenticated, alternating
     return 0;
   }
   const size_t wc_lines = quick ? 100'000 : 1'000'000;
@@ -965,25 +977,32 @@ int main(int argc, char** argv) {
                  "source task host -> count task host over loopback\n",
                  static_cast<double>(mfk_n) / 1e6);
     const MfkLoopResult expected = mfk_loop(mfk_n);
-    // The same job on an --insecure cluster, then on an authenticated one (TLS
-    // with the cluster secret): the ratio is what authentication costs.
+    // The same job on an --insecure cluster and on an authenticated one (TLS
+    // with the cluster secret), both up at once and their runs alternating, so
+    // that the machine's drift between runs falls on both alike: the ratio is
+    // what authentication costs.
     double best[2] = {1e300, 1e300};
     std::string failure;
-    for (int secure = 0; secure < 2 && failure.empty(); ++secure) {
-      LocalCluster cluster(secure == 0);  // ended before any failure is reported
-      std::fprintf(stderr, "  %s cluster:\n", secure ? "authenticated" : "insecure");
+    {
+      const LocalCluster clusters[2] = {LocalCluster(true), LocalCluster(false)};
       try {
         for (int r = 0; r < runs; ++r) {
-          const double t = mfk_cluster(mfk_n, cluster.host(), cluster.port(), expected.records);
-          std::fprintf(stderr,
-                       "  run %d: %.3f s (%.1f M/s), task hosts started and ended included\n",
-                       r + 1, t, static_cast<double>(mfk_n) / t / 1e6);
-          best[secure] = std::min(best[secure], t);
+          for (int secure = 0; secure < 2; ++secure) {
+            const LocalCluster& cluster = clusters[secure];
+            cluster.select();
+            const double t = mfk_cluster(mfk_n, cluster.host(), cluster.port(), expected.records);
+            std::fprintf(stderr,
+                         "  run %d, %s cluster: %.3f s (%.1f M/s), task hosts started and "
+                         "ended included\n",
+                         r + 1, secure ? "authenticated" : "insecure", t,
+                         static_cast<double>(mfk_n) / t / 1e6);
+            best[secure] = std::min(best[secure], t);
+          }
         }
       } catch (const std::exception& e) {
         failure = e.what();
       }
-    }
+    }  // the clusters end before any failure is reported
     if (!failure.empty()) fail("MFK cluster: " + failure);
     extra.add("mfk_cluster_records_per_s", static_cast<double>(mfk_n) / best[1], 0);
     extra.add("mfk_cluster_crossing_records_per_s", static_cast<double>(expected.records) / best[1],
