@@ -217,6 +217,16 @@ TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_
   return found;
 }
 
+TlsFiles named_credentials(const std::string& tls_dir, const std::string& secret_file) {
+  TlsFiles found;
+  if (!tls_dir.empty())
+    found = TlsFiles::from_dir(tls_dir);
+  else if (!secret_file.empty())
+    found = TlsFiles::from_secret(secret_file);
+  if (found.enabled()) check_tls_files(found);
+  return found;
+}
+
 std::string credentials_hint(const TlsFiles& tls) {
   if (tls.enabled()) return " (with " + tls.describe() + ": is it this cluster's?)";
   return " (the cluster is authenticated, and this process found no cluster secret: give "

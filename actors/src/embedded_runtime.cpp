@@ -10,6 +10,7 @@
 
 #include <caf/io/middleman.hpp>
 
+#include <sage/actors/credentials.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/error.hpp>
 
@@ -17,24 +18,25 @@ namespace sage::detail {
 
 namespace {
 
-caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config& c) {
+caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config& c,
+                                    const actors::TlsFiles& tls) {
   const auto hw = std::max(1u, std::thread::hardware_concurrency());
   const auto threads = c.get_int(config_keys::scheduler_threads, hw);
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max<int64_t>(1, threads)));
-  // A busy task yields its thread after this many messages, so that tasks
-  // outnumbering threads still all make progress.
-  cfg.set("scheduler.max-throughput", size_t{64});
-  actors::register_message_types(cfg);
-  // The network layer, for nodes in other actor systems. It opens no port by
-  // itself; automatic connections stay off (they would listen on all interfaces).
-  cfg.load<caf::io::middleman>();
-  actors::configure_heartbeat(cfg);
+  // The network layer, for nodes in other actor systems (TLS with `tls`). It
+  // opens no port by itself; automatic connections stay off (they would listen
+  // on all interfaces). A busy task yields its thread after 64 messages, so
+  // that tasks outnumbering threads still all make progress.
+  actors::configure_cluster_system(cfg, tls);
   return cfg;
 }
 
 class EmbeddedRuntime final : public Runtime {
  public:
-  explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
+  explicit EmbeddedRuntime(const Config& c)
+      : tls_(actors::named_credentials(c.get_string("cluster.tls-dir", ""),
+                                       c.get_string("cluster.secret-file", ""))),
+        system_(configure(cfg_, c, tls_)) {
     node_ = actors::spawn_node(system_);
     actors::NodeInfo local;
     local.role = "local";
@@ -65,7 +67,7 @@ class EmbeddedRuntime final : public Runtime {
   }
 
   void add_node(const std::string& host, uint16_t port) override {
-    auto node = system_.middleman().remote_actor(host, port);
+    auto node = actors::connect_to(system_, host, port, tls_);
     if (!node)
       throw std::runtime_error("cannot reach the node at " + host + ":" + std::to_string(port) +
                                ": " + system_.render(node.error()));
@@ -79,6 +81,7 @@ class EmbeddedRuntime final : public Runtime {
   }
 
  private:
+  actors::TlsFiles tls_;  ///< the nodes' credentials: none, or the config's
   caf::actor_system_config cfg_;
   caf::actor_system system_;
   caf::actor node_;

@@ -1,4 +1,5 @@
-// A node actor in an actor system of its own, published on a port.
+// A node actor in an actor system of its own, published on a port (over TLS
+// when the config names credentials).
 
 #include <stdexcept>
 #include <thread>
@@ -6,24 +7,26 @@
 #include <caf/io/middleman.hpp>
 #include <sage/actors/node_server.hpp>
 
+#include <sage/actors/credentials.hpp>
 #include <sage/actors/protocol.hpp>
 
 namespace sage::actors {
 
 struct NodeServer::Impl {
-  explicit Impl(const Config& c) : system(configure(c)) {}
+  explicit Impl(const Config& c)
+      : tls(named_credentials(c.get_string("cluster.tls-dir", ""),
+                              c.get_string("cluster.secret-file", ""))),
+        system(configure(c)) {}
 
   caf::actor_system_config& configure(const Config& c) {
     const auto hw = std::max(1u, std::thread::hardware_concurrency());
     cfg.set("scheduler.max-threads", static_cast<size_t>(std::max<int64_t>(
                                          1, c.get_int(config_keys::scheduler_threads, hw))));
-    cfg.set("scheduler.max-throughput", size_t{64});
-    register_message_types(cfg);
-    cfg.load<caf::io::middleman>();
-    configure_heartbeat(cfg);
+    configure_cluster_system(cfg, tls);
     return cfg;
   }
 
+  TlsFiles tls;  ///< none, or the config's `cluster.tls-dir` / `cluster.secret-file`
   caf::actor_system_config cfg;
   caf::actor_system system;
   caf::actor node;
@@ -33,7 +36,7 @@ struct NodeServer::Impl {
 NodeServer::NodeServer(const Config& cfg, const std::string& host)
     : impl_(std::make_unique<Impl>(cfg)) {
   impl_->node = spawn_node(impl_->system);
-  auto port = impl_->system.middleman().publish(impl_->node, 0, host.c_str());
+  auto port = publish_on(impl_->system, impl_->node, host, 0, impl_->tls);
   if (!port) {
     caf::anon_send_exit(impl_->node, caf::exit_reason::user_shutdown);
     throw std::runtime_error("cannot publish a node on " + host + ": " +

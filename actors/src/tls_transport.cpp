@@ -33,6 +33,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <map>
@@ -41,6 +43,7 @@
 #include <set>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -67,6 +70,12 @@ using caf::io::network::rw_state;
 /// How long the connecting side waits for its handshake to finish. Past it the
 /// connection counts as timed out (and `connect_to` tries again).
 constexpr std::chrono::milliseconds handshake_patience{10000};
+/// How long an accepted connection may take to finish its handshake before it
+/// is closed (a peer that connects and says nothing holds no socket for long).
+constexpr std::chrono::milliseconds accept_patience{10000};
+/// How long a publish or connect request to the TLS middleman may take: a TCP
+/// connect, a handshake, then BASP's handshake.
+constexpr auto request_patience = std::chrono::seconds(60);
 
 /// Bytes OpenSSL reads from the socket at once (several TLS records).
 constexpr size_t read_buffer_bytes = 64 * 1024;
@@ -178,11 +187,24 @@ class TlsSession {
         return Step::wants_read;
       case SSL_ERROR_WANT_WRITE:
         return Step::wants_write;
-      default:
+      case SSL_ERROR_SSL:  // the peer's credentials, or what it sent, refused
+        refused_ = true;
+        failure_ = openssl_errors();
+        if (const long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK)
+          failure_ += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+        return Step::failed;
+      default:  // the connection broke (closed, reset) before the handshake was done
+        refused_ = false;
+        failure_ = "the connection closed during the TLS handshake";
         ERR_clear_error();
         return Step::failed;
     }
   }
+
+  /// After a failed handshake: whether the TLS layer refused it (wrong
+  /// credentials, not TLS), or the connection broke; and OpenSSL's words.
+  [[nodiscard]] bool refused() const { return refused_; }
+  [[nodiscard]] const std::string& failure() const { return failure_; }
 
   /// Reads or writes application data: `success` with `done` bytes (0: not
   /// now, the socket would block), or `failure` (the peer closed, or the
@@ -221,6 +243,8 @@ class TlsSession {
 
   SSL* ssl_;
   bool handshaking_;
+  bool refused_ = false;
+  std::string failure_;
 };
 
 class TlsScribe;
@@ -235,7 +259,16 @@ class TlsStreamPolicy {
 
   rw_state read_some(size_t& result, native_socket, void* buf, size_t len);
   rw_state write_some(size_t& result, native_socket, const void* buf, size_t len);
-  bool must_read_more(native_socket, size_t) { return session_->has_buffered_data(); }
+
+  /// Asked when CAF's read loop has had its turns: go on only for data that
+  /// OpenSSL holds and the socket no longer signals (at most one read-ahead
+  /// buffer). While the socket has more, epoll wakes the loop again, so this
+  /// connection yields to the others.
+  bool must_read_more(native_socket fd, size_t) {
+    if (!session_->has_buffered_data()) return false;
+    int queued = 0;
+    return ioctl(fd, FIONREAD, &queued) != 0 || queued == 0;
+  }
 
  private:
   std::unique_ptr<TlsSession> session_;
@@ -261,6 +294,10 @@ class TlsScribe final : public caf::io::scribe {
   std::vector<char>& wr_buf() override { return stream_.wr_buf(); }
   std::vector<char>& rd_buf() override { return stream_.rd_buf(); }
   void graceful_shutdown() override {
+    if (!established_) {  // what BASP queued meanwhile never goes out
+      flush_held_ = false;
+      stream_.wr_buf().clear();
+    }
     stream_.graceful_shutdown();
     detach(&stream_.backend(), false);
   }
@@ -281,17 +318,22 @@ class TlsScribe final : public caf::io::scribe {
     auto x = caf::io::network::remote_port_of_fd(stream_.fd());
     return x ? *x : 0;
   }
+  // Not called by BASP. Note for other brokers: data already in OpenSSL's
+  // read-ahead buffer when reading is paused signals nothing on resumption.
   void add_to_loop() override { stream_.activate(this); }
   void remove_from_loop() override { stream_.passivate(); }
 
   /// The handshake is done: what was held back goes out.
   void established() {
     established_ = true;
-    if (flush_held_) {
-      flush_held_ = false;
-      stream_.flush(this);
-    }
+    if (flush_held_ && !detached()) stream_.flush(this);
+    flush_held_ = false;
   }
+
+  /// Whether the handshake still runs (an accepted connection's).
+  [[nodiscard]] bool handshaking() const { return !established_; }
+  /// Ends the connection: its next read fails, and BASP closes it.
+  void cut() { ::shutdown(stream_.fd(), SHUT_RDWR); }
 
  private:
   bool launched_ = false;
@@ -348,9 +390,13 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
       : caf::io::network::doorman_impl(mpx, fd), context_(std::move(context)) {}
 
   bool new_connection() override {
-    if (detached()) return false;  // the broker let go of us; the loop has not yet
-    auto& mpx = acceptor_.backend();
     const native_socket fd = acceptor_.accepted_socket();
+    if (detached()) {  // the broker let go of us; the loop has not yet
+      caf::io::network::close_socket(fd);
+      return false;
+    }
+    auto& mpx = acceptor_.backend();
+    cut_stalled_handshakes();
     caf::io::network::nonblocking(fd, true);
     SSL* ssl = context_->new_session(fd, false);
     if (ssl == nullptr) {
@@ -364,14 +410,40 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
       caf::io::network::close_socket(fd);
       return true;  // a refused peer; the doorman goes on accepting
     }
+    // (A handshake step that waits to write, its flight filling the socket,
+    // goes on with the client's next message: the flight is a few KB.)
     auto scribe = caf::make_counted<TlsScribe>(mpx, fd, std::move(session));
     auto hdl = scribe->hdl();
+    handshaking_.push_back({scribe, std::chrono::steady_clock::now() + accept_patience});
     parent()->add_scribe(std::move(scribe));
     return doorman::new_connection(&mpx, hdl);
   }
 
  private:
+  struct Handshaking {
+    caf::intrusive_ptr<TlsScribe> scribe;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  /// Closes the accepted connections whose handshake outlived its deadline,
+  /// and forgets those that finished. Swept at every new connection (no
+  /// timer): a flood of silent peers is cut as it goes on.
+  void cut_stalled_handshakes() {
+    const auto now = std::chrono::steady_clock::now();
+    auto kept = handshaking_.begin();
+    for (auto& h : handshaking_) {
+      if (h.scribe->detached() || !h.scribe->handshaking()) continue;
+      if (now >= h.deadline) {
+        h.scribe->cut();
+        continue;
+      }
+      *kept++ = std::move(h);
+    }
+    handshaking_.erase(kept, handshaking_.end());
+  }
+
   TlsContextPtr context_;
+  std::vector<Handshaking> handshaking_;
 };
 
 /// CAF's middleman actor, with TLS connections: `connect_atom` and
@@ -402,10 +474,17 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
       switch (session->advance_handshake()) {
         case TlsSession::Step::done:
           return caf::make_counted<TlsScribe>(mpx(), *fd, std::move(session));
-        case TlsSession::Step::failed:
+        case TlsSession::Step::failed: {
+          // Refused: final (`explain` says so). Broken: a busy or restarting
+          // peer, tried again by `connect_to` as a timeout is.
+          auto err =
+              session->refused()
+                  ? caf::make_error(caf::sec::disconnect_during_handshake, session->failure())
+                  : caf::make_error(caf::sec::connection_timeout, session->failure());
           session.reset();
           caf::io::network::close_socket(*fd);
-          return caf::make_error(caf::sec::disconnect_during_handshake);
+          return err;
+        }
         case TlsSession::Step::wants_read:
           wanted = POLLIN;
           break;
@@ -420,7 +499,7 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
           (poll(&socket, 1, static_cast<int>(left.count())) < 0 && errno != EINTR)) {
         session.reset();
         caf::io::network::close_socket(*fd);
-        return caf::make_error(caf::sec::connection_timeout);
+        return caf::make_error(caf::sec::connection_timeout, "the TLS handshake took too long");
       }
     }
   }
@@ -468,6 +547,7 @@ class TlsTransportModule final : public caf::actor_system::module {
       std::lock_guard<std::mutex> guard{transports_mutex};
       transports.erase(&system_);
     }
+    if (!actor_) return;
     caf::scoped_actor self{system_, true};
     self->send_exit(actor_, caf::exit_reason::kill);
     self->wait_for(actor_);
@@ -499,7 +579,7 @@ caf::expected<uint16_t> tls_publish(caf::actor_system& system, const caf::actor&
   if (!transport) return caf::make_error(caf::sec::feature_disabled);
   caf::expected<uint16_t> result{caf::make_error(caf::sec::cannot_open_port)};
   caf::scoped_actor self{system};
-  self->request(transport, caf::infinite, caf::publish_atom::value, port,
+  self->request(transport, request_patience, caf::publish_atom::value, port,
                 caf::actor_cast<caf::strong_actor_ptr>(whom), std::set<std::string>{}, bind,
                 reuse_address)
       .receive([&](uint16_t bound) { result = bound; },
@@ -513,7 +593,7 @@ caf::expected<caf::actor> tls_connect(caf::actor_system& system, const std::stri
   if (!transport) return caf::make_error(caf::sec::feature_disabled);
   caf::expected<caf::actor> result{caf::make_error(caf::sec::cannot_connect_to_node)};
   caf::scoped_actor self{system};
-  self->request(transport, caf::infinite, caf::connect_atom::value, host, port)
+  self->request(transport, request_patience, caf::connect_atom::value, host, port)
       .receive(
           [&](const caf::node_id&, caf::strong_actor_ptr& peer, const std::set<std::string>&) {
             if (peer)

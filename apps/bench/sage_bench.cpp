@@ -49,9 +49,10 @@
 #include <filesystem>
 
 #include "big_records_bench.hpp"
+#include "two_nodes.hpp"
 
 #include <sage/actors/cluster.hpp>
-#include <sage/actors/node_server.hpp>
+#include <sage/actors/credentials.hpp>
 #include <sage/detail/job_handle.hpp>
 #include <sage/sage.hpp>
 
@@ -112,6 +113,15 @@ sage::Config job_config(
   sage::Config c = g_base_config;
   for (const auto& [k, v] : extra) c.set(k, v);
   return c;
+}
+
+/// Starts this process's runtime with a small job; the runtime lives as long as
+/// the environment returned (every LocalEnvironment meanwhile shares it).
+std::unique_ptr<sage::LocalEnvironment> start_runtime() {
+  auto keeper = std::make_unique<sage::LocalEnvironment>("bench-warmup", job_config());
+  keeper->from_batch({1, 2, 3}).sink([](const int&) {});
+  run_job(*keeper);
+  return keeper;
 }
 
 // =====================================================================================
@@ -875,9 +885,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sage-bench: config %s = %s\n", k.c_str(), v.c_str());
 
   // Starts the embedded actor system once, so that no timing includes its start-up.
-  sage::LocalEnvironment keeper("bench-warmup", job_config());
-  keeper.from_batch({1, 2, 3}).sink([](const int&) {});
-  run_job(keeper);
+  auto keeper = start_runtime();
 
   Output out;
   Output extra;
@@ -942,33 +950,53 @@ int main(int argc, char** argv) {
   }
 
   if (enabled("remote")) {
+    // The runtime is made anew for each run, in plain or with TLS (on_two_nodes).
+    keeper.reset();
     // MFK across two actor systems on loopback TCP: `gen -> map -> filter` here,
     // `count -> sink` on a node server, so the 10 M records that pass the filter
-    // cross as Cap'n Proto batches through CAF's network layer.
-    sage::actors::NodeServer worker(g_base_config);
-    auto runtime = sage::detail::embedded_runtime(g_base_config);
-    runtime->add_node("127.0.0.1", worker.port());
+    // cross as Cap'n Proto batches through CAF's network layer. Each run twice,
+    // in plain and over TLS with a cluster secret: the ratio is what
+    // authentication costs.
+    const std::string secret_dir = "/tmp/sage-bench-secret-" + std::to_string(getpid());
+    std::filesystem::create_directories(secret_dir);
+    const std::string secret = secret_dir + "/cluster.secret";
+    sage::actors::create_cluster_secret(secret);
+    sage::Config authenticated = g_base_config;
+    authenticated.set("cluster.secret-file", secret);
     std::fprintf(stderr, "MFK remote: %.0f M records, source node -> count node over loopback\n",
                  static_cast<double>(mfk_n) / 1e6);
     const MfkLoopResult expected = mfk_loop(mfk_n);
-    double best = 1e300;
+    double best[2] = {1e300, 1e300};
     for (int r = 0; r < runs; ++r) {
-      const double t = mfk_sage(mfk_n, 1, expected, job_config({{"placement", "spread"}}));
-      std::fprintf(stderr, "  run %d: %.3f s (%.1f M/s, %.2f cores busy)\n", r + 1, t,
-                   static_cast<double>(mfk_n) / t / 1e6, g_last_job_cores);
-      best = std::min(best, t);
+      for (int secure = 0; secure < 2; ++secure) {
+        const sage::Config& cfg = secure ? authenticated : g_base_config;
+        const double t = sage::bench::on_two_nodes(cfg, [&] {
+          return mfk_sage(mfk_n, 1, expected, job_config({{"placement", "spread"}}));
+        });
+        std::fprintf(stderr, "  run %d, %s: %.3f s (%.1f M/s, %.2f cores busy)\n", r + 1,
+                     secure ? "authenticated" : "plain", t, static_cast<double>(mfk_n) / t / 1e6,
+                     g_last_job_cores);
+        best[secure] = std::min(best[secure], t);
+      }
     }
-    extra.add("mfk_remote_records_per_s", static_cast<double>(mfk_n) / best, 0);
-    extra.add("mfk_remote_crossing_records_per_s", static_cast<double>(expected.records) / best, 0);
+    extra.add("mfk_remote_records_per_s", static_cast<double>(mfk_n) / best[0], 0);
+    extra.add("mfk_remote_crossing_records_per_s", static_cast<double>(expected.records) / best[0],
+              0);
+    extra.add("mfk_remote_authenticated_ratio", best[0] / best[1], 4);
 
     // Documents of 16 KB (what LLM pipelines move) across the same kind of link.
     const uint64_t docs = quick ? 5'000 : 20'000;
     std::fprintf(stderr, "big records remote: %" PRIu64 " documents of 16 KB, node to node\n",
                  docs);
-    const auto big = sage::bench::big_records_remote(docs, 16384, runs, g_base_config);
+    const auto big = sage::bench::big_records_remote(docs, 16384, runs, g_base_config, secret);
     extra.add("big_records_remote_mb_per_s", big.sage_mb_per_s, 0);
     extra.add("big_records_loopback_tcp_mb_per_s", big.tcp_mb_per_s, 0);
     extra.add("big_records_remote_ratio", big.sage_mb_per_s / big.tcp_mb_per_s, 4);
+    extra.add("big_records_remote_authenticated_ratio",
+              big.authenticated_mb_per_s / big.sage_mb_per_s, 4);
+    std::error_code ec;
+    std::filesystem::remove_all(secret_dir, ec);
+    keeper = start_runtime();
   }
 
   if (only == "cluster") {  // not in the default set: it starts processes

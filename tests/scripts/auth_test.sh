@@ -9,6 +9,7 @@
 # - garbage (random bytes, random 4-byte length prefixes, zeros) on every port
 #   the cluster's processes listen on, during jobs, leaves them running and
 #   their results correct;
+# - a peer that connects and never finishes the handshake is cut after 10 s;
 # - `--insecure` works and says so.
 #
 # Usage: auth_test.sh PATH/TO/sage PATH/TO/sage-job-series
@@ -120,6 +121,14 @@ echo "  knocked $(( 3 * 3 * $(wc -w <<<"$ports") )) times on ports $(tr '\n' ' '
 wait "$series" || fail "the series failed under garbage: $(cat "$state/series.out")"
 grep -q "^ok: 20 jobs" "$state/series.out" || fail "series under garbage: $(cat "$state/series.out")"
 running || fail "the endless job stopped under garbage"
+echo "a peer that connects and says nothing is cut after 10 s"
+exec 7<>"/dev/tcp/127.0.0.1/$head_port"  # holds the connection, sends nothing
+sleep 11
+"$sage" cluster status >/dev/null || fail "status after a silent peer"  # the next connection sweeps
+timeout 5 cat <&7 >/dev/null || fail "the head kept a silent connection open past its handshake deadline"
+exec 7<&-
+running || fail "the endless job stopped after a silent peer"
+echo "  cut; the job runs on"
 "$sage" job stop "$id" >/dev/null || fail "job stop"
 wait "$endless" || true
 grep -q "^returned: finished" "$state/endless.out" || fail "endless: $(cat "$state/endless.out")"

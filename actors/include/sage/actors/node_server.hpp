@@ -15,7 +15,9 @@ namespace sage::actors {
 class NodeServer {
  public:
   /// Starts an actor system with a node actor published on `host` (a loopback
-  /// address), on a free port. Throws `std::runtime_error` when it cannot publish.
+  /// address), on a free port; over TLS when `cfg` names `cluster.tls-dir` or
+  /// `cluster.secret-file` (the embedded runtime that adds it must name the
+  /// same). Throws `std::runtime_error` when it cannot publish.
   explicit NodeServer(const Config& cfg = {}, const std::string& host = "127.0.0.1");
   ~NodeServer();
   NodeServer(const NodeServer&) = delete;
