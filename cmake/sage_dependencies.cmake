@@ -3,7 +3,7 @@
 # Used in two places:
 #   * by the top-level CMakeLists.txt of SAGE itself;
 #   * by the installed (and the build-tree) sage-config.cmake, so that a consumer's
-#     find_package(sage) recreates CAF::core / CAF::io / CAF::openssl before
+#     find_package(sage) recreates CAF::core / CAF::io before
 #     sage-targets.cmake refers to them.
 #
 # It can be included more than once (every target is created under `if(NOT TARGET ...)`).
@@ -11,8 +11,8 @@
 # Provides:
 #   Threads::Threads, fmt::fmt, spdlog::spdlog   (find_package)
 #   CAF::core, CAF::io                           (required; CAF 0.17 ships no CMake config)
-#   CAF::openssl                                 (only if libcaf_openssl is found)
-#   CAF_INCLUDE_DIR, CAF_CORE_LIBRARY, CAF_IO_LIBRARY, CAF_OPENSSL_LIBRARY (cache)
+#   CAF_INCLUDE_DIR, CAF_CORE_LIBRARY, CAF_IO_LIBRARY (cache)
+#   (CAF's openssl module is not used: TLS is SAGE's own, actors/src/tls_transport.cpp)
 #   CAF_VERSION (e.g. 0.17.6), CAF_FOUND
 #
 # Hints: CAF_ROOT (CMake or environment variable) = prefix of a CAF installation.
@@ -48,13 +48,7 @@ find_library(CAF_IO_LIBRARY
   PATH_SUFFIXES lib lib64
   DOC "CAF network library (libcaf_io)")
 
-find_library(CAF_OPENSSL_LIBRARY
-  NAMES caf_openssl
-  HINTS ${CAF_ROOT} $ENV{CAF_ROOT}
-  PATH_SUFFIXES lib lib64
-  DOC "CAF OpenSSL module (libcaf_openssl), optional")
-
-mark_as_advanced(CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY CAF_OPENSSL_LIBRARY)
+mark_as_advanced(CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY)
 
 set(CAF_VERSION "")
 if(CAF_INCLUDE_DIR AND EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
@@ -106,14 +100,6 @@ if(NOT TARGET CAF::io)
     IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}"
     INTERFACE_LINK_LIBRARIES "CAF::core")
-endif()
-
-if(CAF_OPENSSL_LIBRARY AND NOT TARGET CAF::openssl)
-  add_library(CAF::openssl UNKNOWN IMPORTED)
-  set_target_properties(CAF::openssl PROPERTIES
-    IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}"
-    INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "CAF::io")
 endif()
 
 if(NOT _SAGE_DEPS_FROM_PACKAGE_CONFIG AND NOT _SAGE_CAF_REPORTED)
