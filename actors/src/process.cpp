@@ -48,7 +48,7 @@ pid_t start_process(const ProcessSpec& spec) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(126);  // the parent died before prctl
     ::setpgid(0, 0);  // a Ctrl-C meant for the daemon's terminal is not the task host's
-    sigset_t none;    // what the forking thread blocks (SIGPIPE, for TLS) is not the child's
+    sigset_t none;    // what the forking thread blocks is not the child's
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (devnull >= 0) ::dup2(devnull, 0);

@@ -20,9 +20,10 @@
 // middleman thread, which may block), waiting in poll(); the accepting side
 // advances its handshake on read events only, and holds back what BASP queues
 // until the handshake is done, so nothing spins. The error queue is cleared
-// before every OpenSSL call. SIGPIPE stays blocked in the threads that call
-// OpenSSL (a write to a closed peer then fails with EPIPE instead). Sessions
-// read ahead, so one read() takes in several TLS records.
+// before every OpenSSL call. OpenSSL writes its records into a buffer of the
+// session, which sends them with send(MSG_NOSIGNAL) in as few calls as the
+// socket takes (a peer that closed gives EPIPE, never SIGPIPE); sessions read
+// ahead, so one read() takes in several TLS records.
 //
 // The pieces are CAF's own extension points: a middleman actor whose connect()
 // and open() make TLS scribes and doormen, started by an actor-system module
@@ -31,8 +32,6 @@
 #include "tls_transport.hpp"
 
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -91,17 +90,6 @@ std::string openssl_errors() {
   return text.empty() ? "no detail from OpenSSL" : text;
 }
 
-/// Writes to a peer that closed must fail with EPIPE, not kill the process.
-void block_sigpipe_in_this_thread() {
-  thread_local bool blocked = false;
-  if (blocked) return;
-  sigset_t pipe;
-  sigemptyset(&pipe);
-  sigaddset(&pipe, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-  blocked = true;
-}
-
 /// The process's TLS context: its certificate and key, the CA that signs its
 /// peers, a certificate required on both sides.
 class TlsContext {
@@ -144,10 +132,12 @@ class TlsContext {
   [[nodiscard]] SSL* new_session(native_socket fd, bool client) const {
     SSL* ssl = SSL_new(ctx_);
     if (ssl == nullptr) return nullptr;
-    if (SSL_set_fd(ssl, static_cast<int>(fd)) != 1) {
+    BIO* in = BIO_new_socket(static_cast<int>(fd), BIO_NOCLOSE);
+    if (in == nullptr) {
       SSL_free(ssl);
       return nullptr;
     }
+    SSL_set0_rbio(ssl, in);  // what it writes goes to the session's buffer (TlsSession)
     if (client)
       SSL_set_connect_state(ssl);
     else
@@ -166,7 +156,13 @@ class TlsSession {
  public:
   enum class Step { done, wants_read, wants_write, failed };
 
-  TlsSession(SSL* ssl, bool handshaking) : ssl_(ssl), handshaking_(handshaking) {}
+  TlsSession(SSL* ssl, native_socket fd, bool handshaking)
+      : ssl_(ssl), fd_(fd), handshaking_(handshaking) {
+    BIO* out = BIO_new(output_method());
+    BIO_set_data(out, &out_);
+    BIO_set_init(out, 1);
+    SSL_set0_wbio(ssl_, out);
+  }
   ~TlsSession() { SSL_free(ssl_); }
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -175,9 +171,12 @@ class TlsSession {
 
   /// Takes the handshake as far as it goes without waiting.
   Step advance_handshake() {
-    block_sigpipe_in_this_thread();
     ERR_clear_error();
     const int result = SSL_do_handshake(ssl_);
+    if (!send_output() && broken_) {
+      failure_ = "the connection closed during the TLS handshake";
+      return Step::failed;
+    }
     if (result == 1) {
       handshaking_ = false;
       return Step::done;
@@ -210,11 +209,47 @@ class TlsSession {
   /// now, the socket would block), or `failure` (the peer closed, or the
   /// session broke).
   rw_state read(size_t& done, void* buf, size_t len) {
-    return transfer(done, SSL_read(ssl_, buf, clamp(len)));
+    const rw_state state = transfer(done, SSL_read(ssl_, buf, clamp(len)));
+    if (!out_.empty()) send_output();  // what reading made OpenSSL say (an alert)
+    return state;
   }
+
+  /// Encrypts up to `write_chunk` bytes of `buf` and sends them. `done` counts
+  /// plaintext bytes only once their records have all left: until then the
+  /// caller (CAF's stream, which offers the same bytes again) hears 0, and the
+  /// records still waiting go out first.
   rw_state write(size_t& done, const void* buf, size_t len) {
-    return transfer(done, SSL_write(ssl_, buf, clamp(len)));
+    done = 0;
+    if (owed_ == 0) {
+      const int taken = SSL_write(ssl_, buf, clamp(std::min(len, write_chunk)));
+      if (taken <= 0) return transfer(done, taken);
+      owed_ = static_cast<size_t>(taken);
+    }
+    if (!send_output()) return broken_ ? rw_state::failure : rw_state::success;
+    done = owed_;
+    owed_ = 0;
+    return rw_state::success;
   }
+
+  /// Sends the records OpenSSL wrote; true once none waits. False if the
+  /// socket would block (`broken_` false) or failed (`broken_` true).
+  bool send_output() {
+    while (sent_ < out_.size()) {
+      const auto n = ::send(fd_, out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent_ += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        broken_ = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        return false;
+      }
+    }
+    out_.clear();
+    sent_ = 0;
+    return true;
+  }
+  [[nodiscard]] bool output_waits() const { return sent_ < out_.size(); }
 
   /// Whether OpenSSL holds data read from the socket that no read took yet:
   /// then the socket may never signal it again, so reading goes on.
@@ -241,10 +276,38 @@ class TlsSession {
     }
   }
 
+  /// OpenSSL writes its records here (a BIO of our own), and the session sends
+  /// them in as few send() calls as the socket takes: OpenSSL's socket BIO
+  /// would make one system call per 16 KB record.
+  static BIO_METHOD* output_method() {
+    static BIO_METHOD* method = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sage.tls_out");
+      BIO_meth_set_write(m, [](BIO* bio, const char* data, int len) {
+        static_cast<std::vector<char>*>(BIO_get_data(bio))
+            ->insert(static_cast<std::vector<char>*>(BIO_get_data(bio))->end(), data, data + len);
+        return len;
+      });
+      BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long {
+        return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // sending is the session's business
+      });
+      return m;
+    }();
+    return method;
+  }
+
+  /// Plaintext bytes per write call: CAF's buffer is taken in pieces of this
+  /// size (their records wait in `out_` until the socket takes them).
+  static constexpr size_t write_chunk = 256 * 1024;
+
   SSL* ssl_;
+  native_socket fd_;
   bool handshaking_;
   bool refused_ = false;
   std::string failure_;
+  std::vector<char> out_;  ///< records to send, from `sent_` on
+  size_t sent_ = 0;
+  size_t owed_ = 0;  ///< plaintext bytes encrypted into `out_`, not yet reported done
+  bool broken_ = false;
 };
 
 class TlsScribe;
@@ -357,7 +420,6 @@ rw_state TlsStreamPolicy::read_some(size_t& result, native_socket, void* buf, si
     }
   }
   if (len == 0) return rw_state::indeterminate;
-  block_sigpipe_in_this_thread();
   ERR_clear_error();
   return session_->read(result, buf, len);
 }
@@ -377,7 +439,6 @@ rw_state TlsStreamPolicy::write_some(size_t& result, native_socket, const void* 
     }
   }
   if (len == 0) return rw_state::indeterminate;
-  block_sigpipe_in_this_thread();
   ERR_clear_error();
   return session_->write(result, buf, len);
 }
@@ -403,7 +464,7 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
       caf::io::network::close_socket(fd);
       return false;
     }
-    auto session = std::make_unique<TlsSession>(ssl, true);
+    auto session = std::make_unique<TlsSession>(ssl, fd, true);
     // The client's first message is usually here already: answer it now.
     if (session->advance_handshake() == TlsSession::Step::failed) {
       session.reset();
@@ -465,7 +526,7 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
       caf::io::network::close_socket(*fd);
       return caf::make_error(caf::sec::cannot_connect_to_node);
     }
-    auto session = std::make_unique<TlsSession>(ssl, true);
+    auto session = std::make_unique<TlsSession>(ssl, *fd, true);
     // This thread may wait: the handshake finishes here, in poll(), not in
     // the network loop.
     const auto deadline = std::chrono::steady_clock::now() + handshake_patience;
@@ -473,7 +534,10 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
       short wanted = 0;
       switch (session->advance_handshake()) {
         case TlsSession::Step::done:
-          return caf::make_counted<TlsScribe>(mpx(), *fd, std::move(session));
+          if (!session->output_waits())
+            return caf::make_counted<TlsScribe>(mpx(), *fd, std::move(session));
+          wanted = POLLOUT;  // its last records have not all left yet
+          break;
         case TlsSession::Step::failed: {
           // Refused: final (`explain` says so). Broken: a busy or restarting
           // peer, tried again by `connect_to` as a timeout is.
