@@ -39,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -334,6 +335,10 @@ class TlsStreamPolicy {
   }
 
  private:
+  /// While the handshake runs: takes it a step on; what to report if it is
+  /// not done (`meanwhile`) or failed. Nothing once it is done.
+  std::optional<rw_state> advance_handshake(rw_state meanwhile);
+
   std::unique_ptr<TlsSession> session_;
   TlsScribe* owner_;
 };
@@ -405,20 +410,24 @@ class TlsScribe final : public caf::io::scribe {
   caf::io::network::stream_impl<TlsStreamPolicy> stream_;
 };
 
+std::optional<rw_state> TlsStreamPolicy::advance_handshake(rw_state meanwhile) {
+  if (!session_->handshaking()) return std::nullopt;
+  switch (session_->advance_handshake()) {
+    case TlsSession::Step::failed:
+      return rw_state::failure;  // refused: BASP closes it
+    case TlsSession::Step::wants_read:
+    case TlsSession::Step::wants_write:
+      return meanwhile;
+    case TlsSession::Step::done:
+      owner_->established();
+      break;
+  }
+  return std::nullopt;
+}
+
 rw_state TlsStreamPolicy::read_some(size_t& result, native_socket, void* buf, size_t len) {
   result = 0;
-  if (session_->handshaking()) {
-    switch (session_->advance_handshake()) {
-      case TlsSession::Step::failed:
-        return rw_state::failure;  // refused: BASP closes it
-      case TlsSession::Step::wants_read:
-      case TlsSession::Step::wants_write:
-        return rw_state::success;  // nothing read yet
-      case TlsSession::Step::done:
-        owner_->established();
-        break;
-    }
-  }
+  if (auto state = advance_handshake(rw_state::success)) return *state;  // nothing read yet
   if (len == 0) return rw_state::indeterminate;
   ERR_clear_error();
   return session_->read(result, buf, len);
@@ -426,18 +435,9 @@ rw_state TlsStreamPolicy::read_some(size_t& result, native_socket, void* buf, si
 
 rw_state TlsStreamPolicy::write_some(size_t& result, native_socket, const void* buf, size_t len) {
   result = 0;
-  if (session_->handshaking()) {  // not reached: the scribe holds writes back until then
-    switch (session_->advance_handshake()) {
-      case TlsSession::Step::failed:
-        return rw_state::failure;
-      case TlsSession::Step::wants_read:
-      case TlsSession::Step::wants_write:
-        return len == 0 ? rw_state::indeterminate : rw_state::success;
-      case TlsSession::Step::done:
-        owner_->established();
-        break;
-    }
-  }
+  // Not reached while the handshake runs: the scribe holds writes back until then.
+  if (auto state = advance_handshake(len == 0 ? rw_state::indeterminate : rw_state::success))
+    return *state;
   if (len == 0) return rw_state::indeterminate;
   ERR_clear_error();
   return session_->write(result, buf, len);
