@@ -197,15 +197,27 @@ std::string default_secret_path() {
   return (home.empty() ? std::string(".") : home) + "/.sage/cluster.secret";
 }
 
-TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_file,
-                          bool insecure) {
+namespace {
+
+/// The TLS directory `tls_dir`, else the secret `secret_file`, checked; none if both are empty.
+TlsFiles named(const std::string& tls_dir, const std::string& secret_file) {
   TlsFiles found;
-  if (insecure) return found;
   if (!tls_dir.empty())
     found = TlsFiles::from_dir(tls_dir);
   else if (!secret_file.empty())
     found = TlsFiles::from_secret(secret_file);
-  else if (auto dir = env_or_empty("SAGE_TLS_DIR"); !dir.empty())
+  if (found.enabled()) check_tls_files(found);
+  return found;
+}
+
+}  // namespace
+
+TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_file,
+                          bool insecure) {
+  if (insecure) return {};
+  if (!tls_dir.empty() || !secret_file.empty()) return named(tls_dir, secret_file);
+  TlsFiles found;
+  if (auto dir = env_or_empty("SAGE_TLS_DIR"); !dir.empty())
     found = TlsFiles::from_dir(dir);
   else if (env_or_empty("SAGE_INSECURE") == "1")
     return found;
@@ -217,14 +229,8 @@ TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_
   return found;
 }
 
-TlsFiles named_credentials(const std::string& tls_dir, const std::string& secret_file) {
-  TlsFiles found;
-  if (!tls_dir.empty())
-    found = TlsFiles::from_dir(tls_dir);
-  else if (!secret_file.empty())
-    found = TlsFiles::from_secret(secret_file);
-  if (found.enabled()) check_tls_files(found);
-  return found;
+TlsFiles named_credentials(const Config& cfg) {
+  return named(cfg.get_string("cluster.tls-dir", ""), cfg.get_string("cluster.secret-file", ""));
 }
 
 std::string credentials_hint(const TlsFiles& tls) {

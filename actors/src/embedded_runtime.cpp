@@ -34,9 +34,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
 class EmbeddedRuntime final : public Runtime {
  public:
   explicit EmbeddedRuntime(const Config& c)
-      : tls_(actors::named_credentials(c.get_string("cluster.tls-dir", ""),
-                                       c.get_string("cluster.secret-file", ""))),
-        system_(configure(cfg_, c, tls_)) {
+      : tls_(actors::named_credentials(c)), system_(configure(cfg_, c, tls_)) {
     node_ = actors::spawn_node(system_);
     actors::NodeInfo local;
     local.role = "local";

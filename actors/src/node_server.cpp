@@ -13,10 +13,7 @@
 namespace sage::actors {
 
 struct NodeServer::Impl {
-  explicit Impl(const Config& c)
-      : tls(named_credentials(c.get_string("cluster.tls-dir", ""),
-                              c.get_string("cluster.secret-file", ""))),
-        system(configure(c)) {}
+  explicit Impl(const Config& c) : tls(named_credentials(c)), system(configure(c)) {}
 
   caf::actor_system_config& configure(const Config& c) {
     const auto hw = std::max(1u, std::thread::hardware_concurrency());

@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include <sage/config.hpp>
+
 namespace sage::actors {
 
 /// The TLS material of one process: its certificate and key, and the CA it
@@ -57,12 +59,11 @@ bool create_cluster_secret(const std::string& path);
 TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_file,
                           bool insecure);
 
-/// Only the credentials named here, checked: the TLS directory `tls_dir`, else
-/// the secret `secret_file`; none if both are empty. No fallback to the
-/// environment: what an in-process runtime and its node servers use (the
-/// config's `cluster.tls-dir` and `cluster.secret-file`), so that a
+/// Only the credentials `cfg` names, checked: its `cluster.tls-dir`, else its
+/// `cluster.secret-file`; none if it names neither. No fallback to the
+/// environment: what an in-process runtime and its node servers use, so that a
 /// LocalEnvironment never turns to TLS because a cluster secret lies around.
-TlsFiles named_credentials(const std::string& tls_dir, const std::string& secret_file);
+TlsFiles named_credentials(const Config& cfg);
 
 /// `~/.sage/cluster.secret` (where the default head's state directory keeps it).
 std::string default_secret_path();
