@@ -12,7 +12,7 @@
 #   Threads::Threads, fmt::fmt, spdlog::spdlog   (find_package)
 #   CAF::core, CAF::io                           (required; CAF 0.17 ships no CMake config)
 #   CAF_INCLUDE_DIR, CAF_CORE_LIBRARY, CAF_IO_LIBRARY (cache)
-#   (CAF's openssl module is not used: TLS is SAGE's own, actors/src/tls_transport.cpp)
+#   (CAF's openssl module is not used: its transport is SAGE's own, actors/src/secure_transport.cpp)
 #   CAF_VERSION (e.g. 0.17.6), CAF_FOUND
 #
 # Hints: CAF_ROOT (CMake or environment variable) = prefix of a CAF installation.

@@ -3,9 +3,10 @@
 // Every actor system of a cluster loads CAF's network layer with a heartbeat,
 // so that a peer that crashed or froze is noticed within two seconds: its
 // connection is dropped and every actor monitoring one of its actors gets a
-// down message (the JobManager marks the node lost). With TLS files, every
-// connection is mutual TLS (tls_transport.cpp), and nothing is published in
-// plain (docs/operations.md, "Mutual TLS").
+// down message (the JobManager marks the node lost). With credentials, every
+// connection is authenticated (secure_transport.cpp: the cluster secret's
+// handshake on loopback, mutual TLS otherwise), and nothing is published
+// without (docs/operations.md, "Security").
 
 #include <atomic>
 #include <chrono>
@@ -24,7 +25,7 @@
 #include <sage/actors/protocol.hpp>
 #include <sage/detail/log.hpp>
 
-#include "tls_transport.hpp"
+#include "secure_transport.hpp"
 
 namespace sage::actors {
 
@@ -81,8 +82,8 @@ void wait_until_down(caf::actor_system& sys, const caf::actor& watched,
 
 /// Publishes `whom`; logs why it could not.
 std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
-                                const std::string& bind, uint16_t port, const TlsFiles& tls) {
-  auto bound = publish_on(sys, whom, bind, port, tls);
+                                const std::string& bind, uint16_t port) {
+  auto bound = publish_on(sys, whom, bind, port);
   if (bound) return *bound;
   log().error("cannot listen on {}:{}: {}", bind, port, sys.render(bound.error()));
   return std::nullopt;
@@ -127,32 +128,31 @@ void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls
   register_message_types(cfg);
   cfg.load<caf::io::middleman>();
   configure_heartbeat(cfg);
-  if (tls.enabled()) load_tls_transport(cfg, tls);
+  load_secure_transport(cfg, tls);  // --insecure too: plain BASP over its scribes
   cfg.set("scheduler.max-throughput", size_t{64});
 }
 
 caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& whom,
-                                   const std::string& bind, uint16_t port, const TlsFiles& tls) {
+                                   const std::string& bind, uint16_t port) {
   // SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
-  return tls.enabled() ? tls_publish(sys, whom, bind, port, port != 0)
-                       : sys.middleman().publish(whom, port, bind.c_str(), port != 0);
+  return secure_publish(sys, whom, bind, port, port != 0);
 }
 
-caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host, uint16_t port,
-                                     const TlsFiles& tls) {
+caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host,
+                                     uint16_t port) {
   // A peer under load may not finish the handshake within CAF's connection
   // timeout: that is retried, with backoff, for a bounded time. Every other
   // error (refused, or the credentials refused) is final at once.
   const auto deadline = std::chrono::steady_clock::now() + connect_patience;
   auto pause = std::chrono::milliseconds(100);
   for (int attempt = 1;; ++attempt) {
-    auto peer =
-        tls.enabled() ? tls_connect(sys, host, port) : sys.middleman().remote_actor(host, port);
+    auto peer = secure_connect(sys, host, port);
     if (peer || peer.error() != caf::sec::connection_timeout ||
         std::chrono::steady_clock::now() + pause >= deadline)
       return peer;
-    log().warn("connecting to {}:{} timed out (attempt {}, a busy peer?): trying again in {} ms",
-               host, port, attempt, pause.count());
+    log().warn(
+        "connecting to {}:{} timed out (attempt {}, a busy peer?: {}): trying again in {} ms", host,
+        port, attempt, sys.render(peer.error()), pause.count());
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(3200));
   }
@@ -165,13 +165,13 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   // The JobManager first: the head's node tells the task hosts it starts where it listens.
   auto job_manager =
       spawn_job_manager(sys, nullptr, {}, options.state_dir, options.max_program_bytes);
-  auto port = publish(sys, job_manager, options.bind, options.port, options.tls);
+  auto port = publish(sys, job_manager, options.bind, options.port);
   if (!port) {
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     return 1;
   }
   auto node = spawn_node(sys, node_setup(options, "head", options.bind, *port));
-  auto node_port = publish(sys, node, options.bind, 0, options.tls);
+  auto node_port = publish(sys, node, options.bind, 0);
   bool registered = false;
   if (node_port) {
     caf::scoped_actor self{sys};
@@ -204,7 +204,7 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
   auto node = spawn_node(sys, node_setup(options, "worker", options.head_host, options.head_port));
-  auto port = publish(sys, node, options.bind, options.port, options.tls);
+  auto port = publish(sys, node, options.bind, options.port);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
@@ -225,7 +225,7 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
       [&](caf::scoped_actor& self) {
         if (job_manager || std::chrono::steady_clock::now() < next_attempt) return;
         next_attempt = std::chrono::steady_clock::now() + 1s;
-        auto jm = connect_to(sys, options.head_host, options.head_port, options.tls);
+        auto jm = connect_to(sys, options.head_host, options.head_port);
         if (!jm) {
           if (failed_attempts++ % 10 == 0)
             log().warn("worker: cannot reach the head at {} ({}); retrying every second", head,
@@ -263,7 +263,7 @@ template <class F>
 void with_head(const std::string& host, uint16_t port, const TlsFiles& tls, F&& f) {
   ClusterConfig cfg{tls};
   caf::actor_system sys{cfg};
-  auto jm = connect_to(sys, host, port, tls);
+  auto jm = connect_to(sys, host, port);
   if (!jm)
     throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) +
                              ": " + explain(sys, jm.error(), tls));
@@ -317,7 +317,7 @@ void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFil
   for (const auto& address : stragglers) {
     const auto at = parse_host_port(address);
     if (!at) continue;
-    if (auto node = connect_to(sys, at->host, at->port, tls)) {
+    if (auto node = connect_to(sys, at->host, at->port)) {
       log().info("stopping the worker at {}, which the head did not reach", address);
       caf::anon_send(*node, shutdown_atom::value);
     }

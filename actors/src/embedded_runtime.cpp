@@ -65,7 +65,7 @@ class EmbeddedRuntime final : public Runtime {
   }
 
   void add_node(const std::string& host, uint16_t port) override {
-    auto node = actors::connect_to(system_, host, port, tls_);
+    auto node = actors::connect_to(system_, host, port);
     if (!node)
       throw std::runtime_error("cannot reach the node at " + host + ":" + std::to_string(port) +
                                ": " + system_.render(node.error()));

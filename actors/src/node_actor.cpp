@@ -123,7 +123,7 @@ class node_actor final : public caf::event_based_actor {
                 if (failure.empty()) failure = "not a HOST:PORT: " + address.substr(0, 80);
                 continue;
               }
-              auto peer = connect_to(helper->system(), peer_address->host, peer_address->port, tls);
+              auto peer = connect_to(helper->system(), peer_address->host, peer_address->port);
               if (!peer && failure.empty())
                 failure = "cannot reach " + address + ": " + helper->system().render(peer.error());
             }

@@ -33,7 +33,7 @@ struct NodeServer::Impl {
 NodeServer::NodeServer(const Config& cfg, const std::string& host)
     : impl_(std::make_unique<Impl>(cfg)) {
   impl_->node = spawn_node(impl_->system);
-  auto port = publish_on(impl_->system, impl_->node, host, 0, impl_->tls);
+  auto port = publish_on(impl_->system, impl_->node, host, 0);
   if (!port) {
     caf::anon_send_exit(impl_->node, caf::exit_reason::user_shutdown);
     throw std::runtime_error("cannot publish a node on " + host + ": " +

@@ -87,7 +87,7 @@ class RemoteRuntime final : public Runtime {
  public:
   RemoteRuntime(const std::string& host, uint16_t port, const actors::TlsFiles& tls)
       : address_(host + ":" + std::to_string(port)), system_(configure(cfg_, tls)) {
-    auto jm = actors::connect_to(system_, host, port, tls);
+    auto jm = actors::connect_to(system_, host, port);
     if (!jm)
       throw SubmitError("cannot reach the cluster's head at " + address_ + ": " +
                         system_.render(jm.error()) + actors::credentials_hint(tls));
@@ -96,7 +96,7 @@ class RemoteRuntime final : public Runtime {
     // Task hosts send collected records straight here, not through the head: the
     // node listens on the address this machine reaches the head from.
     const auto bind = local_address_towards(host, port);
-    if (auto listening = actors::publish_on(system_, node_, bind, 0, tls))
+    if (auto listening = actors::publish_on(system_, node_, bind, 0))
       node_address_ = bind + ":" + std::to_string(*listening);
     else
       detail::log("cluster").warn("cannot listen on {} ({}): collected records go through the head",
@@ -393,7 +393,7 @@ class TaskHostRuntime final : public Runtime {
       detail::end_diverged_task_host("the submitting program does not listen for its task hosts (" +
                                      (address.empty() ? std::string("no address") : address) +
                                      "), so they cannot replay its earlier jobs");
-    auto node = actors::connect_to(*host.system, parsed->host, parsed->port, host.tls);
+    auto node = actors::connect_to(*host.system, parsed->host, parsed->port);
     if (!node)
       detail::end_diverged_task_host("cannot reach the submitting program at " + address + ": " +
                                      host.system->render(node.error()));
@@ -431,12 +431,12 @@ class TaskHostRuntime final : public Runtime {
     setup.tls = tls;
     auto node = actors::spawn_node(system, setup);
     const auto bind = env_or("SAGE_TASK_HOST_BIND", "127.0.0.1");
-    auto port = actors::publish_on(system, node, bind, 0, tls);
+    auto port = actors::publish_on(system, node, bind, 0);
     if (!port) end(2, "cannot listen on " + bind + ": " + system.render(port.error()));
     const auto head = env_or("SAGE_HEAD_ADDRESS", "127.0.0.1:19001");
     const auto head_address = actors::parse_host_port(head);
     if (!head_address) end(2, "SAGE_HEAD_ADDRESS is not a HOST:PORT: " + head);
-    auto jm = actors::connect_to(system, head_address->host, head_address->port, tls);
+    auto jm = actors::connect_to(system, head_address->host, head_address->port);
     if (!jm) end(2, "cannot reach the head at " + head + ": " + system.render(jm.error()));
     log.info("task host of job {} ({}): node on {}:{}", job_id.str(), job->name, bind, *port);
 

@@ -57,7 +57,7 @@ cluster_script_cleanup() {
     kill -CONT "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
   done
-  rm -rf "$state"
+  [ -n "${SAGE_TEST_KEEP:-}" ] && echo "kept $state" || rm -rf "$state"
 }
 fail() {
   echo "FAIL: $*"

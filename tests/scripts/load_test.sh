@@ -5,7 +5,7 @@
 # workers: 30 jobs in a row, each with 8 instances per operator collected at
 # the submitter, all complete with correct results, none hangs.
 #
-# The cluster is authenticated (TLS with the cluster secret), as by default;
+# The cluster is authenticated (the cluster secret's handshake on loopback), as by default;
 # SAGE_TEST_LOAD_INSECURE=1 runs it --insecure, for comparison
 # (docs/operations.md, "Load"). SAGE_TEST_32_WORKERS=0 leaves out the 32 workers.
 #
@@ -18,7 +18,7 @@ cluster_script_setup "$prog"
 
 mode=()
 [ "${SAGE_TEST_LOAD_INSECURE:-0}" = 1 ] && mode=(--insecure)
-echo "(the cluster is ${mode[*]:-authenticated (TLS)})"
+echo "(the cluster is ${mode[*]:-authenticated})"
 
 echo "a head and two workers: two rounds of 16 programs submitted at once"
 start_cluster 2 a "${mode[@]}"

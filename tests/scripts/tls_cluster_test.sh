@@ -4,7 +4,8 @@
 # certificate of another CA, is refused with a clear message and cannot register. Then, in
 # network namespaces this test creates (head and worker as two machines joined by a veth
 # pair, addresses that exist only inside those namespaces), a head listening on a
-# non-loopback address, which needs TLS. The namespace part is skipped, saying why, where
+# non-loopback address, which needs TLS; and a cluster of the default kind (the head's
+# secret) across them, whose connections between hosts are TLS too. The namespace part is skipped, saying why, where
 # namespaces cannot be created. Every process and namespace is removed on exit.
 #
 # Usage: tls_cluster_test.sh PATH/TO/sage [PATH/TO/sage-cluster-check]
@@ -130,6 +131,44 @@ if [ -n "$check" ]; then
     fail "no instance of the job ran on the worker's machine: $status"
   echo "  a job across the namespaces: $line"
 fi
+# The cluster secret across the namespaces: connections between hosts are TLS
+# with the secret's certificate (a plaintext handshake from another host is
+# refused, saying why), and a job runs across them.
+secret_head="$work/state-ns-secret-head"
+out=$(ip netns exec "$ns_head" "$sage" cluster start --head --bind 10.201.0.1 --port 19002 \
+        --state-dir "$secret_head")
+[ "$(started_address "$out")" = "10.201.0.1:19002" ] || fail "the secret head in its namespace: $out"
+ip netns exec "$ns_worker" "$sage" cluster start --worker --bind 10.201.0.2 --head-address 10.201.0.1:19002 \
+  --secret-file "$secret_head/cluster.secret" --state-dir "$work/state-ns-secret-worker" >/dev/null
+for _ in $(seq 1 150); do
+  n=$(ip netns exec "$ns_worker" "$sage" cluster status --address 10.201.0.1:19002 \
+        --secret-file "$secret_head/cluster.secret" --format json 2>/dev/null | grep -o '"state":"alive"' | wc -l)
+  [ "$n" = 2 ] && break
+  sleep 0.1
+done
+[ "${n:-0}" = 2 ] || fail "a worker with the secret in the other namespace did not register"
+# shellcheck disable=SC2016
+refusal=$(ip netns exec "$ns_worker" timeout 10 bash -c '
+  exec 3<>/dev/tcp/10.201.0.1/19002
+  { printf "SAGEAUT1"; head -c 32 /dev/zero; } >&3
+  cat <&3 | tr -cd "[:print:]"') || true
+[[ $refusal == *"connections from other hosts must use TLS"* ]] ||
+  fail "a plaintext handshake from another host was not refused with a reason: $refusal"
+echo "  a plaintext handshake from 10.201.0.2: ${refusal#??}"
+if [ -n "$check" ]; then
+  out=$(timeout 60 ip netns exec "$ns_head" "$sage" job submit --address 10.201.0.1:19002 \
+           --secret-file "$secret_head/cluster.secret" "$check" collect 20000 2 2>"$work/job.err") ||
+    fail "the job with the secret across namespaces: $out $(tail -n 5 "$work/job.err")"
+  [[ ${out%%$'\n'*} == ok:* ]] || fail "the job with the secret across namespaces: $out"
+  id=$(sed -nE 's/^sage: job ([0-9a-f]+) submitted$/\1/p' "$work/job.err" | head -n 1)
+  ip netns exec "$ns_head" "$sage" job status "$id" --address 10.201.0.1:19002 \
+    --secret-file "$secret_head/cluster.secret" | grep -q "worker 10.201.0.2:" ||
+    fail "no instance of the job with the secret ran on the worker's machine"
+  echo "  a job with the secret across the namespaces: ${out%%$'\n'*}"
+fi
+ip netns exec "$ns_head" "$sage" cluster stop --all --address 10.201.0.1:19002 \
+  --secret-file "$secret_head/cluster.secret" >/dev/null
+
 # The worker's machine goes away: its link goes down.
 ip -n "$ns_worker" link set "veth-w-$$" down
 for _ in $(seq 1 250); do  # the heartbeat's timeout is 15 s

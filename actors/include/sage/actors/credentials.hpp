@@ -3,8 +3,10 @@
 /// How the members of a cluster know each other. Every cluster is
 /// authenticated by default: the head creates a cluster secret (one file,
 /// mode 0600: a private key and its self-signed certificate), and every
-/// connection between members, clients and task hosts is mutual TLS with it,
-/// so only processes that can read the file can talk to the cluster. A TLS
+/// connection between members, clients and task hosts proves it both ways
+/// (mutual TLS between hosts; on loopback the secret's handshake, then plain:
+/// secret_handshake.hpp), so only processes that can read the file can talk to
+/// the cluster. A TLS
 /// directory with a CA and per-node certificates (`--tls-dir`) does the same
 /// with certificates of one's own; `--insecure` opts out (loopback only).
 /// See docs/operations.md, "Security".

@@ -303,15 +303,18 @@ caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_i
 caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor job_manager = {});
 
 /// Sets up an actor system of a cluster (head, worker, task host, client):
-/// message types, the network layer with its heartbeat, and TLS when `tls` says so.
+/// message types, the network layer with its heartbeat, and the connections'
+/// authentication with the credentials `tls` (none: --insecure, plain BASP).
 void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls);
 
-/// Publishes `whom` on `bind:port` (0: a free port), over TLS when `tls` says so.
+/// Publishes `whom` on `bind:port` (0: a free port), for the peers that
+/// present the credentials the system was configured with.
 caf::expected<uint16_t> publish_on(caf::actor_system& system, const caf::actor& whom,
-                                   const std::string& bind, uint16_t port, const TlsFiles& tls);
+                                   const std::string& bind, uint16_t port);
 
-/// Connects to the actor published at `host:port`, over TLS when `tls` says so.
+/// Connects to the actor published at `host:port` with the credentials the
+/// system was configured with; retries a connection that timed out under load.
 caf::expected<caf::actor> connect_to(caf::actor_system& system, const std::string& host,
-                                     uint16_t port, const TlsFiles& tls);
+                                     uint16_t port);
 
 }  // namespace sage::actors

@@ -1,7 +1,15 @@
-// Mutual TLS under CAF's network layer: connections are TLS 1.3 sessions of
-// one OpenSSL context per process, carrying CAF's BASP as its plain TCP
-// connections do. It takes the place of CAF 0.17.6's openssl module, whose
-// flaws cost a busy cluster dearly (docs/operations.md, "Mutual TLS"):
+// Authenticated connections under CAF's network layer. With the cluster
+// secret, a connection between two processes on loopback proves the secret
+// both ways (secret_handshake.hpp) and then carries CAF's BASP in plain, as an
+// --insecure cluster's do: on loopback only the kernel sees the bytes, so
+// encrypting them would buy nothing and cost a third of the bandwidth (two
+// cores spent on AES). Every other connection, and every connection with a TLS
+// directory of one's own, is TLS 1.3 with a certificate on both sides, of one
+// OpenSSL context per process. An accepting side tells the two apart by the
+// client's first byte; a plaintext handshake from another host is refused.
+//
+// It takes the place of CAF 0.17.6's openssl module, whose flaws cost a busy
+// cluster dearly (docs/operations.md, "Security"):
 //
 // - it drives a handshake from the network thread and, while the handshake
 //   waits for the peer, reports "nothing written yet" for the data queued
@@ -26,15 +34,18 @@
 // ahead, so one read() takes in several TLS records.
 //
 // The pieces are CAF's own extension points: a middleman actor whose connect()
-// and open() make TLS scribes and doormen, started by an actor-system module
+// and open() make our scribes and doormen, started by an actor-system module
 // (in the slot of CAF's openssl module, which is not loaded).
 
-#include "tls_transport.hpp"
+#include "secure_transport.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -59,6 +70,8 @@
 #include <caf/io/scribe.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <sage/actors/secret_handshake.hpp>
+
 namespace sage::actors {
 
 namespace {
@@ -73,7 +86,7 @@ constexpr std::chrono::milliseconds handshake_patience{10000};
 /// How long an accepted connection may take to finish its handshake before it
 /// is closed (a peer that connects and says nothing holds no socket for long).
 constexpr std::chrono::milliseconds accept_patience{10000};
-/// How long a publish or connect request to the TLS middleman may take: a TCP
+/// How long a publish or connect request to the middleman may take: a TCP
 /// connect, a handshake, then BASP's handshake.
 constexpr auto request_patience = std::chrono::seconds(60);
 
@@ -150,28 +163,199 @@ class TlsContext {
   SSL_CTX* ctx_;
 };
 
-using TlsContextPtr = std::shared_ptr<const TlsContext>;
+/// What a process authenticates with: its TLS context, and with a cluster
+/// secret also the key of the secret's handshake (for loopback peers); neither
+/// for an --insecure process, whose connections are plain BASP.
+struct Credentials {
+  explicit Credentials(const TlsFiles& files) {
+    if (!files.enabled()) return;
+    tls.emplace(files);
+    if (!files.secret.empty()) secret_key = key_of_secret(files.secret);
+  }
+  [[nodiscard]] bool insecure() const { return !tls.has_value(); }
+  std::optional<TlsContext> tls;
+  std::optional<SecretHandshake::Key> secret_key;
+};
 
-/// One TLS session and where its handshake stands.
-class TlsSession {
+using CredentialsPtr = std::shared_ptr<const Credentials>;
+
+/// Whether the peer of the connected socket `fd` is on this machine's loopback
+/// (127.0.0.0/8, ::1, or 127.x mapped into IPv6). The kernel drops packets
+/// from other hosts that claim such a source.
+bool peer_on_loopback(native_socket fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  if (addr.ss_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr) >> 24) == 127;
+  if (addr.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+/// One authenticated connection as CAF's stream sees it: a handshake, then
+/// reads and writes of BASP's bytes.
+class Session {
  public:
   enum class Step { done, wants_read, wants_write, failed };
+  virtual ~Session() = default;
 
-  TlsSession(SSL* ssl, native_socket fd, bool handshaking)
-      : ssl_(ssl), fd_(fd), handshaking_(handshaking) {
+  [[nodiscard]] virtual bool handshaking() const = 0;
+  /// Takes the handshake as far as it goes without waiting.
+  virtual Step advance_handshake() = 0;
+  /// After a failed handshake: whether the peer was refused (wrong
+  /// credentials, another protocol), or the connection broke; and why.
+  [[nodiscard]] virtual bool refused() const = 0;
+  [[nodiscard]] virtual const std::string& failure() const = 0;
+
+  /// Reads or writes BASP's bytes: `success` with `done` bytes (0: not now,
+  /// the socket would block), or `failure` (the peer closed, or the session
+  /// broke).
+  virtual rw_state read(size_t& done, void* buf, size_t len) = 0;
+  virtual rw_state write(size_t& done, const void* buf, size_t len) = 0;
+
+  /// Whether bytes of the handshake still wait to be sent.
+  [[nodiscard]] virtual bool output_waits() const = 0;
+  /// Whether the session holds data read from the socket that no read took
+  /// yet: then the socket may never signal it again, so reading goes on.
+  [[nodiscard]] virtual bool has_buffered_data() const = 0;
+};
+
+/// A plain socket call's result as CAF's stream wants it.
+rw_state socket_result(size_t& done, ssize_t n) {
+  done = 0;
+  if (n > 0) {
+    done = static_cast<size_t>(n);
+    return rw_state::success;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return rw_state::success;
+  return rw_state::failure;  // closed by the peer (0), or broken
+}
+
+/// Plain BASP, read and written as CAF's own TCP connections are: an
+/// --insecure process's connections.
+class PlainSession final : public Session {
+ public:
+  explicit PlainSession(native_socket fd) : fd_(fd) {}
+  [[nodiscard]] bool handshaking() const override { return false; }
+  Step advance_handshake() override { return Step::done; }
+  [[nodiscard]] bool refused() const override { return false; }
+  [[nodiscard]] const std::string& failure() const override { return none_; }
+  rw_state read(size_t& done, void* buf, size_t len) override {
+    return socket_result(done, ::recv(fd_, buf, len, 0));
+  }
+  rw_state write(size_t& done, const void* buf, size_t len) override {
+    return socket_result(done, ::send(fd_, buf, len, MSG_NOSIGNAL));
+  }
+  [[nodiscard]] bool output_waits() const override { return false; }
+  [[nodiscard]] bool has_buffered_data() const override { return false; }
+
+ private:
+  native_socket fd_;
+  std::string none_;
+};
+
+/// A connection on loopback: the cluster secret's handshake, then BASP in
+/// plain, read and written as CAF's own TCP connections are.
+class SecretSession final : public Session {
+ public:
+  SecretSession(native_socket fd, SecretHandshake::Role role, const SecretHandshake::Key& key,
+                bool plaintext_allowed)
+      : fd_(fd), handshake_(role, key, plaintext_allowed) {}
+
+  [[nodiscard]] bool handshaking() const override { return handshaking_; }
+
+  Step advance_handshake() override {
+    for (;;) {
+      auto& out = handshake_.output();
+      while (!out.empty()) {
+        const auto n = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+          out.erase(out.begin(), out.begin() + n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          // A few dozen bytes on a new connection: only the connecting side
+          // (which polls) could ever wait here. An accepting side that did
+          // would be cut by its doorman's deadline.
+          return Step::wants_write;
+        } else {
+          return broke();
+        }
+      }
+      switch (handshake_.state()) {
+        case SecretHandshake::State::done:
+          handshaking_ = false;
+          return Step::done;
+        case SecretHandshake::State::refused:
+          refused_ = true;
+          failure_ = handshake_.failure();
+          return Step::failed;
+        case SecretHandshake::State::running:
+          break;
+      }
+      // Only what the handshake wants: the bytes after it are BASP's.
+      unsigned char buf[256];
+      const auto n = ::recv(fd_, buf, std::min(sizeof buf, handshake_.wanted()), 0);
+      if (n > 0)
+        handshake_.feed(buf, static_cast<size_t>(n));
+      else if (n < 0 && errno == EINTR)
+        continue;
+      else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return Step::wants_read;
+      else
+        return broke();
+    }
+  }
+
+  [[nodiscard]] bool refused() const override { return refused_; }
+  [[nodiscard]] const std::string& failure() const override { return failure_; }
+
+  rw_state read(size_t& done, void* buf, size_t len) override {
+    return socket_result(done, ::recv(fd_, buf, len, 0));
+  }
+  rw_state write(size_t& done, const void* buf, size_t len) override {
+    return socket_result(done, ::send(fd_, buf, len, MSG_NOSIGNAL));
+  }
+
+  [[nodiscard]] bool output_waits() const override {
+    return !const_cast<SecretHandshake&>(handshake_).output().empty();
+  }
+  [[nodiscard]] bool has_buffered_data() const override { return false; }
+
+ private:
+  Step broke() {
+    refused_ = false;
+    failure_ = "the connection closed during the handshake";
+    return Step::failed;
+  }
+
+  native_socket fd_;
+  SecretHandshake handshake_;
+  bool handshaking_ = true;
+  bool refused_ = false;
+  std::string failure_;
+};
+
+/// A TLS 1.3 session and where its handshake stands.
+class TlsSession final : public Session {
+ public:
+  TlsSession(SSL* ssl, native_socket fd) : ssl_(ssl), fd_(fd) {
     BIO* out = BIO_new(output_method());
     BIO_set_data(out, &out_);
     BIO_set_init(out, 1);
     SSL_set0_wbio(ssl_, out);
   }
-  ~TlsSession() { SSL_free(ssl_); }
+  ~TlsSession() override { SSL_free(ssl_); }
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
-  [[nodiscard]] bool handshaking() const { return handshaking_; }
+  [[nodiscard]] bool handshaking() const override { return handshaking_; }
 
-  /// Takes the handshake as far as it goes without waiting.
-  Step advance_handshake() {
+  Step advance_handshake() override {
     ERR_clear_error();
     const int result = SSL_do_handshake(ssl_);
     if (!send_output() && broken_) {
@@ -201,15 +385,12 @@ class TlsSession {
     }
   }
 
-  /// After a failed handshake: whether the TLS layer refused it (wrong
-  /// credentials, not TLS), or the connection broke; and OpenSSL's words.
-  [[nodiscard]] bool refused() const { return refused_; }
-  [[nodiscard]] const std::string& failure() const { return failure_; }
+  /// Refused: by the TLS layer (wrong credentials, not TLS), in OpenSSL's words.
+  [[nodiscard]] bool refused() const override { return refused_; }
+  [[nodiscard]] const std::string& failure() const override { return failure_; }
 
-  /// Reads or writes application data: `success` with `done` bytes (0: not
-  /// now, the socket would block), or `failure` (the peer closed, or the
-  /// session broke).
-  rw_state read(size_t& done, void* buf, size_t len) {
+  rw_state read(size_t& done, void* buf, size_t len) override {
+    ERR_clear_error();
     const rw_state state = transfer(done, SSL_read(ssl_, buf, clamp(len)));
     if (!out_.empty()) send_output();  // what reading made OpenSSL say (an alert)
     return state;
@@ -219,7 +400,8 @@ class TlsSession {
   /// plaintext bytes only once their records have all left: until then the
   /// caller (CAF's stream, which offers the same bytes again) hears 0, and the
   /// records still waiting go out first.
-  rw_state write(size_t& done, const void* buf, size_t len) {
+  rw_state write(size_t& done, const void* buf, size_t len) override {
+    ERR_clear_error();
     done = 0;
     if (owed_ == 0) {
       const int taken = SSL_write(ssl_, buf, clamp(std::min(len, write_chunk)));
@@ -250,11 +432,9 @@ class TlsSession {
     sent_ = 0;
     return true;
   }
-  [[nodiscard]] bool output_waits() const { return sent_ < out_.size(); }
+  [[nodiscard]] bool output_waits() const override { return sent_ < out_.size(); }
 
-  /// Whether OpenSSL holds data read from the socket that no read took yet:
-  /// then the socket may never signal it again, so reading goes on.
-  [[nodiscard]] bool has_buffered_data() const { return SSL_has_pending(ssl_) == 1; }
+  [[nodiscard]] bool has_buffered_data() const override { return SSL_has_pending(ssl_) == 1; }
 
  private:
   static int clamp(size_t len) {
@@ -302,7 +482,7 @@ class TlsSession {
 
   SSL* ssl_;
   native_socket fd_;
-  bool handshaking_;
+  bool handshaking_ = true;
   bool refused_ = false;
   std::string failure_;
   std::vector<char> out_;  ///< records to send, from `sent_` on
@@ -311,14 +491,88 @@ class TlsSession {
   bool broken_ = false;
 };
 
-class TlsScribe;
+/// An accepted connection, until the client's first byte says which session
+/// it is: 0x16 opens a TLS handshake, anything else is the cluster secret's
+/// handshake (allowed in plain from loopback peers only). Then the chosen
+/// session does everything.
+class AcceptedSession final : public Session {
+ public:
+  AcceptedSession(native_socket fd, CredentialsPtr credentials)
+      : fd_(fd), credentials_(std::move(credentials)) {}
 
-/// How CAF's stream reads and writes a TLS socket (the policy of
+  [[nodiscard]] bool handshaking() const override {
+    return chosen_ == nullptr || chosen_->handshaking();
+  }
+
+  Step advance_handshake() override {
+    if (chosen_ == nullptr) {
+      if (auto undecided = choose()) return *undecided;
+    }
+    return chosen_->advance_handshake();
+  }
+
+  [[nodiscard]] bool refused() const override { return chosen_ ? chosen_->refused() : refused_; }
+  [[nodiscard]] const std::string& failure() const override {
+    return chosen_ ? chosen_->failure() : failure_;
+  }
+  // Reached only once the handshake is done, so with a chosen session.
+  rw_state read(size_t& done, void* buf, size_t len) override {
+    return chosen_->read(done, buf, len);
+  }
+  rw_state write(size_t& done, const void* buf, size_t len) override {
+    return chosen_->write(done, buf, len);
+  }
+  [[nodiscard]] bool output_waits() const override { return chosen_ && chosen_->output_waits(); }
+  [[nodiscard]] bool has_buffered_data() const override {
+    return chosen_ && chosen_->has_buffered_data();
+  }
+
+ private:
+  /// Chooses the session from the client's first byte (peeked, left for it);
+  /// what to report while there is none yet, or if none fits.
+  std::optional<Step> choose() {
+    constexpr unsigned char tls_handshake_record = 0x16;
+    unsigned char first = 0;
+    const auto n = ::recv(fd_, &first, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return Step::wants_read;
+    if (n <= 0) {
+      failure_ = "the connection closed during the handshake";
+      return Step::failed;
+    }
+    if (first == tls_handshake_record) {
+      SSL* ssl = credentials_->tls->new_session(fd_, false);
+      if (ssl == nullptr) {
+        failure_ = "cannot start a TLS session: " + openssl_errors();
+        return Step::failed;
+      }
+      chosen_ = std::make_unique<TlsSession>(ssl, fd_);
+    } else if (credentials_->secret_key && first == SecretHandshake::first_byte) {
+      chosen_ = std::make_unique<SecretSession>(fd_, SecretHandshake::Role::server,
+                                                *credentials_->secret_key, peer_on_loopback(fd_));
+    } else {
+      refused_ = true;
+      failure_ = "the peer speaks neither TLS nor the cluster secret's handshake";
+      return Step::failed;
+    }
+    return std::nullopt;
+  }
+
+  native_socket fd_;
+  CredentialsPtr credentials_;
+  std::unique_ptr<Session> chosen_;
+  bool refused_ = false;
+  std::string failure_;
+};
+
+class SessionScribe;
+
+/// How CAF's stream reads and writes an authenticated socket (the policy of
 /// `stream_impl`). While the handshake runs, read events advance it; once it
 /// is done, the scribe lets out what BASP queued meanwhile.
-class TlsStreamPolicy {
+class SessionStreamPolicy {
  public:
-  TlsStreamPolicy(std::unique_ptr<TlsSession> session, TlsScribe* owner)
+  SessionStreamPolicy(std::unique_ptr<Session> session, SessionScribe* owner)
       : session_(std::move(session)), owner_(owner) {}
 
   rw_state read_some(size_t& result, native_socket, void* buf, size_t len);
@@ -339,15 +593,15 @@ class TlsStreamPolicy {
   /// not done (`meanwhile`) or failed. Nothing once it is done.
   std::optional<rw_state> advance_handshake(rw_state meanwhile);
 
-  std::unique_ptr<TlsSession> session_;
-  TlsScribe* owner_;
+  std::unique_ptr<Session> session_;
+  SessionScribe* owner_;
 };
 
-/// A connection of a broker (BASP's) over TLS.
-class TlsScribe final : public caf::io::scribe {
+/// An authenticated connection of a broker (BASP's).
+class SessionScribe final : public caf::io::scribe {
  public:
-  TlsScribe(default_multiplexer& mpx, native_socket fd, std::unique_ptr<TlsSession> session)
-      : caf::io::scribe(caf::io::network::conn_hdl_from_socket(fd)),
+  SessionScribe(default_multiplexer& mpx, native_socket fd, std::unique_ptr<Session> session)
+      : caf::io::scribe(unique_handle()),
         established_(!session->handshaking()),
         stream_(mpx, fd, std::move(session), this) {}
 
@@ -404,51 +658,67 @@ class TlsScribe final : public caf::io::scribe {
   void cut() { ::shutdown(stream_.fd(), SHUT_RDWR); }
 
  private:
+  /// A handle no other connection of the process ever had. CAF names a
+  /// connection by its socket's number, which the kernel hands to the next
+  /// accepted connection as soon as the old socket closes; BASP cleans up
+  /// after a closed connection later (behind the messages it still
+  /// deserializes), by handle, so under load it erased the state of the new
+  /// connection that had the old one's number: the new peer's requests were
+  /// served and their answers dropped (a program's second job asking the head
+  /// for its program, a task host asking the submitter, timed out after 60 s).
+  static caf::io::connection_handle unique_handle() {
+    static std::atomic<int64_t> next{int64_t{1} << 32};  // above every socket number
+    return caf::io::connection_handle::from_int(next.fetch_add(1));
+  }
+
   bool launched_ = false;
   bool established_;
   bool flush_held_ = false;
-  caf::io::network::stream_impl<TlsStreamPolicy> stream_;
+  caf::io::network::stream_impl<SessionStreamPolicy> stream_;
 };
 
-std::optional<rw_state> TlsStreamPolicy::advance_handshake(rw_state meanwhile) {
+std::optional<rw_state> SessionStreamPolicy::advance_handshake(rw_state meanwhile) {
   if (!session_->handshaking()) return std::nullopt;
   switch (session_->advance_handshake()) {
-    case TlsSession::Step::failed:
-      return rw_state::failure;  // refused: BASP closes it
-    case TlsSession::Step::wants_read:
-    case TlsSession::Step::wants_write:
+    case Session::Step::failed:
+      // The peer hears the end at once (what the session had to say, an
+      // alert or a refusal, went out first); BASP drops the connection, and
+      // the socket closes once the doorman lets go of it too.
+      owner_->cut();
+      return rw_state::failure;
+    case Session::Step::wants_read:
+    case Session::Step::wants_write:
       return meanwhile;
-    case TlsSession::Step::done:
+    case Session::Step::done:
       owner_->established();
       break;
   }
   return std::nullopt;
 }
 
-rw_state TlsStreamPolicy::read_some(size_t& result, native_socket, void* buf, size_t len) {
+rw_state SessionStreamPolicy::read_some(size_t& result, native_socket, void* buf, size_t len) {
   result = 0;
   if (auto state = advance_handshake(rw_state::success)) return *state;  // nothing read yet
   if (len == 0) return rw_state::indeterminate;
-  ERR_clear_error();
   return session_->read(result, buf, len);
 }
 
-rw_state TlsStreamPolicy::write_some(size_t& result, native_socket, const void* buf, size_t len) {
+rw_state SessionStreamPolicy::write_some(size_t& result, native_socket, const void* buf,
+                                         size_t len) {
   result = 0;
   // Not reached while the handshake runs: the scribe holds writes back until then.
   if (auto state = advance_handshake(len == 0 ? rw_state::indeterminate : rw_state::success))
     return *state;
   if (len == 0) return rw_state::indeterminate;
-  ERR_clear_error();
   return session_->write(result, buf, len);
 }
 
 /// Accepts connections on a listening socket and starts a server session on
 /// each; its handshake goes on as the client's messages arrive.
-class TlsDoorman final : public caf::io::network::doorman_impl {
+class SessionDoorman final : public caf::io::network::doorman_impl {
  public:
-  TlsDoorman(default_multiplexer& mpx, native_socket fd, TlsContextPtr context)
-      : caf::io::network::doorman_impl(mpx, fd), context_(std::move(context)) {}
+  SessionDoorman(default_multiplexer& mpx, native_socket fd, CredentialsPtr credentials)
+      : caf::io::network::doorman_impl(mpx, fd), credentials_(std::move(credentials)) {}
 
   bool new_connection() override {
     const native_socket fd = acceptor_.accepted_socket();
@@ -459,21 +729,21 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
     auto& mpx = acceptor_.backend();
     cut_stalled_handshakes();
     caf::io::network::nonblocking(fd, true);
-    SSL* ssl = context_->new_session(fd, false);
-    if (ssl == nullptr) {
-      caf::io::network::close_socket(fd);
-      return false;
-    }
-    auto session = std::make_unique<TlsSession>(ssl, fd, true);
+    caf::io::network::keepalive(fd, true);  // as CAF's own connections
+    std::unique_ptr<Session> session;
+    if (credentials_->insecure())
+      session = std::make_unique<PlainSession>(fd);
+    else
+      session = std::make_unique<AcceptedSession>(fd, credentials_);
     // The client's first message is usually here already: answer it now.
-    if (session->advance_handshake() == TlsSession::Step::failed) {
+    if (session->advance_handshake() == Session::Step::failed) {
       session.reset();
       caf::io::network::close_socket(fd);
       return true;  // a refused peer; the doorman goes on accepting
     }
-    // (A handshake step that waits to write, its flight filling the socket,
-    // goes on with the client's next message: the flight is a few KB.)
-    auto scribe = caf::make_counted<TlsScribe>(mpx, fd, std::move(session));
+    // (A TLS handshake step that waits to write, its flight filling the
+    // socket, goes on with the client's next message: the flight is a few KB.)
+    auto scribe = caf::make_counted<SessionScribe>(mpx, fd, std::move(session));
     auto hdl = scribe->hdl();
     handshaking_.push_back({scribe, std::chrono::steady_clock::now() + accept_patience});
     parent()->add_scribe(std::move(scribe));
@@ -482,7 +752,7 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
 
  private:
   struct Handshaking {
-    caf::intrusive_ptr<TlsScribe> scribe;
+    caf::intrusive_ptr<SessionScribe> scribe;
     std::chrono::steady_clock::time_point deadline;
   };
 
@@ -503,42 +773,52 @@ class TlsDoorman final : public caf::io::network::doorman_impl {
     handshaking_.erase(kept, handshaking_.end());
   }
 
-  TlsContextPtr context_;
+  CredentialsPtr credentials_;
   std::vector<Handshaking> handshaking_;
 };
 
-/// CAF's middleman actor, with TLS connections: `connect_atom` and
-/// `publish_atom` requests behave as CAF's, over TLS.
-class TlsMiddleman final : public caf::io::middleman_actor_impl {
+/// CAF's middleman actor, with authenticated connections: `connect_atom` and
+/// `publish_atom` requests behave as CAF's.
+class SecureMiddleman final : public caf::io::middleman_actor_impl {
  public:
-  TlsMiddleman(caf::actor_config& cfg, caf::actor basp, TlsContextPtr context)
-      : caf::io::middleman_actor_impl(cfg, std::move(basp)), context_(std::move(context)) {}
+  SecureMiddleman(caf::actor_config& cfg, caf::actor basp, CredentialsPtr credentials)
+      : caf::io::middleman_actor_impl(cfg, std::move(basp)), credentials_(std::move(credentials)) {}
 
-  const char* name() const override { return "sage.tls_middleman"; }
+  const char* name() const override { return "sage.secure_middleman"; }
 
  protected:
   caf::expected<caf::io::scribe_ptr> connect(const std::string& host, uint16_t port) override {
     auto fd = caf::io::network::new_tcp_connection(host, port);
     if (!fd) return std::move(fd.error());
     caf::io::network::nonblocking(*fd, true);
-    SSL* ssl = context_->new_session(*fd, true);
-    if (ssl == nullptr) {
-      caf::io::network::close_socket(*fd);
-      return caf::make_error(caf::sec::cannot_connect_to_node);
+    caf::io::network::keepalive(*fd, true);  // as CAF's own connections
+    if (credentials_->insecure())
+      return caf::make_counted<SessionScribe>(mpx(), *fd, std::make_unique<PlainSession>(*fd));
+    std::unique_ptr<Session> session;
+    if (credentials_->secret_key && peer_on_loopback(*fd)) {
+      session = std::make_unique<SecretSession>(*fd, SecretHandshake::Role::client,
+                                                *credentials_->secret_key, true);
+    } else {
+      SSL* ssl = credentials_->tls->new_session(*fd, true);
+      if (ssl == nullptr) {
+        caf::io::network::close_socket(*fd);
+        return caf::make_error(caf::sec::cannot_connect_to_node,
+                               "cannot start a TLS session: " + openssl_errors());
+      }
+      session = std::make_unique<TlsSession>(ssl, *fd);
     }
-    auto session = std::make_unique<TlsSession>(ssl, *fd, true);
     // This thread may wait: the handshake finishes here, in poll(), not in
     // the network loop.
     const auto deadline = std::chrono::steady_clock::now() + handshake_patience;
     for (;;) {
       short wanted = 0;
       switch (session->advance_handshake()) {
-        case TlsSession::Step::done:
+        case Session::Step::done:
           if (!session->output_waits())
-            return caf::make_counted<TlsScribe>(mpx(), *fd, std::move(session));
+            return caf::make_counted<SessionScribe>(mpx(), *fd, std::move(session));
           wanted = POLLOUT;  // its last records have not all left yet
           break;
-        case TlsSession::Step::failed: {
+        case Session::Step::failed: {
           // Refused: final (`explain` says so). Broken: a busy or restarting
           // peer, tried again by `connect_to` as a timeout is.
           auto err =
@@ -549,10 +829,10 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
           caf::io::network::close_socket(*fd);
           return err;
         }
-        case TlsSession::Step::wants_read:
+        case Session::Step::wants_read:
           wanted = POLLIN;
           break;
-        case TlsSession::Step::wants_write:
+        case Session::Step::wants_write:
           wanted = POLLOUT;
           break;
       }
@@ -563,7 +843,7 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
           (poll(&socket, 1, static_cast<int>(left.count())) < 0 && errno != EINTR)) {
         session.reset();
         caf::io::network::close_socket(*fd);
-        return caf::make_error(caf::sec::connection_timeout, "the TLS handshake took too long");
+        return caf::make_error(caf::sec::connection_timeout, "the handshake took too long");
       }
     }
   }
@@ -571,7 +851,7 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
   caf::expected<caf::io::doorman_ptr> open(uint16_t port, const char* addr, bool reuse) override {
     auto fd = caf::io::network::new_tcp_acceptor_impl(port, addr, reuse);
     if (!fd) return std::move(fd.error());
-    return caf::make_counted<TlsDoorman>(mpx(), *fd, context_);
+    return caf::make_counted<SessionDoorman>(mpx(), *fd, credentials_);
   }
 
  private:
@@ -579,10 +859,10 @@ class TlsMiddleman final : public caf::io::middleman_actor_impl {
     return static_cast<default_multiplexer&>(system().middleman().backend());
   }
 
-  TlsContextPtr context_;
+  CredentialsPtr credentials_;
 };
 
-/// Which actor system has which TLS middleman (set while the module runs).
+/// Which actor system has which secure middleman (set while the module runs).
 std::mutex transports_mutex;
 std::map<const caf::actor_system*, caf::io::middleman_actor> transports;
 
@@ -592,17 +872,18 @@ caf::io::middleman_actor transport_of(caf::actor_system& system) {
   return i == transports.end() ? caf::io::middleman_actor{} : i->second;
 }
 
-/// Starts the TLS middleman with the actor system (after CAF's middleman,
+/// Starts the secure middleman with the actor system (after CAF's middleman,
 /// whose BASP broker it hands connections to) and ends it before.
-class TlsTransportModule final : public caf::actor_system::module {
+class SecureTransportModule final : public caf::actor_system::module {
  public:
-  TlsTransportModule(caf::actor_system& system, TlsContextPtr context)
-      : system_(system), context_(std::move(context)) {}
+  SecureTransportModule(caf::actor_system& system, CredentialsPtr credentials)
+      : system_(system), credentials_(std::move(credentials)) {}
 
   void init(caf::actor_system_config&) override {}
   void start() override {
     auto basp = system_.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
-    actor_ = system_.spawn<TlsMiddleman, caf::detached + caf::hidden>(std::move(basp), context_);
+    actor_ =
+        system_.spawn<SecureMiddleman, caf::detached + caf::hidden>(std::move(basp), credentials_);
     std::lock_guard<std::mutex> guard{transports_mutex};
     transports[&system_] = actor_;
   }
@@ -623,22 +904,22 @@ class TlsTransportModule final : public caf::actor_system::module {
 
  private:
   caf::actor_system& system_;
-  TlsContextPtr context_;
+  CredentialsPtr credentials_;
   caf::io::middleman_actor actor_;
 };
 
 }  // namespace
 
-void load_tls_transport(caf::actor_system_config& cfg, const TlsFiles& tls) {
-  auto context = std::make_shared<const TlsContext>(tls);
+void load_secure_transport(caf::actor_system_config& cfg, const TlsFiles& tls) {
+  auto credentials = std::make_shared<const Credentials>(tls);
   cfg.module_factories.push_back(
-      [context](caf::actor_system& system) -> caf::actor_system::module* {
-        return new TlsTransportModule(system, context);
+      [credentials](caf::actor_system& system) -> caf::actor_system::module* {
+        return new SecureTransportModule(system, credentials);
       });
 }
 
-caf::expected<uint16_t> tls_publish(caf::actor_system& system, const caf::actor& whom,
-                                    const std::string& bind, uint16_t port, bool reuse_address) {
+caf::expected<uint16_t> secure_publish(caf::actor_system& system, const caf::actor& whom,
+                                       const std::string& bind, uint16_t port, bool reuse_address) {
   auto transport = transport_of(system);
   if (!transport) return caf::make_error(caf::sec::feature_disabled);
   caf::expected<uint16_t> result{caf::make_error(caf::sec::cannot_open_port)};
@@ -651,8 +932,8 @@ caf::expected<uint16_t> tls_publish(caf::actor_system& system, const caf::actor&
   return result;
 }
 
-caf::expected<caf::actor> tls_connect(caf::actor_system& system, const std::string& host,
-                                      uint16_t port) {
+caf::expected<caf::actor> secure_connect(caf::actor_system& system, const std::string& host,
+                                         uint16_t port) {
   auto transport = transport_of(system);
   if (!transport) return caf::make_error(caf::sec::feature_disabled);
   caf::expected<caf::actor> result{caf::make_error(caf::sec::cannot_connect_to_node)};
