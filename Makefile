@@ -24,7 +24,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config libcaf-dev capnproto \
-                libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev
+                libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev python3
 
 SHELL := /bin/bash
 

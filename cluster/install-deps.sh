@@ -11,7 +11,7 @@
 set -euo pipefail
 
 default_packages=(build-essential cmake ninja-build ccache pkg-config libcaf-dev capnproto
-                  libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev)
+                  libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev python3)
 packages=("$@")
 [ ${#packages[@]} -gt 0 ] || packages=("${default_packages[@]}")
 

@@ -91,11 +91,16 @@ std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
 
 /// Why a connection failed, in words an operator can act on.
 std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFiles& tls) {
-  if (err == caf::sec::disconnect_during_handshake)
-    return tls.enabled()
-               ? "the peer refused the handshake with " + tls.describe() +
-                     ": is it this cluster's, and was the cluster started --insecure?"
-               : "the peer refused a connection without credentials" + credentials_hint(tls);
+  if (err == caf::sec::disconnect_during_handshake) {
+    if (!tls.enabled())
+      return "the peer refused a connection without credentials" + credentials_hint(tls);
+    // The transport's words, when it gave any (secure_transport.cpp).
+    std::string why;
+    if (err.context().match_elements<std::string>()) why = err.context().get_as<std::string>(0);
+    return "the peer refused the handshake with " + tls.describe() +
+           ": is it this cluster's, and was the cluster started --insecure?" +
+           (why.empty() ? "" : " (" + why + ")");
+  }
   return sys.render(err);
 }
 

@@ -28,8 +28,8 @@ constexpr char refused = 'N';
 
 }  // namespace
 
-SecretHandshake::SecretHandshake(Role role, const Key& key, bool plaintext_allowed)
-    : role_(role), key_(key), plaintext_allowed_(plaintext_allowed) {
+SecretHandshake::SecretHandshake(Role role, const Key& key, std::string refusal)
+    : role_(role), key_(key), refusal_(std::move(refusal)) {
   static_assert(sizeof magic == magic_bytes + 1 && magic[0] == first_byte);
   if (role_ == Role::client) {
     if (RAND_bytes(client_nonce_.data(), nonce_bytes) != 1) {
@@ -65,26 +65,21 @@ void SecretHandshake::step() {
   switch (expect_) {
     case Expect::hello: {  // server
       if (std::memcmp(in_.data(), magic, magic_bytes) != 0) {
-        refuse("the peer does not speak the cluster secret's handshake");
+        tell_and_refuse("this is not the cluster secret's handshake");
         return;
       }
       std::copy_n(in_.begin() + magic_bytes, nonce_bytes, client_nonce_.begin());
-      if (!plaintext_allowed_) {
-        // Told to the client, which says it as its reason.
-        const std::string why = "connections from other hosts must use TLS";
-        out_.push_back(static_cast<unsigned char>(refused));
-        out_.push_back(static_cast<unsigned char>(why.size()));
-        out_.insert(out_.end(), why.begin(), why.end());
-        refuse("a plaintext handshake from another host (" + why + ")");
+      if (!refusal_.empty()) {
+        tell_and_refuse(refusal_);
         return;
       }
-      if (RAND_bytes(server_nonce_.data(), nonce_bytes) != 1) {
-        refuse("no random bytes for the handshake's nonce");
+      std::array<unsigned char, 32> mine{};
+      if (RAND_bytes(server_nonce_.data(), nonce_bytes) != 1 || !proof("sage server", mine)) {
+        tell_and_refuse("the node cannot compute its proof (OpenSSL failed)");
         return;
       }
       out_.push_back(static_cast<unsigned char>(accepted));
       out_.insert(out_.end(), server_nonce_.begin(), server_nonce_.end());
-      const auto mine = proof("sage server");
       out_.insert(out_.end(), mine.begin(), mine.end());
       expect(Expect::client_proof, proof_bytes);
       return;
@@ -113,19 +108,21 @@ void SecretHandshake::step() {
     }
     case Expect::server_proof: {
       std::copy_n(in_.begin(), nonce_bytes, server_nonce_.begin());
-      const auto theirs = proof("sage server");
-      if (CRYPTO_memcmp(theirs.data(), in_.data() + nonce_bytes, proof_bytes) != 0) {
+      if (!proves("sage server", in_.data() + nonce_bytes)) {
         refuse("the peer does not hold this cluster secret");
         return;
       }
-      const auto mine = proof("sage client");
+      std::array<unsigned char, 32> mine{};
+      if (!proof("sage client", mine)) {
+        refuse("cannot compute the proof (OpenSSL failed)");
+        return;
+      }
       out_.insert(out_.end(), mine.begin(), mine.end());
       state_ = State::done;
       return;
     }
     case Expect::client_proof: {
-      const auto theirs = proof("sage client");
-      if (CRYPTO_memcmp(theirs.data(), in_.data(), proof_bytes) != 0) {
+      if (!proves("sage client", in_.data())) {
         refuse("the peer does not hold this cluster secret");
         return;
       }
@@ -141,17 +138,28 @@ void SecretHandshake::refuse(std::string why) {
   need_ = in_.size();  // wants nothing more
 }
 
-std::array<unsigned char, 32> SecretHandshake::proof(const char* label) const {
+void SecretHandshake::tell_and_refuse(const std::string& why) {
+  // Told to the client, which gives it as its reason (at most 255 bytes).
+  const std::string told = why.substr(0, 255);
+  out_.push_back(static_cast<unsigned char>(refused));
+  out_.push_back(static_cast<unsigned char>(told.size()));
+  out_.insert(out_.end(), told.begin(), told.end());
+  refuse("refused the peer's handshake: " + why);
+}
+
+bool SecretHandshake::proof(const char* label, std::array<unsigned char, 32>& mac) const {
   std::vector<unsigned char> message(label, label + std::strlen(label));
   message.insert(message.end(), client_nonce_.begin(), client_nonce_.end());
   message.insert(message.end(), server_nonce_.begin(), server_nonce_.end());
-  std::array<unsigned char, 32> mac{};
   unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), message.data(), message.size(),
-           mac.data(), &len) == nullptr ||
-      len != mac.size())
-    mac.fill(0);  // never equal to a peer's proof computed with the key
-  return mac;
+  return HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), message.data(),
+              message.size(), mac.data(), &len) != nullptr &&
+         len == mac.size();
+}
+
+bool SecretHandshake::proves(const char* label, const unsigned char* theirs) const {
+  std::array<unsigned char, 32> expected{};
+  return proof(label, expected) && CRYPTO_memcmp(expected.data(), theirs, proof_bytes) == 0;
 }
 
 SecretHandshake::Key key_of_secret(const std::string& secret_file) {

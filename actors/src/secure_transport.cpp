@@ -1,12 +1,14 @@
 // Authenticated connections under CAF's network layer. With the cluster
-// secret, a connection between two processes on loopback proves the secret
-// both ways (secret_handshake.hpp) and then carries CAF's BASP in plain, as an
-// --insecure cluster's do: on loopback only the kernel sees the bytes, so
-// encrypting them would buy nothing and cost a third of the bandwidth (two
-// cores spent on AES). Every other connection, and every connection with a TLS
-// directory of one's own, is TLS 1.3 with a certificate on both sides, of one
-// OpenSSL context per process. An accepting side tells the two apart by the
-// client's first byte; a plaintext handshake from another host is refused.
+// secret, a connection between two processes of one user on one machine
+// (loopback_peer.hpp) proves the secret both ways (secret_handshake.hpp) and
+// then carries CAF's BASP in plain, as an --insecure cluster's do: only the
+// kernel sees those bytes, so encrypting them would buy nothing and cost a
+// third of the bandwidth (two cores spent on AES). Every other connection, and
+// every connection with a TLS directory of one's own, is TLS 1.3 with a
+// certificate on both sides, of one OpenSSL context per process. An accepting
+// side tells the two apart by the client's first byte, and refuses a plaintext
+// handshake from another host or user, saying so. --insecure connections are
+// plain BASP from the start, over the same scribes.
 //
 // It takes the place of CAF 0.17.6's openssl module, whose flaws cost a busy
 // cluster dearly (docs/operations.md, "Security"):
@@ -71,6 +73,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include <sage/actors/secret_handshake.hpp>
+
+#include "loopback_peer.hpp"
 
 namespace sage::actors {
 
@@ -179,22 +183,6 @@ struct Credentials {
 
 using CredentialsPtr = std::shared_ptr<const Credentials>;
 
-/// Whether the peer of the connected socket `fd` is on this machine's loopback
-/// (127.0.0.0/8, ::1, or 127.x mapped into IPv6). The kernel drops packets
-/// from other hosts that claim such a source.
-bool peer_on_loopback(native_socket fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
-  if (addr.ss_family == AF_INET)
-    return (ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr) >> 24) == 127;
-  if (addr.ss_family == AF_INET6) {
-    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
-    return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
-  }
-  return false;
-}
-
 /// One authenticated connection as CAF's stream sees it: a handshake, then
 /// reads and writes of BASP's bytes.
 class Session {
@@ -263,8 +251,8 @@ class PlainSession final : public Session {
 class SecretSession final : public Session {
  public:
   SecretSession(native_socket fd, SecretHandshake::Role role, const SecretHandshake::Key& key,
-                bool plaintext_allowed)
-      : fd_(fd), handshake_(role, key, plaintext_allowed) {}
+                std::string refusal = {})
+      : fd_(fd), handshake_(role, key, std::move(refusal)) {}
 
   [[nodiscard]] bool handshaking() const override { return handshaking_; }
 
@@ -549,7 +537,11 @@ class AcceptedSession final : public Session {
       chosen_ = std::make_unique<TlsSession>(ssl, fd_);
     } else if (credentials_->secret_key && first == SecretHandshake::first_byte) {
       chosen_ = std::make_unique<SecretSession>(fd_, SecretHandshake::Role::server,
-                                                *credentials_->secret_key, peer_on_loopback(fd_));
+                                                *credentials_->secret_key, plaintext_refusal(fd_));
+    } else if (first == SecretHandshake::first_byte) {  // told, not just dropped
+      chosen_ = std::make_unique<SecretSession>(
+          fd_, SecretHandshake::Role::server, SecretHandshake::Key{},
+          "this node authenticates with TLS certificates (--tls-dir), not a cluster secret");
     } else {
       refused_ = true;
       failure_ = "the peer speaks neither TLS nor the cluster secret's handshake";
@@ -795,9 +787,11 @@ class SecureMiddleman final : public caf::io::middleman_actor_impl {
     if (credentials_->insecure())
       return caf::make_counted<SessionScribe>(mpx(), *fd, std::make_unique<PlainSession>(*fd));
     std::unique_ptr<Session> session;
-    if (credentials_->secret_key && peer_on_loopback(*fd)) {
+    // Plain after the secret's handshake only with a process of this user on
+    // this machine; through anything else (a relay on a port that was ours) TLS.
+    if (credentials_->secret_key && plaintext_refusal(*fd).empty()) {
       session = std::make_unique<SecretSession>(*fd, SecretHandshake::Role::client,
-                                                *credentials_->secret_key, true);
+                                                *credentials_->secret_key);
     } else {
       SSL* ssl = credentials_->tls->new_session(*fd, true);
       if (ssl == nullptr) {

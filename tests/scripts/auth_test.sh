@@ -82,6 +82,32 @@ if msg=$(as_nobody env SAGE_ADDRESS="$head" "$prog" chain 2>&1); then fail "nobo
 echo "  nobody's program: ${msg%%$'\n'*}" | cut -c1-200
 running || fail "the owner's job stopped while nobody knocked"
 
+echo "plaintext after the secret's handshake only between processes of one user"
+# shellcheck disable=SC2016
+refusal=$(as_nobody timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$head_port"'
+  { printf "SAGEAUT1"; head -c 32 /dev/zero; } >&3
+  cat <&3 | tr -cd "[:print:]"') || true
+[[ $refusal == *"connections from processes of other users must use TLS"* ]] ||
+  fail "nobody's plaintext handshake was not refused with a reason: $refusal"
+echo "  nobody's plaintext handshake: ${refusal#??}"
+# nobody relays a port to the head: a member that dials it talks TLS through it
+# (the relay sees ciphertext only), not plain BASP the relay could read and change.
+relay_dir="$state/relay" && mkdir -p "$relay_dir" && chmod 777 "$relay_dir"
+cp "$(dirname "$0")/relay.py" "$pub/relay.py" && chmod 755 "$pub/relay.py"
+as_nobody /usr/bin/python3 "$pub/relay.py" "$head_port" "$relay_dir/first-byte" >"$relay_dir/port" &
+relay=$!
+for _ in $(seq 1 50); do [ -s "$relay_dir/port" ] && break; sleep 0.1; done
+relay_port=$(cat "$relay_dir/port")
+[ -n "$relay_port" ] || fail "the relay did not start"
+"$sage" cluster status --address "127.0.0.1:$relay_port" >/dev/null ||
+  fail "cluster status through another user's relay failed"
+first=$(od -An -tx1 "$relay_dir/first-byte" | tr -d ' ')
+[ "$first" = 16 ] || fail "a member spoke to another user's relay in plain (first byte $first, not TLS's 16)"
+echo "  through nobody's relay: TLS (first byte 0x$first), and the status answered"
+running || fail "the owner's job stopped while nobody relayed"
+pkill -u nobody -f relay.py 2>/dev/null || true
+wait "$relay" 2>/dev/null || true
+
 echo "a wrong secret, and a secret others may read, are refused"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj /CN=intruder -keyout "$state/k.pem" -out "$state/c.pem" 2>/dev/null

@@ -12,7 +12,10 @@
 //   client -> server  HMAC(key, "sage client" Nc Ns) (32)
 //
 // and then BASP. The labels keep one side's proof from serving as the other's;
-// fresh nonces on both sides keep a recorded exchange from being replayed.
+// fresh nonces on both sides keep a recorded exchange from being replayed. What
+// follows is not bound to the handshake, so it runs only between processes of
+// one user on one machine (loopback_peer.hpp: a relay by another user would
+// see and could change the plain bytes); every other connection is TLS.
 #pragma once
 
 #include <array>
@@ -39,9 +42,9 @@ class SecretHandshake {
   static constexpr unsigned char first_byte = 'S';
 
   /// A client starts with its hello waiting in `output()`. A server answers a
-  /// hello; with `plaintext_allowed` false (its peer is not on loopback) it
-  /// refuses every hello, saying that connections from other hosts need TLS.
-  SecretHandshake(Role role, const Key& key, bool plaintext_allowed = true);
+  /// hello; given a `refusal` (why its peer may not have a plaintext session:
+  /// another host, another user) it refuses every hello, telling the client.
+  SecretHandshake(Role role, const Key& key, std::string refusal = {});
 
   [[nodiscard]] State state() const { return state_; }
   [[nodiscard]] const std::string& failure() const { return failure_; }
@@ -62,12 +65,16 @@ class SecretHandshake {
   void expect(Expect what, size_t bytes);
   void step();
   void refuse(std::string why);
-  /// HMAC(key, label || client nonce || server nonce).
-  [[nodiscard]] std::array<unsigned char, 32> proof(const char* label) const;
+  /// Refuses, and tells the client why (a server's refusal).
+  void tell_and_refuse(const std::string& why);
+  /// HMAC(key, label || client nonce || server nonce); false if OpenSSL failed.
+  [[nodiscard]] bool proof(const char* label, std::array<unsigned char, 32>& mac) const;
+  /// Whether `theirs` is the proof `label` calls for (in constant time).
+  [[nodiscard]] bool proves(const char* label, const unsigned char* theirs) const;
 
   Role role_;
   Key key_;
-  bool plaintext_allowed_;
+  std::string refusal_;
   State state_ = State::running;
   std::string failure_;
   Expect expect_ = Expect::hello;
