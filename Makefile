@@ -28,7 +28,7 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config libcaf-dev c
 
 SHELL := /bin/bash
 
-.PHONY: all deps configure build run test bench install clean format
+.PHONY: all deps configure build run test bench fuzz install clean format
 
 # The targets chain (deps -> configure -> build -> ...): never run them in parallel.
 .NOTPARALLEL:
@@ -60,6 +60,20 @@ test: build
 bench: build
 	"$(abspath $(BUILD_DIR))/apps/bench/sage-bench" $(ARGS)
 
+# libFuzzer targets of the decoders that read a peer's bytes (tests/fuzz), built with clang and
+# sanitizers in their own build directory, each run for FUZZ_SECONDS (default 60). Not part of
+# `make test`.
+FUZZ_BUILD_DIR ?= build-fuzz
+fuzz:
+	@bash cluster/install-deps.sh $(DEB_PACKAGES) clang-14 libfuzzer-14-dev
+	@if [ ! -f "$(FUZZ_BUILD_DIR)/build.ninja" ]; then \
+	  $(CMAKE) -S . -B "$(FUZZ_BUILD_DIR)" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	    -DSAGE_FUZZ=ON -DSAGE_BUILD_TESTS=OFF -DSAGE_BUILD_APPS=OFF; \
+	fi
+	$(CMAKE) --build "$(FUZZ_BUILD_DIR)" -j2 --target sage-fuzz-targets
+	@bash tests/fuzz/run.sh "$(FUZZ_BUILD_DIR)"
+
 install: build
 	$(CMAKE) --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
 
@@ -67,4 +81,4 @@ format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf "$(BUILD_DIR)"
+	rm -rf "$(BUILD_DIR)" "$(FUZZ_BUILD_DIR)"
