@@ -24,7 +24,8 @@ CMAKE ?= cmake
 CTEST ?= ctest
 
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config libcaf-dev capnproto \
-                libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev python3
+                libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev \
+                python3 libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev
 
 SHELL := /bin/bash
 

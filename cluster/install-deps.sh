@@ -11,7 +11,7 @@
 set -euo pipefail
 
 default_packages=(build-essential cmake ninja-build ccache pkg-config libcaf-dev capnproto
-                  libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev python3)
+                  libcapnp-dev libssl-dev openssl iproute2 libspdlog-dev libfmt-dev doctest-dev libcli11-dev python3 libyaml-cpp-dev libtomlplusplus-dev nlohmann-json3-dev)
 packages=("$@")
 [ ${#packages[@]} -gt 0 ] || packages=("${default_packages[@]}")
 

@@ -113,17 +113,15 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
 int job_list(const actors::HeadAddress& head, const std::string& format) {
   const auto jobs = actors::list_jobs(head);
   if (format == "json") {
-    std::ostringstream o;
-    o << "[";
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      const auto& j = jobs[i];
-      o << (i ? "," : "") << "{\"id\":" << json_string(j.id) << ",\"name\":" << json_string(j.name)
-        << ",\"state\":" << json_string(state_name(j.state))
-        << ",\"submitted_ms\":" << j.submitted_ms << ",\"run_time_ms\":" << j.run_time_ms
-        << ",\"restarts\":0}";
-    }
-    o << "]";
-    std::cout << o.str() << "\n";
+    Json out = Json::array();
+    for (const auto& j : jobs)
+      out.push_back({{"id", j.id},
+                     {"name", j.name},
+                     {"state", state_name(j.state)},
+                     {"submitted_ms", j.submitted_ms},
+                     {"run_time_ms", j.run_time_ms},
+                     {"restarts", 0}});
+    std::cout << to_line(out) << "\n";
     return 0;
   }
   std::printf("%-32s  %-16s %-9s %-19s %9s %8s\n", "ID", "NAME", "STATE", "STARTED", "RUN TIME",
@@ -138,26 +136,29 @@ int job_list(const actors::HeadAddress& head, const std::string& format) {
 int job_status(const actors::HeadAddress& head, const std::string& id, const std::string& format) {
   const auto r = actors::job_status(head, id);
   if (format == "json") {
-    std::ostringstream o;
-    o << "{\"id\":" << json_string(r.id) << ",\"name\":" << json_string(r.name)
-      << ",\"state\":" << json_string(state_name(r.state)) << ",\"error\":" << json_string(r.error)
-      << ",\"submitted_ms\":" << r.submitted_ms << ",\"run_time_ms\":" << r.run_time_ms
-      << ",\"operators\":[";
-    for (size_t i = 0; i < r.operators.size(); ++i) {
-      const auto& op = r.operators[i];
-      o << (i ? "," : "") << "{\"name\":" << json_string(op.name)
-        << ",\"parallelism\":" << op.parallelism << ",\"records_in\":" << op.records_in
-        << ",\"records_out\":" << op.records_out << "}";
-    }
-    o << "],\"instances\":[";
-    for (size_t i = 0; i < r.tasks.size(); ++i) {
-      const auto& t = r.tasks[i];
-      o << (i ? "," : "") << "{\"task\":" << json_string(t.chain) << ",\"instance\":" << t.instance
-        << ",\"node\":" << json_string(t.node) << ",\"records_in\":" << t.records_in
-        << ",\"records_out\":" << t.records_out << ",\"backpressure\":" << t.backpressure << "}";
-    }
-    o << "]}";
-    std::cout << o.str() << "\n";
+    Json operators = Json::array();
+    for (const auto& op : r.operators)
+      operators.push_back({{"name", op.name},
+                           {"parallelism", op.parallelism},
+                           {"records_in", op.records_in},
+                           {"records_out", op.records_out}});
+    Json instances = Json::array();
+    for (const auto& t : r.tasks)
+      instances.push_back({{"task", t.chain},
+                           {"instance", t.instance},
+                           {"node", t.node},
+                           {"records_in", t.records_in},
+                           {"records_out", t.records_out},
+                           {"backpressure", t.backpressure}});
+    std::cout << to_line({{"id", r.id},
+                          {"name", r.name},
+                          {"state", state_name(r.state)},
+                          {"error", r.error},
+                          {"submitted_ms", r.submitted_ms},
+                          {"run_time_ms", r.run_time_ms},
+                          {"operators", operators},
+                          {"instances", instances}})
+              << "\n";
     return 0;
   }
   std::printf("job %s (%s): %s, submitted %s, running for %s\n", r.id.c_str(), r.name.c_str(),

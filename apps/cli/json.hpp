@@ -1,28 +1,19 @@
 #pragma once
-// JSON output of the `sage` command (`--format json`).
+// JSON output of the `sage` command (`--format json`), written with nlohmann-json.
 
-#include <cstdio>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace sage::cli {
 
-/// `s` escaped for use inside a JSON string.
-inline std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
+/// Keys in the order they are set (the order `--format json` has always had).
+using Json = nlohmann::ordered_json;
 
-/// `s` as a JSON string, quotes included.
-inline std::string json_string(const std::string& s) { return "\"" + json_escape(s) + "\""; }
+/// `j` as one line of JSON; bytes that are not UTF-8 (a peer's strings) are
+/// replaced rather than refused.
+inline std::string to_line(const Json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 }  // namespace sage::cli

@@ -164,32 +164,33 @@ int daemonize(const std::string& state_dir_arg, const std::string& name,
 
 void print_status(const ClusterStatus& s, const std::string& format, bool authenticated) {
   if (format == "json") {
-    std::ostringstream o;
-    o << "{\"authenticated\":" << (authenticated ? "true" : "false") << ",\"nodes\":[";
-    for (size_t i = 0; i < s.nodes.size(); ++i) {
-      const auto& n = s.nodes[i];
-      o << (i ? "," : "") << "{\"address\":\"" << sage::cli::json_escape(n.info.host) << ":"
-        << n.info.port << "\",\"role\":\"" << n.info.role << "\",\"cpus\":" << n.info.cpus
-        << ",\"memory_mb\":" << n.info.memory_mb << ",\"gpus\":" << n.info.gpus << ",\"labels\":{";
-      size_t k = 0;
-      for (const auto& [key, value] : n.info.labels)
-        o << (k++ ? "," : "") << "\"" << sage::cli::json_escape(key) << "\":\""
-          << sage::cli::json_escape(value) << "\"";
-      o << "},\"running_tasks\":" << n.running_tasks << ",\"used_cpus\":" << n.used_cpus
-        << ",\"used_memory_mb\":" << n.used_memory_mb << ",\"used_gpus\":" << n.used_gpus;
-      o << ",\"state\":\"" << (n.alive ? "alive" : "lost") << "\"";
-      if (!n.alive) o << ",\"lost_reason\":\"" << sage::cli::json_escape(n.lost_reason) << "\"";
-      o << "}";
+    using sage::cli::Json;
+    Json nodes = Json::array();
+    for (const auto& n : s.nodes) {
+      Json labels = Json::object();
+      for (const auto& [key, value] : n.info.labels) labels[key] = value;
+      Json node = {{"address", n.info.host + ":" + std::to_string(n.info.port)},
+                   {"role", n.info.role},
+                   {"cpus", n.info.cpus},
+                   {"memory_mb", n.info.memory_mb},
+                   {"gpus", n.info.gpus},
+                   {"labels", labels},
+                   {"running_tasks", n.running_tasks},
+                   {"used_cpus", n.used_cpus},
+                   {"used_memory_mb", n.used_memory_mb},
+                   {"used_gpus", n.used_gpus},
+                   {"state", n.alive ? "alive" : "lost"}};
+      if (!n.alive) node["lost_reason"] = n.lost_reason;
+      nodes.push_back(std::move(node));
     }
-    o << "],\"unregistered\":[";
-    for (size_t i = 0; i < s.unregistered.size(); ++i)
-      o << (i ? "," : "") << "\"" << sage::cli::json_escape(s.unregistered[i]) << "\"";
-    o << "],\"jobs\":[";
-    for (size_t i = 0; i < s.jobs.size(); ++i)
-      o << (i ? "," : "") << "{\"id\":\"" << s.jobs[i].id << "\",\"name\":\""
-        << sage::cli::json_escape(s.jobs[i].name) << "\",\"state\":\"" << s.jobs[i].state << "\"}";
-    o << "]}";
-    std::cout << o.str() << "\n";
+    Json jobs = Json::array();
+    for (const auto& job : s.jobs)
+      jobs.push_back({{"id", job.id}, {"name", job.name}, {"state", job.state}});
+    std::cout << sage::cli::to_line({{"authenticated", authenticated},
+                                     {"nodes", nodes},
+                                     {"unregistered", s.unregistered},
+                                     {"jobs", jobs}})
+              << "\n";
     return;
   }
   if (!authenticated)

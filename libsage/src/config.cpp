@@ -4,27 +4,13 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
+#include <toml++/toml.h>
+#include <yaml-cpp/yaml.h>
+
 namespace sage {
-
-namespace {
-
-std::string trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-std::string unquote(std::string v) {
-  if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
-    return v.substr(1, v.size() - 2);
-  return v;
-}
-
-}  // namespace
 
 Config::Config(std::initializer_list<std::pair<const std::string, std::string>> pairs) {
   for (const auto& [k, v] : pairs) values_[k] = v;
@@ -135,41 +121,103 @@ std::vector<std::string> Config::merge_args(int argc, const char* const* argv) {
   return positional;
 }
 
+namespace {
+
+/// Flattens a YAML node into dotted keys: maps nest, scalars are kept as their
+/// text, a sequence of scalars becomes one comma-separated value.
+void flatten_yaml(const YAML::Node& node, const std::string& key, Config& out,
+                  const std::string& path) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      for (const auto& entry : node) {
+        const std::string name = entry.first.as<std::string>();
+        flatten_yaml(entry.second, key.empty() ? name : key + "." + name, out, path);
+      }
+      return;
+    case YAML::NodeType::Sequence: {
+      std::string joined;
+      for (const auto& item : node) {
+        if (!item.IsScalar())
+          throw std::runtime_error(path + ": '" + key +
+                                   "': a list may hold plain values only (SAGE's settings are "
+                                   "scalars, maps of them, or lists of scalars)");
+        if (!joined.empty()) joined += ",";
+        joined += item.Scalar();
+      }
+      out.set(key, joined);
+      return;
+    }
+    case YAML::NodeType::Scalar:
+      if (key.empty()) throw std::runtime_error(path + ": expected a map of settings");
+      out.set(key, node.Scalar());
+      return;
+    case YAML::NodeType::Null:
+      if (!key.empty()) out.set(key, std::string());
+      return;
+    case YAML::NodeType::Undefined:
+      return;
+  }
+}
+
+/// The same for a TOML table: tables nest, values are kept as text (strings
+/// unquoted), an array of plain values becomes one comma-separated value.
+void flatten_toml(const toml::node& node, const std::string& key, Config& out,
+                  const std::string& path) {
+  if (const auto* table = node.as_table()) {
+    for (const auto& [name, value] : *table) {
+      const std::string child(name.str());
+      flatten_toml(value, key.empty() ? child : key + "." + child, out, path);
+    }
+    return;
+  }
+  auto text = [&](const toml::node& v) -> std::string {
+    if (const auto* s = v.as_string()) return s->get();
+    if (const auto* b = v.as_boolean()) return b->get() ? "true" : "false";
+    if (v.is_table() || v.is_array())
+      throw std::runtime_error(path + ": '" + key +
+                               "': an array may hold plain values only (SAGE's settings are "
+                               "scalars, tables of them, or arrays of scalars)");
+    std::ostringstream os;
+    os << toml::default_formatter{v};  // integers, floats, dates as TOML writes them
+    return os.str();
+  };
+  if (const auto* array = node.as_array()) {
+    std::string joined;
+    for (const auto& item : *array) {
+      if (!joined.empty()) joined += ",";
+      joined += text(item);
+    }
+    out.set(key, joined);
+    return;
+  }
+  out.set(key, text(node));
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
 void Config::merge_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read config file '" + path + "'");
-  // A YAML map of scalars (nested maps by indentation) or a TOML file of
-  // `key = value` lines under `[section]` tables: enough for SAGE's settings,
-  // which are all scalars. Nesting becomes dotted keys.
-  std::vector<std::pair<size_t, std::string>> parents;  // indentation, key
-  std::string table;                                    // TOML [table]
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    const std::string trimmed = trim(line);
-    if (trimmed.empty()) continue;
-    if (trimmed.front() == '[' && trimmed.back() == ']') {
-      table = trim(std::string_view(trimmed).substr(1, trimmed.size() - 2));
-      parents.clear();
-      continue;
+  // TOML by its extension, YAML otherwise (yaml-cpp, toml++): nesting becomes
+  // dotted keys (docs/configuration.md).
+  if (ends_with(path, ".toml")) {
+    try {
+      flatten_toml(toml::parse(in, path), "", *this, path);
+    } catch (const toml::parse_error& e) {
+      throw std::runtime_error(path + ":" + std::to_string(e.source().begin.line) + ": " +
+                               std::string(e.description()));
     }
-    size_t indent = line.find_first_not_of(' ');
-    auto sep = line.find_first_of(":=");
-    if (sep == std::string::npos)
-      throw std::runtime_error(path + ":" + std::to_string(line_no) + ": expected 'key: value'");
-    std::string key = trim(std::string_view(line).substr(indent, sep - indent));
-    std::string value = unquote(trim(std::string_view(line).substr(sep + 1)));
-    while (!parents.empty() && parents.back().first >= indent) parents.pop_back();
-    std::string full = table.empty() ? "" : table + ".";
-    for (const auto& p : parents) full += p.second + ".";
-    full += key;
-    if (value.empty()) {
-      parents.emplace_back(indent, key);
-    } else {
-      set(full, value);
-    }
+    return;
+  }
+  try {
+    flatten_yaml(YAML::Load(in), "", *this, path);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
 }
 

@@ -2,11 +2,19 @@
 # command) to be set.
 
 # A port nothing listens on (nothing answers a connection to it).
+# A port nothing uses, below the kernel's range of ephemeral ports: a port in that range
+# may be taken by an outgoing connection between the choice and the bind (after a busy
+# test, hundreds of them), which made a head fail with cannot_open_port.
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 12000 ] 2>/dev/null || low=32768
   while :; do
-    p=$(( 20000 + RANDOM % 40000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    p=$(( 10000 + RANDOM % (low - 10000) ))
+    ss -Htan "( sport = :$p )" 2>/dev/null | grep -q . && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    echo "$p"
+    return
   done
 }
 # The state of the node at $2 in the status of the head at $1 (alive, lost, or missing).

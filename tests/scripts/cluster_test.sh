@@ -39,7 +39,10 @@ out=$("$sage" cluster start --head --port "$head_port" --state-dir "$state")
 pids+=("$(started_pid "$out")")
 out=$("$sage" cluster start --worker --head-address "$head" --gpus 1 --state-dir "$state")
 second=$(started_address "$out"); second_pid=$(started_pid "$out"); pids+=("$second_pid")
-out=$("$sage" cluster start --worker --head-address "$head" --state-dir "$state")
+# The third reads its labels from a config file (YAML, read by yaml-cpp): a flow map whose
+# quoted value holds a '#'.
+printf 'node:\n  labels: {zone: "eu # 1", disk: ssd}  # a comment\n' >"$state/worker3.yaml"
+out=$("$sage" cluster start --worker --head-address "$head" --config "$state/worker3.yaml" --state-dir "$state")
 third=$(started_address "$out"); third_pid=$(started_pid "$out"); pids+=("$third_pid")
 
 echo "registration"
@@ -48,6 +51,9 @@ wait_state "$head" "$second" 15 alive || fail "worker 2 did not register"
 wait_state "$head" "$third" 15 alive || fail "worker 3 did not register"
 wait_count "$head" 4 || fail "expected head + 3 workers alive"
 "$sage" cluster status --address "$head" | grep -q "zone=a" || fail "labels missing from status"
+"$sage" cluster status --address "$head" | grep "$third" | grep -q "zone=eu # 1" ||
+  fail "the labels of the config file are missing: $("$sage" cluster status --address "$head" | grep "$third")"
+"$sage" cluster status --address "$head" | grep "$third" | grep -q "disk=ssd" || fail "label disk=ssd missing"
 grep -q "cannot reach the head" "$state"/worker-*.log || fail "the early worker did not say it was retrying"
 
 echo "garbage on the head's port"

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -64,7 +66,7 @@ TEST_CASE("Config: YAML-style files with nested maps and comments") {
     std::ofstream out(path);
     out << "# settings\nparallelism: 2\nbuffer:\n  timeout: 25   # ms\nrestart:\n  strategy: "
            "\"fixed-delay\"\n"
-           "  attempts: 3\nbatch.size = 2048\n";
+           "  attempts: 3\nbatch.size: 2048\n";
   }
   sage::Config c;
   c.merge_file(path);
@@ -94,4 +96,67 @@ TEST_CASE("Config: sizes in bytes, with or without a unit") {
   CHECK(c.get_bytes("missing", 7) == 7);
   c.set("record.max_bytes", "huge");
   CHECK_THROWS_AS((void)c.get_bytes("record.max_bytes", 0), std::invalid_argument);
+}
+
+TEST_CASE("Config: YAML as yaml-cpp reads it: quoted '#', flow maps, lists, errors with a line") {
+  const std::string path = "/tmp/sage_config_test_yaml_" + std::to_string(::getpid()) + ".yaml";
+  {
+    std::ofstream out(path);
+    out << "name: \"a # b\"  # a comment\n"
+           "node:\n  labels: {zone: \"eu # 1\", disk: ssd}\n"
+           "hosts:\n  - a.example\n  - b.example\n"
+           "empty:\n";
+  }
+  sage::Config c;
+  c.merge_file(path);
+  CHECK(c.get_string("name", "") == "a # b");
+  CHECK(c.get_string("node.labels.zone", "") == "eu # 1");
+  CHECK(c.get_string("node.labels.disk", "") == "ssd");
+  CHECK(c.get_string("hosts", "") == "a.example,b.example");
+  CHECK(c.contains("empty"));
+  {
+    std::ofstream out(path);
+    out << "ok: 1\nbad: [unclosed\n";
+  }
+  sage::Config d;
+  try {
+    d.merge_file(path);
+    FAIL("a malformed YAML file was read");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find(path + ":") == 0);  // names the file and a line
+  }
+  {
+    std::ofstream out(path);
+    out << "jobs:\n  - {name: a}\n";
+  }
+  CHECK_THROWS_AS(d.merge_file(path), std::runtime_error);  // a list of maps: not a setting
+  std::remove(path.c_str());
+}
+
+TEST_CASE("Config: TOML as toml++ reads it: inline tables, arrays, errors with a line") {
+  const std::string path = "/tmp/sage_config_test_toml_" + std::to_string(::getpid()) + ".toml";
+  {
+    std::ofstream out(path);
+    out << "name = \"a # b\"\n[node]\nlabels = { zone = \"eu # 1\", disk = \"ssd\" }\n"
+           "cpus = 2.5\nhosts = [\"a\", \"b\"]\n";
+  }
+  sage::Config c;
+  c.merge_file(path);
+  CHECK(c.get_string("name", "") == "a # b");
+  CHECK(c.get_string("node.labels.zone", "") == "eu # 1");
+  CHECK(c.get_string("node.labels.disk", "") == "ssd");
+  CHECK(c.get_string("node.cpus", "") == "2.5");
+  CHECK(c.get_string("node.hosts", "") == "a,b");
+  {
+    std::ofstream out(path);
+    out << "x = \n";
+  }
+  try {
+    sage::Config d;
+    d.merge_file(path);
+    FAIL("a malformed TOML file was read");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find(path + ":1:") == 0);
+  }
+  std::remove(path.c_str());
 }

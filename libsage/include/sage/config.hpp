@@ -52,10 +52,11 @@ class Config {
   /// Reads `--key=value` and `--key value` arguments; arguments that are not
   /// options are returned in order (the program's own positional arguments).
   std::vector<std::string> merge_args(int argc, const char* const* argv);
-  /// Reads a YAML file of scalars (`key: value`; nested maps by indentation) or
-  /// a TOML file (`key = value` lines under `[table]` headers); nesting becomes
-  /// dotted keys (`buffer.timeout`); `#` starts a comment.
-  /// Throws `std::runtime_error` when the file cannot be read.
+  /// Reads a YAML file (yaml-cpp), or a TOML file (toml++) when `path` ends in
+  /// `.toml`: nested maps and tables become dotted keys (`buffer.timeout`),
+  /// scalars keep their text, a list of scalars becomes one comma-separated
+  /// value. Throws `std::runtime_error` when the file cannot be read or parsed
+  /// (naming the file and line), or holds a list of maps.
   void merge_file(const std::string& path);
 
   /// Every key and value, sorted by key.
