@@ -116,15 +116,15 @@ class dispatcher_actor final : public caf::event_based_actor {
             end(JobState::failed, lost_host_[index]);
         },
         [this](host_timeout_atom) {
-          if (!ending_ && hosts_pending_ > 0)
+          if (!ending() && hosts_pending_ > 0)
             end(JobState::failed, "a task host did not report back within " +
                                       std::to_string(host_ready_timeout.count()) +
                                       " s (see the node's job log)");
         },
         [this](stop_atom) {
-          if (ending_) return;
+          if (ending()) return;
           stop_requested_ = true;
-          if (started_) stop_sources();
+          if (phase_ == Phase::running) stop_sources();
         },
         [this](cancel_atom) { end(JobState::cancelled, {}); },
         [this](job_pause_atom) { set_paused(true); },
@@ -138,7 +138,7 @@ class dispatcher_actor final : public caf::event_based_actor {
           gather_counters([this, id](std::vector<uint64_t> counters) {
             auto it = status_requests_.find(id);
             if (it == status_requests_.end()) return;
-            it->second.deliver(report(ending_ ? final_state_ : state_now(), std::move(counters)));
+            it->second.deliver(report(ending() ? final_state_ : state_now(), std::move(counters)));
             status_requests_.erase(it);
           });
           return promise;
@@ -198,7 +198,7 @@ class dispatcher_actor final : public caf::event_based_actor {
 
   void on_host_ready(uint32_t index, caf::actor node, const std::string& address) {
     if (index >= hosts_.size() || !node) return;
-    if (ending_ || hosts_[index].node) {  // too late, or twice: let it go
+    if (ending() || hosts_[index].node) {  // too late, or twice: let it go
       send(node, shutdown_atom::value);
       return;
     }
@@ -211,6 +211,7 @@ class dispatcher_actor final : public caf::event_based_actor {
   // -- step 2: task hosts connect to each other ---------------------------------------
 
   void connect_peers() {
+    enter(Phase::connecting_peers);
     std::vector<size_t> task_hosts;
     for (size_t n = 0; n < hosts_.size(); ++n)
       if (hosts_[n].used && !hosts_[n].address.empty()) task_hosts.push_back(n);
@@ -249,13 +250,14 @@ class dispatcher_actor final : public caf::event_based_actor {
   }
 
   void peer_connected() {
-    if (--peers_pending_ == 0 && !ending_) spawn_tasks();
+    if (--peers_pending_ == 0 && !ending()) spawn_tasks();
   }
 
   // -- step 3: tasks ---------------------------------------------------------------------
 
   void spawn_tasks() {
-    if (ending_) return;
+    if (ending()) return;
+    enter(Phase::spawning_tasks);
     std::vector<std::vector<int32_t>> share(nodes_.size());
     for (size_t t = 0; t < plan_.tasks.size(); ++t)
       share[node_of_task_[t]].push_back(static_cast<int32_t>(t));
@@ -271,12 +273,12 @@ class dispatcher_actor final : public caf::event_based_actor {
                   tasks_[ids[i]] = spawned[i];
                   monitor(spawned[i]);
                   ++alive_;
-                  if (ending_) send_exit(spawned[i], caf::exit_reason::user_shutdown);
+                  if (ending()) send_exit(spawned[i], caf::exit_reason::user_shutdown);
                 }
-                if (!ending_ && spawned.size() != ids.size())
+                if (!ending() && spawned.size() != ids.size())
                   end(JobState::failed, "a node spawned " + std::to_string(spawned.size()) +
                                             " of " + std::to_string(ids.size()) + " tasks");
-                if (pending_nodes_ == 0 && !ending_) wire_and_start();
+                if (pending_nodes_ == 0 && !ending()) wire_and_start();
                 maybe_quit();
               },
               [this, n](caf::error& err) {
@@ -304,12 +306,13 @@ class dispatcher_actor final : public caf::event_based_actor {
     }
     // Every task is wired before any starts: a batch or end-of-stream from a
     // task on another node may otherwise overtake its receiver's wiring.
+    enter(Phase::wiring);
     wires_pending_ = static_cast<int>(tasks_.size());
     for (size_t t = 0; t < tasks_.size(); ++t)
       request(tasks_[t], spawn_timeout, wire_atom::value, wiring[t])
           .then(
               [this](bool) {
-                if (--wires_pending_ == 0 && !ending_) start_tasks();
+                if (--wires_pending_ == 0 && !ending()) start_tasks();
               },
               [this](caf::error& err) {
                 end(JobState::failed, "a task could not be wired: " + system().render(err));
@@ -318,7 +321,7 @@ class dispatcher_actor final : public caf::event_based_actor {
 
   void start_tasks() {
     for (auto& task : tasks_) send(task, start_atom::value);
-    started_ = true;
+    enter(Phase::running);
     detail::log("runtime").debug("job {}: {} tasks deployed", plan_.id, tasks_.size());
     if (paused_) send_pause_to_sources();
     if (stop_requested_) stop_sources();
@@ -327,10 +330,10 @@ class dispatcher_actor final : public caf::event_based_actor {
   JobState state_now() const { return paused_ ? JobState::paused : JobState::running; }
 
   void set_paused(bool paused) {
-    if (ending_ || paused == paused_) return;
+    if (ending() || paused == paused_) return;
     paused_ = paused;
     detail::log("runtime").info("job {}: {}", plan_.id, paused ? "paused" : "resumed");
-    if (started_) send_pause_to_sources();
+    if (phase_ == Phase::running) send_pause_to_sources();
   }
 
   void send_pause_to_sources() {
@@ -446,7 +449,7 @@ class dispatcher_actor final : public caf::event_based_actor {
   /// ended (a signal, its last log line) within a reaping interval: the job
   /// fails with that, or else with `message` shortly after.
   void host_gone(size_t n, std::string message) {
-    if (ending_) return;
+    if (ending()) return;
     if (lost_host_.size() < nodes_.size()) lost_host_.resize(nodes_.size());
     if (!lost_host_[n].empty()) return;
     lost_host_[n] = std::move(message);
@@ -456,8 +459,8 @@ class dispatcher_actor final : public caf::event_based_actor {
   /// Ends the job in `state`: stops the tasks still running, then reports once
   /// every task actor has terminated.
   void end(JobState state, std::string error) {
-    if (ending_) return;
-    ending_ = true;
+    if (ending()) return;
+    phase_ = Phase::ending;
     final_state_ = state;
     error_ = std::move(error);
     if (state != JobState::finished)
@@ -470,8 +473,8 @@ class dispatcher_actor final : public caf::event_based_actor {
     // Nodes still spawning are not waited for: a reply that comes after this
     // actor ended is dropped, and its tasks, never started, run no user code
     // and are reclaimed by CAF.
-    if (!ending_ || alive_ > 0 || reported_) return;
-    reported_ = true;
+    if (phase_ != Phase::ending || alive_ > 0) return;
+    phase_ = Phase::reported;
     if (final_state_ == JobState::failed)
       detail::log("runtime").error("job {} failed: {}", plan_.id, error_);
     else
@@ -516,11 +519,28 @@ class dispatcher_actor final : public caf::event_based_actor {
   int pending_nodes_ = 0;
   int wires_pending_ = 0;
   int done_count_ = 0;
-  bool started_ = false;
+  /// Where the job stands (docs/architecture.md, "The Dispatcher"): each
+  /// deployment step begins once the replies of the last are in (the counters
+  /// above), and a failure at any step jumps to `ending`.
+  enum class Phase {
+    launching_hosts,   ///< task hosts start on their nodes (`hosts_pending_`)
+    connecting_peers,  ///< task hosts connect to each other (`peers_pending_`)
+    spawning_tasks,    ///< nodes spawn their tasks (`pending_nodes_`)
+    wiring,            ///< every task learns its peers before any starts (`wires_pending_`)
+    running,           ///< tasks started: stop and pause reach the sources at once
+    ending,            ///< finished, failed or cancelled: waiting for every task to be gone
+    reported,          ///< the end went to the listener and the JobManager; the actor quits
+  };
+  Phase phase_ = Phase::launching_hosts;
+  /// Requests that wait for `running` when they come earlier.
   bool stop_requested_ = false;
   bool paused_ = false;
-  bool ending_ = false;
-  bool reported_ = false;
+
+  [[nodiscard]] bool ending() const { return phase_ >= Phase::ending; }
+  /// Moves on to the deployment step `next`; never back from the end.
+  void enter(Phase next) {
+    if (!ending()) phase_ = next;
+  }
   JobState final_state_ = JobState::running;
   std::string error_;
   int64_t submitted_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
