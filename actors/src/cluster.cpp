@@ -89,14 +89,18 @@ std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
   return std::nullopt;
 }
 
+/// The words an error carries (a refusal's, the transport's), if any.
+std::string words_of(const caf::error& err) {
+  const auto& context = err.context();
+  return context.match_elements<std::string>() ? context.get_as<std::string>(0) : std::string{};
+}
+
 /// Why a connection failed, in words an operator can act on.
 std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFiles& tls) {
   if (err == caf::sec::disconnect_during_handshake) {
     if (!tls.enabled())
       return "the peer refused a connection without credentials" + credentials_hint(tls);
-    // The transport's words, when it gave any (secure_transport.cpp).
-    std::string why;
-    if (err.context().match_elements<std::string>()) why = err.context().get_as<std::string>(0);
+    const std::string why = words_of(err);  // the transport's (transport_sessions.cpp)
     return "the peer refused the handshake with " + tls.describe() +
            ": is it this cluster's, and was the cluster started --insecure?" +
            (why.empty() ? "" : " (" + why + ")");
@@ -345,10 +349,8 @@ T ask_head(const HeadAddress& head, Ts&&... xs) {
                   .receive([&](T& answer) { result = std::move(answer); },
                            [&](caf::error& err) {
                              // A refusal's own words, when it has them.
-                             const auto& context = err.context();
-                             if (context.match_elements<std::string>())
-                               throw std::runtime_error(context.get_as<std::string>(0));
-                             throw std::runtime_error(sys.render(err));
+                             const std::string words = words_of(err);
+                             throw std::runtime_error(words.empty() ? sys.render(err) : words);
                            });
             });
   return result;

@@ -18,23 +18,22 @@ namespace sage::detail {
 
 namespace {
 
-caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config& c,
-                                    const actors::TlsFiles& tls) {
+caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config& c) {
   const auto hw = std::max(1u, std::thread::hardware_concurrency());
   const auto threads = c.get_int(config_keys::scheduler_threads, hw);
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max<int64_t>(1, threads)));
-  // The network layer, for nodes in other actor systems (TLS with `tls`). It
-  // opens no port by itself; automatic connections stay off (they would listen
+  // The network layer, for nodes in other actor systems (authenticated with
+  // the config's `cluster.tls-dir` or `cluster.secret-file`, if it names one).
+  // It opens no port by itself; automatic connections stay off (they would listen
   // on all interfaces). A busy task yields its thread after 64 messages, so
   // that tasks outnumbering threads still all make progress.
-  actors::configure_cluster_system(cfg, tls);
+  actors::configure_cluster_system(cfg, actors::named_credentials(c));
   return cfg;
 }
 
 class EmbeddedRuntime final : public Runtime {
  public:
-  explicit EmbeddedRuntime(const Config& c)
-      : tls_(actors::named_credentials(c)), system_(configure(cfg_, c, tls_)) {
+  explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
     node_ = actors::spawn_node(system_);
     actors::NodeInfo local;
     local.role = "local";
@@ -79,7 +78,6 @@ class EmbeddedRuntime final : public Runtime {
   }
 
  private:
-  actors::TlsFiles tls_;  ///< the nodes' credentials: none, or the config's
   caf::actor_system_config cfg_;
   caf::actor_system system_;
   caf::actor node_;

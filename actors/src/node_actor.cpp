@@ -113,9 +113,8 @@ class node_actor final : public caf::event_based_actor {
         [this](peers_atom, const PeerList& peers) -> caf::result<bool> {
           // Connecting blocks: a helper does it, and this node answers when it is done.
           auto promise = make_response_promise();
-          auto tls = setup_.tls;
           auto self = caf::actor_cast<caf::actor>(this);
-          spawn<caf::detached>([peers, tls, self, promise](caf::blocking_actor* helper) mutable {
+          spawn<caf::detached>([peers, self, promise](caf::blocking_actor* helper) mutable {
             std::string failure;
             for (const auto& address : peers.addresses) {
               const auto peer_address = parse_host_port(address);

@@ -13,17 +13,17 @@
 namespace sage::actors {
 
 struct NodeServer::Impl {
-  explicit Impl(const Config& c) : tls(named_credentials(c)), system(configure(c)) {}
+  explicit Impl(const Config& c) : system(configure(c)) {}
 
   caf::actor_system_config& configure(const Config& c) {
     const auto hw = std::max(1u, std::thread::hardware_concurrency());
     cfg.set("scheduler.max-threads", static_cast<size_t>(std::max<int64_t>(
                                          1, c.get_int(config_keys::scheduler_threads, hw))));
-    configure_cluster_system(cfg, tls);
+    // The config's `cluster.tls-dir` / `cluster.secret-file`, or none.
+    configure_cluster_system(cfg, named_credentials(c));
     return cfg;
   }
 
-  TlsFiles tls;  ///< none, or the config's `cluster.tls-dir` / `cluster.secret-file`
   caf::actor_system_config cfg;
   caf::actor_system system;
   caf::actor node;

@@ -102,7 +102,7 @@ rw_state transferred(IoResult result) {
 class SessionStreamPolicy {
  public:
   SessionStreamPolicy(std::unique_ptr<Session> session, SessionScribe* owner)
-      : session_(std::move(session)), owner_(owner) {}
+      : session_(std::move(session)), owner_(owner), handshaking_(session_->handshaking()) {}
 
   rw_state read_some(size_t& result, native_socket, void* buf, size_t len);
   rw_state write_some(size_t& result, native_socket, const void* buf, size_t len);
@@ -124,6 +124,7 @@ class SessionStreamPolicy {
 
   std::unique_ptr<Session> session_;
   SessionScribe* owner_;
+  bool handshaking_;  ///< until the session says it is done: no question per read after that
 };
 
 /// An authenticated connection of a broker (BASP's).
@@ -207,7 +208,7 @@ class SessionScribe final : public caf::io::scribe {
 };
 
 std::optional<rw_state> SessionStreamPolicy::advance_handshake(rw_state meanwhile) {
-  if (!session_->handshaking()) return std::nullopt;
+  if (!handshaking_) return std::nullopt;
   switch (session_->advance_handshake()) {
     case Session::Step::failed:
       // The peer hears the end at once (what the session had to say, an
@@ -219,6 +220,7 @@ std::optional<rw_state> SessionStreamPolicy::advance_handshake(rw_state meanwhil
     case Session::Step::wants_write:
       return meanwhile;
     case Session::Step::done:
+      handshaking_ = false;
       owner_->established();
       break;
   }

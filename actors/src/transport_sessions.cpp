@@ -113,6 +113,15 @@ IoResult socket_result(size_t& done, ssize_t n) {
   return IoResult::broken;  // closed by the peer (0), or broken
 }
 
+/// BASP's bytes read and written as CAF's own TCP connections do (plain and
+/// secret sessions alike).
+IoResult plain_read(int fd, size_t& done, void* buf, size_t len) {
+  return socket_result(done, ::recv(fd, buf, len, 0));
+}
+IoResult plain_write(int fd, size_t& done, const void* buf, size_t len) {
+  return socket_result(done, ::send(fd, buf, len, MSG_NOSIGNAL));
+}
+
 /// Plain BASP, read and written as CAF's own TCP connections are: an
 /// --insecure process's connections.
 class PlainSession final : public Session {
@@ -123,10 +132,10 @@ class PlainSession final : public Session {
   [[nodiscard]] bool refused() const override { return false; }
   [[nodiscard]] const std::string& failure() const override { return none_; }
   IoResult read(size_t& done, void* buf, size_t len) override {
-    return socket_result(done, ::recv(fd_, buf, len, 0));
+    return plain_read(fd_, done, buf, len);
   }
   IoResult write(size_t& done, const void* buf, size_t len) override {
-    return socket_result(done, ::send(fd_, buf, len, MSG_NOSIGNAL));
+    return plain_write(fd_, done, buf, len);
   }
   [[nodiscard]] bool output_waits() const override { return false; }
   [[nodiscard]] bool has_buffered_data() const override { return false; }
@@ -193,15 +202,13 @@ class SecretSession final : public Session {
   [[nodiscard]] const std::string& failure() const override { return failure_; }
 
   IoResult read(size_t& done, void* buf, size_t len) override {
-    return socket_result(done, ::recv(fd_, buf, len, 0));
+    return plain_read(fd_, done, buf, len);
   }
   IoResult write(size_t& done, const void* buf, size_t len) override {
-    return socket_result(done, ::send(fd_, buf, len, MSG_NOSIGNAL));
+    return plain_write(fd_, done, buf, len);
   }
 
-  [[nodiscard]] bool output_waits() const override {
-    return !const_cast<SecretHandshake&>(handshake_).output().empty();
-  }
+  [[nodiscard]] bool output_waits() const override { return !handshake_.output().empty(); }
   [[nodiscard]] bool has_buffered_data() const override { return false; }
 
  private:

@@ -193,11 +193,6 @@ void flatten_toml(const toml::node& node, const std::string& key, Config& out,
   out.set(key, text(node));
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 void Config::merge_file(const std::string& path) {
@@ -205,7 +200,7 @@ void Config::merge_file(const std::string& path) {
   if (!in) throw std::runtime_error("cannot read config file '" + path + "'");
   // TOML by its extension, YAML otherwise (yaml-cpp, toml++): nesting becomes
   // dotted keys (docs/configuration.md).
-  if (ends_with(path, ".toml")) {
+  if (path.ends_with(".toml")) {
     try {
       flatten_toml(toml::parse(in, path), "", *this, path);
     } catch (const toml::parse_error& e) {

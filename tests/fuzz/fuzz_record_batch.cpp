@@ -19,32 +19,12 @@
 #include <sage/codec.hpp>
 #include <sage/detail/record_flow.hpp>
 
+#include "sample_records.hpp"
+
 namespace {
 
-struct Order {
-  std::string user;
-  double amount = 0;
-  int64_t ts = 0;
-};
-
-template <class Inspector>
-auto inspect(Inspector& f, Order& x) {
-  return f(caf::meta::type_name("Order"), x.user, x.amount, x.ts);
-}
-
-enum class Side : uint8_t { buy, sell };
-
-struct Trade {
-  Order order;
-  Side side = Side::buy;
-  std::optional<std::vector<std::pair<std::string, int>>> tags;
-  std::map<std::string, std::tuple<int, bool, std::string>> extra;
-};
-
-template <class Inspector>
-auto inspect(Inspector& f, Trade& x) {
-  return f(caf::meta::type_name("Trade"), x.order, x.side, x.tags, x.extra);
-}
+using sage::test_records::Order;
+using sage::test_records::Trade;
 
 template <class T>
 void decode_as(const sage::detail::EncodedBatch& batch) {

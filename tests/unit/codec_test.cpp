@@ -7,34 +7,13 @@
 
 #include <sage/codec.hpp>
 
+#include "sample_records.hpp"
+
 namespace {
 
-struct Order {
-  std::string user;
-  double amount = 0;
-  int64_t ts = 0;
-  friend bool operator==(const Order&, const Order&) = default;
-};
-
-template <class Inspector>
-auto inspect(Inspector& f, Order& x) {
-  return f(caf::meta::type_name("Order"), x.user, x.amount, x.ts);
-}
-
-enum class Side : uint8_t { buy, sell };
-
-struct Trade {
-  Order order;
-  Side side = Side::buy;
-  std::optional<std::vector<std::pair<std::string, int>>> tags;
-  std::map<std::string, std::tuple<int, bool, std::string>> extra;
-  friend bool operator==(const Trade&, const Trade&) = default;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, Trade& x) {
-  return f(caf::meta::type_name("Trade"), x.order, x.side, x.tags, x.extra);
-}
+using sage::test_records::Order;
+using sage::test_records::Side;
+using sage::test_records::Trade;
 
 struct NoCodec {
   int x;

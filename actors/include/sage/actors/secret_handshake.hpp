@@ -58,6 +58,7 @@ class SecretHandshake {
 
   /// The bytes to send now; the caller sends them and erases what went out.
   std::vector<unsigned char>& output() { return out_; }
+  [[nodiscard]] const std::vector<unsigned char>& output() const { return out_; }
 
  private:
   enum class Expect { hello, verdict, refusal_length, refusal_text, server_proof, client_proof };
