@@ -1,4 +1,4 @@
-// Head and worker processes, and the client requests of `sage cluster`.
+// Head and worker processes, and the requests of `sage cluster status|stop`.
 //
 // Every actor system of a cluster loads CAF's network layer with a heartbeat,
 // so that a peer that crashed or froze is noticed within two seconds: its
@@ -9,6 +9,7 @@
 // without (docs/operations.md, "Security").
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -21,22 +22,17 @@
 #include <caf/io/middleman.hpp>
 
 #include <sage/actors/cluster.hpp>
-#include <sage/actors/job_client.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/actors/system.hpp>
 #include <sage/detail/log.hpp>
 
-#include "secure_transport.hpp"
+#include "head_client.hpp"
 
 namespace sage::actors {
 
 namespace {
 
 using namespace std::chrono_literals;
-
-/// How long a client waits for the head's answer.
-constexpr auto request_timeout = 10s;
-/// How long a connection that times out (a busy peer) is tried again.
-constexpr auto connect_patience = 30s;
 
 std::atomic<int> termination_signal{0};
 extern "C" void on_termination(int sig) { termination_signal.store(sig); }
@@ -50,11 +46,6 @@ void install_termination_handlers() {
 }
 
 spdlog::logger& log() { return detail::log("cluster"); }
-
-/// The configuration of every actor system of a cluster.
-struct ClusterConfig : caf::actor_system_config {
-  explicit ClusterConfig(const TlsFiles& tls) { configure_cluster_system(*this, tls); }
-};
 
 /// Blocks until `watched` ends or the process gets SIGTERM/SIGINT; runs
 /// `on_tick` about every 100 ms meanwhile, and `on_down` when another actor
@@ -89,25 +80,6 @@ std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
   return std::nullopt;
 }
 
-/// The words an error carries (a refusal's, the transport's), if any.
-std::string words_of(const caf::error& err) {
-  const auto& context = err.context();
-  return context.match_elements<std::string>() ? context.get_as<std::string>(0) : std::string{};
-}
-
-/// Why a connection failed, in words an operator can act on.
-std::string explain(caf::actor_system& sys, const caf::error& err, const TlsFiles& tls) {
-  if (err == caf::sec::disconnect_during_handshake) {
-    if (!tls.enabled())
-      return "the peer refused a connection without credentials" + credentials_hint(tls);
-    const std::string why = words_of(err);  // the transport's (transport_sessions.cpp)
-    return "the peer refused the handshake with " + tls.describe() +
-           ": is it this cluster's, and was the cluster started --insecure?" +
-           (why.empty() ? "" : " (" + why + ")");
-  }
-  return sys.render(err);
-}
-
 /// How a daemon's node starts task hosts: they report to the head at
 /// `head_host:head_port` and listen for their peers where the node does.
 NodeSetup node_setup(const NodeOptions& options, const char* role, const std::string& head_host,
@@ -132,40 +104,6 @@ NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint
 }
 
 }  // namespace
-
-void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls) {
-  register_message_types(cfg);
-  cfg.load<caf::io::middleman>();
-  configure_heartbeat(cfg);
-  load_secure_transport(cfg, tls);  // --insecure too: plain BASP over its scribes
-  cfg.set("scheduler.max-throughput", size_t{64});
-}
-
-caf::expected<uint16_t> publish_on(caf::actor_system& sys, const caf::actor& whom,
-                                   const std::string& bind, uint16_t port) {
-  // SO_REUSEADDR: a process restarted on its port must not wait for the old socket to expire.
-  return secure_publish(sys, whom, bind, port, port != 0);
-}
-
-caf::expected<caf::actor> connect_to(caf::actor_system& sys, const std::string& host,
-                                     uint16_t port) {
-  // A peer under load may not finish the handshake within CAF's connection
-  // timeout: that is retried, with backoff, for a bounded time. Every other
-  // error (refused, or the credentials refused) is final at once.
-  const auto deadline = std::chrono::steady_clock::now() + connect_patience;
-  auto pause = std::chrono::milliseconds(100);
-  for (int attempt = 1;; ++attempt) {
-    auto peer = secure_connect(sys, host, port);
-    if (peer || peer.error() != caf::sec::connection_timeout ||
-        std::chrono::steady_clock::now() + pause >= deadline)
-      return peer;
-    log().warn(
-        "connecting to {}:{} timed out (attempt {}, a busy peer?: {}): trying again in {} ms", host,
-        port, attempt, sys.render(peer.error()), pause.count());
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(3200));
-  }
-}
 
 int run_head(const HeadOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
@@ -264,24 +202,6 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   return 0;
 }
 
-namespace {
-
-/// Runs `f(sys, self, job_manager)` against the head at `host:port` from a short-lived actor
-/// system.
-template <class F>
-void with_head(const std::string& host, uint16_t port, const TlsFiles& tls, F&& f) {
-  ClusterConfig cfg{tls};
-  caf::actor_system sys{cfg};
-  auto jm = connect_to(sys, host, port);
-  if (!jm)
-    throw std::runtime_error("cannot reach the head at " + host + ":" + std::to_string(port) +
-                             ": " + explain(sys, jm.error(), tls));
-  caf::scoped_actor self{sys};
-  f(sys, self, *jm);
-}
-
-}  // namespace
-
 ClusterStatus query_status(const std::string& host, uint16_t port, const TlsFiles& tls) {
   ClusterStatus result;
   with_head(
@@ -335,61 +255,31 @@ void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFil
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
-// -- sage job ... -------------------------------------------------------------------
+// -- addresses and node descriptions (cluster.hpp) ---------------------------------------
 
-namespace {
-
-/// Asks the head once; `T` is the answer's type.
-template <class T, class... Ts>
-T ask_head(const HeadAddress& head, Ts&&... xs) {
-  T result{};
-  with_head(head.host, head.port, head.tls,
-            [&](caf::actor_system& sys, caf::scoped_actor& self, const caf::actor& jm) {
-              self->request(jm, request_timeout, std::forward<Ts>(xs)...)
-                  .receive([&](T& answer) { result = std::move(answer); },
-                           [&](caf::error& err) {
-                             // A refusal's own words, when it has them.
-                             const std::string words = words_of(err);
-                             throw std::runtime_error(words.empty() ? sys.render(err) : words);
-                           });
-            });
-  return result;
-}
-
-}  // namespace
-
-std::vector<JobReport> list_jobs(const HeadAddress& head) {
-  return ask_head<std::vector<JobReport>>(head, job_list_atom::value);
-}
-
-JobReport job_status(const HeadAddress& head, const std::string& id_or_prefix) {
-  return ask_head<JobReport>(head, job_status_atom::value, id_or_prefix);
-}
-
-void job_command(const HeadAddress& head, const std::string& id, const std::string& command) {
-  if (command == "delete") {
-    auto why = ask_head<std::string>(head, job_delete_atom::value, id);
-    if (!why.empty()) throw std::runtime_error(why);
-    return;
+std::optional<HostPort> parse_host_port(const std::string& text,
+                                        std::optional<uint16_t> default_port) {
+  const auto colon = text.rfind(':');
+  HostPort out{text.substr(0, colon), default_port.value_or(0)};
+  if (colon != std::string::npos) {
+    unsigned port = 0;
+    const char* first = text.data() + colon + 1;
+    const char* last = text.data() + text.size();
+    const auto parsed = std::from_chars(first, last, port);
+    if (parsed.ec != std::errc{} || parsed.ptr != last || port == 0 || port > 65535)
+      return std::nullopt;
+    out.port = static_cast<uint16_t>(port);
+  } else if (!default_port) {
+    return std::nullopt;
   }
-  with_head(head.host, head.port, head.tls,
-            [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
-              if (command == "stop")
-                self->send(jm, stop_atom::value, id);
-              else if (command == "cancel")
-                self->send(jm, cancel_atom::value, id);
-              else if (command == "pause")
-                self->send(jm, job_pause_atom::value, id);
-              else if (command == "resume")
-                self->send(jm, job_resume_atom::value, id);
-              else
-                throw std::invalid_argument("no job command '" + command + "'");
-            });
+  if (out.host.empty()) return std::nullopt;
+  return out;
 }
 
-LogChunk job_logs(const HeadAddress& head, const std::string& id,
-                  const std::vector<uint64_t>& offsets) {
-  return ask_head<LogChunk>(head, job_logs_atom::value, id, offsets);
+std::string describe(const NodeInfo& info) {
+  if (info.host.empty()) return info.role.empty() ? "an in-process node" : info.role + " node";
+  return (info.role.empty() ? std::string("node") : info.role) + " " + info.host + ":" +
+         std::to_string(info.port);
 }
 
 }  // namespace sage::actors

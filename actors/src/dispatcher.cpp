@@ -1,14 +1,7 @@
 /// The Dispatcher: deploys one job on the nodes its JobManager chose, wires the
 /// tasks' channels, and watches them until the job ends.
 ///
-/// Protocol (see protocol.hpp):
-///   accepts  (task_done_atom, task), (task_fail_atom, task, op, instance, message),
-///            (host_ready_atom, index, node, address), (host_exited_atom, index, why),
-///            (host_timeout_atom), (stop_atom) graceful stop, (cancel_atom),
-///            down_msg of its tasks, nodes and task hosts
-///   sends    launch, peers and spawn_tasks to nodes; (wire_atom, task_wiring),
-///            (start_atom), (stop_atom) to tasks; (job_end_atom, ...) to the listener and
-///            the JobManager; (shutdown_atom) to its task hosts once the job ended
+/// Its messages: protocol.hpp, "Dispatcher".
 ///
 /// Deployment runs in three steps. (1) Every node that gets tasks provides a
 /// *host*: a node that has the job in its process's registry is its own host; a
@@ -64,7 +57,7 @@ class dispatcher_actor final : public caf::event_based_actor {
  public:
   dispatcher_actor(caf::actor_config& cfg, caf::actor job_manager, JobPlan plan,
                    std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                   caf::actor listener)
+                   ListenerHandle listener)
       : caf::event_based_actor(cfg),
         job_manager_(std::move(job_manager)),
         plan_(std::move(plan)),
@@ -238,7 +231,7 @@ class dispatcher_actor final : public caf::event_based_actor {
     peers_pending_ = static_cast<int>(asks.size());
     for (auto& [n, peers] : asks)
       request(hosts_[n].node, peers_timeout, peers_atom::value, std::move(peers))
-          .then([this](bool) { peer_connected(); },
+          .then([this]() { peer_connected(); },
                 [this, n = n](caf::error& err) {
                   // Data still flows, routed through the head: slower, not wrong.
                   detail::log("runtime").warn(
@@ -267,7 +260,7 @@ class dispatcher_actor final : public caf::event_based_actor {
       request(hosts_[n].node, spawn_timeout, spawn_tasks_atom::value, plan_.id, share[n],
               caf::actor_cast<caf::actor>(this))
           .then(
-              [this, ids = share[n]](std::vector<caf::actor>& spawned) {
+              [this, ids = share[n]](std::vector<TaskHandle>& spawned) {
                 --pending_nodes_;
                 for (size_t i = 0; i < ids.size() && i < spawned.size(); ++i) {
                   tasks_[ids[i]] = spawned[i];
@@ -291,7 +284,7 @@ class dispatcher_actor final : public caf::event_based_actor {
   }
 
   void wire_and_start() {
-    std::vector<task_wiring> wiring(tasks_.size());
+    std::vector<TaskWiring> wiring(tasks_.size());
     for (size_t t = 0; t < plan_.tasks.size(); ++t) {
       wiring[t].outputs.resize(plan_.tasks[t].output_slots);
       wiring[t].output_peer_slots.resize(plan_.tasks[t].output_slots);
@@ -311,7 +304,7 @@ class dispatcher_actor final : public caf::event_based_actor {
     for (size_t t = 0; t < tasks_.size(); ++t)
       request(tasks_[t], spawn_timeout, wire_atom::value, wiring[t])
           .then(
-              [this](bool) {
+              [this]() {
                 if (--wires_pending_ == 0 && !ending()) start_tasks();
               },
               [this](caf::error& err) {
@@ -505,11 +498,11 @@ class dispatcher_actor final : public caf::event_based_actor {
   JobPlan plan_;
   std::vector<DeployTarget> nodes_;
   std::vector<size_t> node_of_task_;
-  caf::actor listener_;
+  ListenerHandle listener_;
   std::vector<Host> hosts_;             // by node
   std::vector<std::string> lost_host_;  // by node: why its task host is gone, while the
                                         // node may still say how it ended
-  std::vector<caf::actor> tasks_;       // by task id; empty until its host spawned it
+  std::vector<TaskHandle> tasks_;       // by task id; empty until its host spawned it
   std::vector<bool> done_;
   std::map<uint64_t, caf::typed_response_promise<JobReport>> status_requests_;  // pending
   uint64_t next_status_request_ = 0;
@@ -553,7 +546,7 @@ class dispatcher_actor final : public caf::event_based_actor {
 
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                             std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                            caf::actor listener) {
+                            ListenerHandle listener) {
   auto d = parent->spawn<dispatcher_actor>(caf::actor_cast<caf::actor>(parent), std::move(plan),
                                            std::move(nodes), std::move(node_of_task),
                                            std::move(listener));

@@ -1,7 +1,5 @@
 /// The embedded runtime behind `LocalEnvironment`: an actor system in this
 /// process with a JobManager, shared by every LocalEnvironment of the process.
-/// And the job listener, which every submitting program runs (here and in
-/// remote_runtime.cpp).
 
 #include <mutex>
 #include <thread>
@@ -11,7 +9,10 @@
 #include <caf/io/middleman.hpp>
 
 #include <sage/actors/credentials.hpp>
+#include <sage/actors/job_registry.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/actors/system.hpp>
+#include <sage/detail/runtime.hpp>
 #include <sage/error.hpp>
 
 namespace sage::detail {
@@ -54,9 +55,12 @@ class EmbeddedRuntime final : public Runtime {
     std::string refusal;
     caf::scoped_actor self{system_};
     self->request(job_manager_, caf::infinite, actors::submit_atom::value,
-                  actors::describe_job(*job), node_, listener)
-        .receive([&](std::string& why) { refusal = std::move(why); },
-                 [&](caf::error& err) { refusal = system_.render(err); });
+                  actors::make_job_plan(*job), node_, listener)
+        .receive([] {},
+                 [&](caf::error& err) {
+                   refusal = actors::words_of(err);
+                   if (refusal.empty()) refusal = system_.render(err);
+                 });
     if (refusal.empty()) return;
     caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
     job->handle->finish(JobState::failed, refusal);
@@ -97,28 +101,3 @@ std::shared_ptr<Runtime> embedded_runtime(const Config& cfg) {
 }
 
 }  // namespace sage::detail
-
-namespace sage::actors {
-
-caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor job_manager) {
-  return system.spawn([job = std::move(job),
-                       job_manager = std::move(job_manager)](caf::event_based_actor* self) {
-    if (job_manager) {
-      self->monitor(job_manager);
-      self->set_down_handler([self, job](caf::down_msg& dm) {
-        job->handle->finish(JobState::failed,
-                            "lost the cluster's head while the job ran: " + to_string(dm.reason));
-        self->quit();
-      });
-    }
-    return caf::behavior{
-        [self, job](job_end_atom, const JobReport& report) {
-          job->handle->set_cluster_counters(report.counters);
-          job->handle->finish(static_cast<JobState>(report.state), report.error);
-          self->quit();
-        },
-    };
-  });
-}
-
-}  // namespace sage::actors

@@ -3,17 +3,7 @@
 /// programs that jobs ship. One per runtime: embedded in a program's process,
 /// or the head of a cluster.
 ///
-/// Protocol (see protocol.hpp):
-///   accepts  (submit_atom, JobPlan, submitter_node, listener) -> refusal ("" if accepted),
-///            (stop_atom, job_id), (cancel_atom, job_id), (job_end_atom, job_id, state, error),
-///            (add_node_atom, node), (register_node_atom, NodeInfo, node) -> index,
-///            (has_program_atom, digest) -> bool, (put_program_atom, digest, bytes) -> "" or why,
-///            (get_program_atom, digest) -> bytes,
-///            (host_ready_atom, job_id, index, node, address),
-///            (cluster_status_atom) -> ClusterStatus, (shutdown_atom, all),
-///            down_msg of its Dispatchers and nodes
-///   sends    (stop_atom), (cancel_atom), (host_ready_atom, ...) to a job's Dispatcher;
-///            (shutdown_atom) to nodes
+/// Its messages: protocol.hpp, "JobManager".
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +15,7 @@
 
 #include <sage/detail/log.hpp>
 
+#include <sage/actors/placement.hpp>
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 
@@ -37,7 +28,7 @@ constexpr size_t ended_jobs_kept = 100;
 
 struct job_entry {
   caf::actor dispatcher;  ///< empty once the job ended
-  caf::actor listener;
+  ListenerHandle listener;
   JobReport report;  ///< as submitted; once ended, its final report
   std::vector<std::pair<caf::actor_addr, PlannedTask>> placed;  ///< what it holds, per node
 };
@@ -71,8 +62,8 @@ class job_manager_actor final : public caf::event_based_actor {
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     return {
         [this](submit_atom, JobPlan& plan, caf::actor& submitter,
-               caf::actor& listener) -> std::string {
-          return submit(std::move(plan), std::move(submitter), std::move(listener));
+               ListenerHandle& listener) -> caf::result<void> {
+          return done_unless(submit(std::move(plan), std::move(submitter), std::move(listener)));
         },
         [this](stop_atom, const std::string& id) { forward(id, stop_atom::value); },
         [this](cancel_atom, const std::string& id) { forward(id, cancel_atom::value); },
@@ -122,15 +113,16 @@ class job_manager_actor final : public caf::event_based_actor {
         },
         [this](job_pause_atom, const std::string& id) { forward(id, job_pause_atom::value); },
         [this](job_resume_atom, const std::string& id) { forward(id, job_resume_atom::value); },
-        [this](job_delete_atom, const std::string& id) -> std::string {
+        [this](job_delete_atom, const std::string& id) -> caf::result<void> {
           auto it = jobs_.find(id);
-          if (it == jobs_.end()) return "no job " + id;
-          if (it->second.dispatcher) return "job " + id + " still runs: stop it first";
+          if (it == jobs_.end()) return make_error(ErrorCode::no_such_job, "no job " + id);
+          if (it->second.dispatcher)
+            return make_error(ErrorCode::still_running, "job " + id + " still runs: stop it first");
           for (const auto& n : nodes_)
             if (n.status.alive) send(n.actor, job_delete_atom::value, id);
           jobs_.erase(it);
           job_order_.erase(std::find(job_order_.begin(), job_order_.end(), id));
-          return {};
+          return caf::unit;
         },
         [this](job_logs_atom, const std::string& id, const std::vector<uint64_t>& offsets)
             -> caf::result<LogChunk> { return gather_logs(id, offsets); },
@@ -142,8 +134,14 @@ class job_manager_actor final : public caf::event_based_actor {
           else if (node)  // the job is gone: its task host may exit
             send(node, shutdown_atom::value);
         },
-        [this](add_node_atom, caf::actor& node) { add(std::move(node), NodeInfo{}); },
-        [this](register_node_atom, NodeInfo& info, caf::actor& node) -> uint32_t {
+        [this](add_node_atom, caf::actor& node) -> caf::result<void> {
+          if (!node) return make_error(ErrorCode::malformed, "no node to add");
+          add(std::move(node), NodeInfo{});
+          return caf::unit;
+        },
+        [this](register_node_atom, NodeInfo& info, caf::actor& node) -> caf::result<uint32_t> {
+          // A peer's message: a node without an actor would be a hole in every later status.
+          if (!node) return make_error(ErrorCode::malformed, "a node registered without its actor");
           detail::log("runtime").info("{} registered ({} cpus, {} MB, {} gpus)", describe(info),
                                       info.cpus, info.memory_mb, info.gpus);
           return add(std::move(node), std::move(info));
@@ -152,14 +150,16 @@ class job_manager_actor final : public caf::event_based_actor {
           return programs_.enabled() && programs_.contains(digest);
         },
         [this](put_program_atom, const std::string& digest,
-               const std::string& bytes) -> std::string {
-          if (!programs_.enabled()) return "this runtime does not store programs";
-          return programs_.put(digest, bytes);
+               const std::string& bytes) -> caf::result<void> {
+          if (!programs_.enabled())
+            return make_error(ErrorCode::unsupported, "this runtime does not store programs");
+          if (auto why = programs_.put(digest, bytes); !why.empty())
+            return make_error(ErrorCode::refused, why);
+          return caf::unit;
         },
         [this](get_program_atom, const std::string& digest) -> caf::result<std::string> {
           auto bytes = programs_.enabled() ? programs_.get(digest) : std::nullopt;
-          if (!bytes)
-            return caf::make_error(caf::sec::invalid_argument, "no stored program " + digest);
+          if (!bytes) return make_error(ErrorCode::not_stored, "no stored program " + digest);
           return std::move(*bytes);
         },
         [this](cluster_status_atom) {
@@ -212,10 +212,12 @@ class job_manager_actor final : public caf::event_based_actor {
 
  private:
   /// Places the job and spawns its Dispatcher; or says why it cannot run.
-  std::string submit(JobPlan plan, caf::actor submitter, caf::actor listener) {
+  caf::error submit(JobPlan plan, caf::actor submitter, ListenerHandle listener) {
     detail::log("runtime").debug("job {} ({}) submitted", plan.id, plan.name);
-    if (auto problem = validate(plan); !problem.empty()) return "a malformed job plan: " + problem;
-    if (jobs_.count(plan.id) > 0) return "a job with id " + plan.id + " exists already";
+    if (auto problem = validate(plan); !problem.empty())
+      return make_error(ErrorCode::malformed, "a malformed job plan: " + problem);
+    if (jobs_.count(plan.id) > 0)
+      return make_error(ErrorCode::refused, "a job with id " + plan.id + " exists already");
     // The nodes placement chooses from: the registered ones, and the submitter's own.
     std::vector<PlacementNode> candidates;
     std::vector<DeployTarget> targets;
@@ -246,7 +248,7 @@ class job_manager_actor final : public caf::event_based_actor {
     auto placement = place_tasks(plan, candidates);
     if (!placement.error.empty()) {
       detail::log("runtime").warn("job {} ({}) refused: {}", plan.id, plan.name, placement.error);
-      return placement.error;
+      return make_error(ErrorCode::refused, placement.error);
     }
     job_entry entry;
     entry.report.id = plan.id;
@@ -262,7 +264,7 @@ class job_manager_actor final : public caf::event_based_actor {
     jobs_.emplace(id, std::move(entry));
     job_order_.push_back(id);
     forget_old_jobs();
-    return {};
+    return caf::none;
   }
 
   /// A cluster daemon runs a job's tasks in a task host started from the
@@ -297,12 +299,11 @@ class job_manager_actor final : public caf::event_based_actor {
     for (auto it = jobs_.lower_bound(prefix); it != jobs_.end() && it->first.rfind(prefix, 0) == 0;
          ++it) {
       if (found != jobs_.end())
-        return caf::make_error(caf::sec::invalid_argument,
-                               "job id prefix " + prefix + " is ambiguous");
+        return make_error(ErrorCode::ambiguous, "job id prefix " + prefix + " is ambiguous");
       found = it;
     }
     if (found == jobs_.end() || prefix.empty())
-      return caf::make_error(caf::sec::invalid_argument, "no job " + prefix);
+      return make_error(ErrorCode::no_such_job, "no job " + prefix);
     return found;
   }
 

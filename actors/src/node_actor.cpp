@@ -1,19 +1,9 @@
 /// The node actor: gets a job's tasks running in its actor system.
 ///
-/// Protocol (see protocol.hpp):
-///   accepts  (spawn_tasks_atom, job_id, task ids, dispatcher) -> the tasks' actors, in order
-///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
-///              -> the task host's pid (cluster daemons only)
-///            (peers_atom, PeerList) -> true once connected (task hosts)
-///            (reap_atom) looks for task hosts that ended
-///            (shutdown_atom) ends the node
-///            (replay_atom, seq, asking) -> ReplayedJob; (replay_records_atom, seq, asking,
-///              output, first) -> RecordChunk: what this (submitting) program saw of its job `seq`
-///   sends    (get_program_atom, digest) to the JobManager; (host_exited_atom, index, why)
-///            to the Dispatcher of a task host that ended
+/// Its messages: protocol.hpp, "Node".
 ///
-/// And the process's job registry: a node finds the job a task belongs to by
-/// its id. A job's graph and functions never travel: the submitting process
+/// A node finds the job a task belongs to by its id in the process's job
+/// registry (job_registry.hpp). A job's graph and functions never travel: the submitting process
 /// registers the job it compiled, and a task host, which runs the same program,
 /// the job it built itself (docs/operations.md, "How a job is shipped").
 
@@ -38,8 +28,10 @@
 #include <sage/detail/log.hpp>
 #include <sage/detail/run_record.hpp>
 
+#include <sage/actors/job_registry.hpp>
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/actors/system.hpp>
 
 #include "process.hpp"
 
@@ -51,9 +43,6 @@ namespace sage::actors {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::mutex registry_mutex;
-std::map<std::string, std::weak_ptr<const detail::JobSpec>, std::less<>> registry;
 
 /// How often a daemon looks for task hosts that ended.
 constexpr auto reap_interval = 200ms;
@@ -90,16 +79,15 @@ class node_actor final : public caf::event_based_actor {
     set_down_handler([this](caf::down_msg& dm) { on_dispatcher_down(dm); });
     return {
         [this](spawn_tasks_atom, const std::string& job_id, const std::vector<int32_t>& tasks,
-               const caf::actor& dispatcher) -> caf::result<std::vector<caf::actor>> {
+               const caf::actor& dispatcher) -> caf::result<std::vector<TaskHandle>> {
           auto job = find_job(job_id);
           if (!job)
-            return caf::make_error(caf::sec::invalid_argument,
-                                   "this node does not host job " + job_id);
-          std::vector<caf::actor> spawned;
+            return make_error(ErrorCode::no_such_job, "this node does not host job " + job_id);
+          std::vector<TaskHandle> spawned;
           for (int32_t t : tasks) {
             if (t < 0 || static_cast<size_t>(t) >= job->plan.tasks.size())
-              return caf::make_error(caf::sec::invalid_argument,
-                                     "job " + job_id + " has no task " + std::to_string(t));
+              return make_error(ErrorCode::malformed,
+                                "job " + job_id + " has no task " + std::to_string(t));
             spawned.push_back(spawn_task(this, job, t, dispatcher));
           }
           detail::log("runtime").debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
@@ -110,7 +98,7 @@ class node_actor final : public caf::event_based_actor {
                const caf::actor& job_manager) -> caf::result<int32_t> {
           return launch_task_host(job_id, index, program, fingerprint, dispatcher, job_manager);
         },
-        [this](peers_atom, const PeerList& peers) -> caf::result<bool> {
+        [this](peers_atom, const PeerList& peers) -> caf::result<void> {
           // Connecting blocks: a helper does it, and this node answers when it is done.
           auto promise = make_response_promise();
           auto self = caf::actor_cast<caf::actor>(this);
@@ -132,9 +120,9 @@ class node_actor final : public caf::event_based_actor {
         },
         [](peers_atom, const std::string& failure, caf::response_promise& promise) {
           if (failure.empty())
-            promise.deliver(true);
+            promise.deliver(caf::unit);
           else
-            promise.deliver(caf::make_error(caf::sec::cannot_connect_to_node, failure));
+            promise.deliver(make_error(ErrorCode::failed, failure));
         },
         [](counters_atom, const std::string& job_id) {
           auto job = find_job(job_id);
@@ -143,8 +131,8 @@ class node_actor final : public caf::event_based_actor {
         [](replay_atom, uint32_t seq, uint32_t asking) -> caf::result<ReplayedJob> {
           auto seen = detail::run_record().as_seen_by(seq, asking);
           if (!seen)
-            return caf::make_error(caf::sec::invalid_argument,
-                                   "this program submitted no cluster job " + std::to_string(seq));
+            return make_error(ErrorCode::not_stored,
+                              "this program submitted no cluster job " + std::to_string(seq));
           ReplayedJob r;
           r.job_id = seen->job_id;
           r.refusal = seen->refusal;
@@ -165,7 +153,7 @@ class node_actor final : public caf::event_based_actor {
           constexpr size_t chunk_bytes = size_t{1} << 20;
           auto seen = detail::run_record().as_seen_by(seq, asking);
           if (!seen || output >= seen->outputs.size())
-            return caf::make_error(caf::sec::invalid_argument, "no such collected records");
+            return make_error(ErrorCode::not_stored, "no such collected records");
           return RecordChunk{seen->outputs[output]->encode(first, chunk_bytes)};
         },
         [this](job_logs_atom, const std::string& job_id, uint64_t from) {
@@ -201,9 +189,9 @@ class node_actor final : public caf::event_based_actor {
                                         const caf::actor& dispatcher,
                                         const caf::actor& job_manager) {
     if (!setup_.hosts_programs)
-      return caf::make_error(caf::sec::invalid_argument, "this node starts no programs");
-    if (!is_digest(program.digest) || !is_digest_like(job_id))
-      return caf::make_error(caf::sec::invalid_argument, "a malformed launch request");
+      return make_error(ErrorCode::unsupported, "this node starts no programs");
+    if (!is_digest(program.digest) || !is_digest_like(job_id) || !dispatcher || !job_manager)
+      return make_error(ErrorCode::malformed, "a malformed launch request");
     if (programs_.contains(program.digest))
       return start_task_host(job_id, index, program, fingerprint, dispatcher);
     // A new program: fetched once, however many of its launches arrive meanwhile.
@@ -211,7 +199,7 @@ class node_actor final : public caf::event_based_actor {
     auto& waiting = fetching_[program.digest];
     waiting.push_back([=, this](const std::string& why) mutable {
       if (!why.empty()) {
-        promise.deliver(caf::make_error(caf::sec::runtime_error, why));
+        promise.deliver(make_error(ErrorCode::failed, why));
         return;
       }
       when_startable([=, this]() mutable {
@@ -330,7 +318,7 @@ class node_actor final : public caf::event_based_actor {
     } catch (const std::exception& e) {
       if (ready[0] >= 0) ::close(ready[0]);
       if (ready[1] >= 0) ::close(ready[1]);
-      return caf::make_error(caf::sec::runtime_error, e.what());
+      return make_error(ErrorCode::failed, e.what());
     }
     if (ready[1] >= 0) ::close(ready[1]);
     detail::log("cluster").info("node: started task host {} for job {} ({}), log {}", pid, job_id,
@@ -428,19 +416,6 @@ class node_actor final : public caf::event_based_actor {
 };
 
 }  // namespace
-
-void register_job(const JobSpecPtr& job) {
-  std::lock_guard<std::mutex> guard(registry_mutex);
-  for (auto it = registry.begin(); it != registry.end();)  // forget ended jobs
-    it = it->second.expired() ? registry.erase(it) : std::next(it);
-  registry[job->id.str()] = job;
-}
-
-JobSpecPtr find_job(const std::string& id) {
-  std::lock_guard<std::mutex> guard(registry_mutex);
-  auto it = registry.find(id);
-  return it == registry.end() ? nullptr : it->second.lock();
-}
 
 caf::actor spawn_node(caf::actor_system& system, NodeSetup setup) {
   return system.spawn<node_actor>(std::move(setup));

@@ -9,6 +9,7 @@
 
 #include <sage/actors/credentials.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/actors/system.hpp>
 
 namespace sage::actors {
 

@@ -1,10 +1,6 @@
 /// The task actor: runs one task instance (a chain of fused operators).
 ///
-/// Protocol (see protocol.hpp):
-///   accepts  wire, start, batch(in_slot, batch), eos(in_slot), credit(out_slot, n),
-///            continue (source step), flush (buffer.timeout), stop (end the source)
-///   sends    batch/eos to downstream tasks, credit to upstream tasks,
-///            task_done / task_fail to the Dispatcher
+/// Its messages: `TaskHandle` in protocol.hpp.
 ///
 /// Flow control: an output channel may hold `channel.credits` batches in flight.
 /// A batch for a channel without credit waits in that channel's pending queue,
@@ -31,10 +27,10 @@ using detail::BatchPtr;
 /// The longest a source step runs before the task handles its other messages.
 constexpr auto source_step_time = std::chrono::milliseconds(1);
 
-class task_actor final : public caf::event_based_actor {
+class task_actor final : public TaskHandle::base {
  public:
   task_actor(caf::actor_config& cfg, JobSpecPtr job, int task_id, caf::actor dispatcher)
-      : caf::event_based_actor(cfg),
+      : TaskHandle::base(cfg),
         job_(std::move(job)),
         task_id_(task_id),
         dispatcher_(std::move(dispatcher)),
@@ -44,16 +40,14 @@ class task_actor final : public caf::event_based_actor {
 
   const char* name() const override { return "sage.task"; }
 
-  caf::behavior make_behavior() override {
+  behavior_type make_behavior() override {
     set_default_handler(drop_unexpected);
     set_down_handler([this](caf::down_msg& dm) { on_peer_down(dm); });
     return {
-        [this](wire_atom, const task_wiring& w) {
-          wire(w);
-          return true;  // the Dispatcher starts tasks only once every task is wired
-        },
+        // Answered (empty): the Dispatcher starts tasks only once every task is wired.
+        [this](wire_atom, const TaskWiring& w) { wire(w); },
         [this](start_atom) { guarded([&] { start(); }); },
-        [this](batch_atom, uint32_t slot, wire_batch& batch) {
+        [this](batch_atom, uint32_t slot, BatchMessage& batch) {
           guarded([&] {
             in_.at(slot).queued.push_back(std::move(batch.batch));
             drain_inputs();
@@ -128,7 +122,7 @@ class task_actor final : public caf::event_based_actor {
   enum class phase { created, running, closing, done };
 
   struct out_channel {
-    caf::actor peer;
+    TaskHandle peer;
     uint32_t peer_slot = 0;
     int32_t credit = 0;
     std::deque<BatchPtr> pending;
@@ -137,7 +131,7 @@ class task_actor final : public caf::event_based_actor {
   };
 
   struct in_channel {
-    caf::actor peer;
+    TaskHandle peer;
     uint32_t peer_slot = 0;
     std::deque<BatchPtr> queued;
     bool eos = false;
@@ -155,7 +149,7 @@ class task_actor final : public caf::event_based_actor {
     task_actor* self_;
   };
 
-  void wire(const task_wiring& w) {
+  void wire(const TaskWiring& w) {
     out_.resize(w.outputs.size());
     for (size_t i = 0; i < w.outputs.size(); ++i) {
       out_[i].peer = w.outputs[i];
@@ -172,7 +166,7 @@ class task_actor final : public caf::event_based_actor {
     for (const auto& peer : w.inputs) watch(peer);
   }
 
-  void watch(const caf::actor& peer) {
+  void watch(const TaskHandle& peer) {
     if (!peer || peer.node() == node()) return;
     if (std::find(watched_.begin(), watched_.end(), peer.address()) != watched_.end()) return;
     watched_.push_back(peer.address());
@@ -195,7 +189,7 @@ class task_actor final : public caf::event_based_actor {
       if (mine_in) peer_task = ch.from_task;
       if (peer_task >= 0) break;
     }
-    send(dispatcher_, task_link_atom::value, task_id_, peer_task, to_string(dm.reason));
+    caf::anon_send(dispatcher_, task_link_atom::value, task_id_, peer_task, to_string(dm.reason));
   }
 
   void start() {
@@ -216,7 +210,7 @@ class task_actor final : public caf::event_based_actor {
     auto& c = out_[slot];
     if (c.pending.empty() && c.credit > 0) {
       --c.credit;
-      send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(batch)});
+      send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(batch)});
       return;
     }
     if (c.pending.empty() && blocked_channels_++ == 0)
@@ -230,7 +224,7 @@ class task_actor final : public caf::event_based_actor {
     if (!c.pending.empty()) {
       while (c.credit > 0 && !c.pending.empty()) {
         --c.credit;
-        send(c.peer, batch_atom::value, c.peer_slot, wire_batch{std::move(c.pending.front())});
+        send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(c.pending.front())});
         c.pending.pop_front();
       }
       if (c.pending.empty() && --blocked_channels_ == 0) {
@@ -247,6 +241,9 @@ class task_actor final : public caf::event_based_actor {
   }
 
   [[nodiscard]] bool blocked() const { return blocked_channels_ > 0; }
+
+  /// This task's own handle, for the messages it sends itself.
+  TaskHandle own_handle() { return caf::actor_cast<TaskHandle>(this); }
 
   /// Whether an operator holds the task back (a collect() sink whose reader is
   /// behind); if so, asks to be woken with `resume` once it lets go.
@@ -304,7 +301,7 @@ class task_actor final : public caf::event_based_actor {
         paused_)
       return;
     source_step_scheduled_ = true;
-    send(this, continue_atom::value);
+    send(own_handle(), continue_atom::value);
   }
 
   void source_step() {
@@ -325,7 +322,7 @@ class task_actor final : public caf::event_based_actor {
       } else if (!blocked()) {
         source_step_scheduled_ = true;
         auto delay = std::chrono::microseconds(idle_polls_ < 1000 ? 50 : 1000);
-        delayed_send(this, delay, continue_atom::value);
+        delayed_send(own_handle(), delay, continue_atom::value);
       }
       return;
     }
@@ -345,7 +342,8 @@ class task_actor final : public caf::event_based_actor {
       body_->flush();
     } else if (!flush_timer_pending_) {
       flush_timer_pending_ = true;
-      delayed_send(this, std::chrono::milliseconds(job_->buffer_timeout_ms), flush_atom::value);
+      delayed_send(own_handle(), std::chrono::milliseconds(job_->buffer_timeout_ms),
+                   flush_atom::value);
     }
   }
 
@@ -371,7 +369,7 @@ class task_actor final : public caf::event_based_actor {
       if (!c.eos_sent) return;
     phase_ = phase::done;
     body_.reset();
-    send(dispatcher_, task_done_atom::value, task_id_);
+    caf::anon_send(dispatcher_, task_done_atom::value, task_id_);
     quit();
   }
 
@@ -394,13 +392,15 @@ class task_actor final : public caf::event_based_actor {
 
   void report_failure(const std::string& op, int instance, const std::string& message) {
     phase_ = phase::done;
-    send(dispatcher_, task_fail_atom::value, task_id_, op, instance, message);
+    caf::anon_send(dispatcher_, task_fail_atom::value, task_id_, op, instance, message);
     quit();
   }
 
   JobSpecPtr job_;
   std::vector<caf::actor_addr> watched_;  ///< peers on other nodes
   int task_id_;
+  /// Untyped: a typed actor writes to it with `anon_send` (CAF 0.17 lets it
+  /// `send` only to typed actors); the Dispatcher knows tasks by their ids.
   caf::actor dispatcher_;
   transport transport_;
   std::unique_ptr<detail::TaskBody> body_;
@@ -423,7 +423,7 @@ class task_actor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
+TaskHandle spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
                       caf::actor dispatcher) {
   return parent->spawn<task_actor>(std::move(job), task_id, std::move(dispatcher));
 }

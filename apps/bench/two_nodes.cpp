@@ -6,7 +6,7 @@
 #include <thread>
 
 #include <sage/actors/node_server.hpp>
-#include <sage/detail/job_handle.hpp>
+#include <sage/detail/runtime.hpp>
 
 namespace sage::bench {
 

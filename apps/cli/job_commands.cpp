@@ -1,4 +1,4 @@
-// `sage job ...`: thin printing over actors/job_client.hpp.
+// `sage job ...`: thin printing over actors/job_client.hpp; and `sage run`.
 
 #include "job_commands.hpp"
 #include "json.hpp"
@@ -13,9 +13,13 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
+
+#include <CLI/CLI.hpp>
 
 #include <sage/job.hpp>
 
@@ -51,7 +55,94 @@ std::string duration(int64_t ms) {
   return buf;
 }
 
+/// The positional `program` (`job submit`, `run`), required.
+void add_program_option(CLI::App* cmd, std::string& program) {
+  cmd->add_option("program", program, "the program, followed by its arguments")->required();
+  cmd->prefix_command();  // everything after the program is the program's
+}
+
+/// The program `cmd` was given, then its arguments.
+std::vector<std::string> program_and_arguments(const CLI::App* cmd, const std::string& program) {
+  std::vector<std::string> all{program};
+  for (const auto& extra : cmd->remaining()) all.push_back(extra);
+  return all;
+}
+
+/// The state `sage job`'s subcommands write to.
+struct JobFlags {
+  std::string program;  // submit
+  std::string id;
+  std::string format = "table";
+  int tail = -1;
+  bool follow = false;
+};
+
 }  // namespace
+
+Dispatch add_job_commands(CLI::App& app, HeadFlags& head) {
+  auto* job = app.add_subcommand("job", "submit jobs to the cluster and manage them");
+  job->require_subcommand(1);
+  auto f = std::make_shared<JobFlags>();
+  auto* submit = job->add_subcommand(
+      "submit", "run a program whose RemoteEnvironment ships it to the cluster; prints the job id");
+  add_head_options(submit, head);
+  add_program_option(submit, f->program);
+  auto* list = job->add_subcommand("list", "id, name, state, start time, run time, restarts");
+  add_head_options(list, head);
+  add_format_option(list, f->format);
+  auto* status = job->add_subcommand(
+      "status", "state, operators and instances (where each runs) with records in and out");
+  add_head_options(status, head);
+  add_job_id_option(status, f->id);
+  add_format_option(status, f->format);
+  std::vector<std::pair<CLI::App*, std::string>> lifecycle;
+  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
+           {"stop", "stop gracefully: sources end, in-flight records drain"},
+           {"cancel", "stop at once"},
+           {"pause", "pause the sources"},
+           {"resume", "resume paused sources"},
+           {"delete", "forget an ended job and remove its logs"}}) {
+    auto* cmd = job->add_subcommand(name, help);
+    add_head_options(cmd, head);
+    add_job_id_option(cmd, f->id);
+    lifecycle.emplace_back(cmd, name);
+  }
+  auto* logs = job->add_subcommand("logs", "the job's log lines from every node");
+  add_head_options(logs, head);
+  add_job_id_option(logs, f->id);
+  logs->add_option("--tail", f->tail, "only the last N lines");
+  logs->add_flag("--follow", f->follow, "keep printing new lines until the job ends");
+
+  return [=, &head]() -> std::optional<int> {
+    if (!job->parsed()) return std::nullopt;
+    const actors::HeadAddress at = head.resolve();
+    // Qualified: actors:: (found by argument-dependent lookup) has functions of these names.
+    if (submit->parsed()) return cli::job_submit(at, program_and_arguments(submit, f->program));
+    if (list->parsed()) return cli::job_list(at, f->format);
+    if (status->parsed()) return cli::job_status(at, f->id, f->format);
+    if (logs->parsed()) return cli::job_logs(at, f->id, f->tail, f->follow);
+    for (const auto& [cmd, name] : lifecycle)
+      if (cmd->parsed()) return cli::job_command(at, f->id, name);
+    return std::nullopt;
+  };
+}
+
+Dispatch add_run_command(CLI::App& app) {
+  auto program = std::make_shared<std::string>();
+  auto* run = app.add_subcommand("run", "run a program locally, as LocalEnvironment does");
+  add_program_option(run, *program);
+  return [run, program]() -> std::optional<int> {
+    if (!run->parsed()) return std::nullopt;
+    // The program runs its pipelines on its own embedded actor system: replace this process.
+    std::vector<std::string> all = program_and_arguments(run, *program);
+    std::vector<char*> args;
+    for (auto& a : all) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::cerr << "sage: cannot run " << all[0] << ": " << std::strerror(errno) << "\n";
+    return 127;
+  };
+}
 
 int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& program) {
   // The program learns the head from SAGE_ADDRESS and reports the job's id on a pipe.

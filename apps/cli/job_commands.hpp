@@ -5,9 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "head_flags.hpp"
+
 #include <sage/actors/job_client.hpp>
 
 namespace sage::cli {
+
+/// Adds `job` and its subcommands to `app`; their --address and credentials go to
+/// `head`, the rest to state the returned Dispatch owns (keep both until it ran).
+Dispatch add_job_commands(CLI::App& app, HeadFlags& head);
+
+/// Adds `run PROGRAM [args...]` to `app`: the program runs locally, on its own
+/// embedded actor system, in place of this process.
+Dispatch add_run_command(CLI::App& app);
 
 /// Runs `program args...` as the job's submitter, against the head `head`: its
 /// environments (Local or Remote) submit to that cluster, which ships the program. Prints the job

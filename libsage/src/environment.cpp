@@ -10,7 +10,7 @@
 
 #include <sage/detail/log.hpp>
 
-#include <sage/detail/job_handle.hpp>
+#include <sage/detail/runtime.hpp>
 #include <sage/error.hpp>
 
 namespace sage {
@@ -103,9 +103,13 @@ JobId Environment::submit(bool autostop) {
   if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");
   if (spec->channel_credits < 1) throw GraphError("config 'channel.credits' must be at least 1");
   if (spec->buffer_timeout_ms < 0) throw GraphError("config 'buffer.timeout' must not be negative");
-  if (const auto p = config_.get_string("placement", "local");
-      p != "local" && p != "spread" && p != "cluster")
-    throw GraphError("config 'placement' must be 'local', 'spread' or 'cluster', not '" + p + "'");
+  if (config_.contains("placement")) {
+    const auto p = config_.get_string("placement", "");
+    spec->placement = detail::placement_mode_named(p);
+    if (!spec->placement)
+      throw GraphError("config 'placement' must be 'local', 'spread' or 'cluster', not '" + p +
+                       "'");
+  }
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
   spec->outputs = end_listeners_;
   for (const auto& l : end_listeners_) {

@@ -14,8 +14,10 @@ void validate(const Graph& graph) {
   bool has_source = false;
   for (const auto& n : graph.nodes) {
     if (n->kind == NodeKind::source) has_source = true;
-    if (n->kind != NodeKind::source && n->in_edges.empty())
+    if (n->num_inputs > 0 && n->in_edges.empty())
       throw GraphError("operator '" + n->name + "' has no input");
+    if (n->num_inputs == 0 && !n->in_edges.empty())
+      throw GraphError("operator '" + n->name + "' is a source and takes no input");
   }
   if (!has_source) throw GraphError("the job has no source");
   // As Flink refuses it: records would flow and go nowhere.
@@ -60,12 +62,14 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
       throw GraphError("forward edge from '" + graph.nodes[e.from]->name + "' to '" +
                        graph.nodes[e.to]->name + "' needs equal parallelism");
     plan.routing.push_back(r);
-    // Chained: a forward edge of equal parallelism into an operator with one input.
+    // Chained: a forward edge of equal parallelism into an operator with one
+    // input edge, where both ends allow it.
+    const auto& from = *graph.nodes[e.from];
     const auto& to = *graph.nodes[e.to];
-    const bool collect_at_submitter =
-        options.collect_apart && to.kind == NodeKind::sink && to.kind_name == "collect";
+    const bool apart = options.collect_apart && to.runs_at_submitter;
     plan.chained.push_back(chaining && r == Routing::forward && to.in_edges.size() == 1 &&
-                           !collect_at_submitter);
+                           to.num_inputs == 1 && to.chaining == Chaining::always &&
+                           from.chaining != Chaining::never && !apart);
   }
 
   // Chains: each head collects the nodes reachable over chained edges.

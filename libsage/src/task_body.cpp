@@ -1,97 +1,10 @@
 #include <sage/detail/task_body.hpp>
 
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <mutex>
-
-#include <cxxabi.h>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
-#include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
-#include <sage/detail/job_handle.hpp>
-#include <sage/detail/log.hpp>
-#include <sage/detail/operators.hpp>
-
-namespace sage {
-
-void RuntimeContext::throw_no_key(const std::type_info& type, bool outside_record) const {
-  throw std::logic_error("ctx().key<" + detail::type_name(type) + ">() in '" + name_ + "': " +
-                         (outside_record
-                              ? "there is a key only while a record is processed"
-                              : "the operator is not applied to a KeyedStream with that key type"));
-}
-
-}  // namespace sage
+#include <sage/detail/job_spec.hpp>
+#include <sage/detail/typed_node.hpp>
 
 namespace sage::detail {
-
-std::string type_name(const std::type_info& type) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled != nullptr ? demangled : type.name();
-  std::free(demangled);
-  return name;
-}
-
-std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name) {
-  // One shared sink: every logger of SAGE writes to stderr, stdout belongs to print().
-  static auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>(name, sink);
-  logger->set_level(spdlog::get_level());
-  return logger;
-}
-
-spdlog::logger& log(const std::string& component) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<spdlog::logger>> loggers;
-  std::lock_guard<std::mutex> guard(mutex);
-  auto& logger = loggers[component];
-  if (!logger) logger = make_stderr_logger("sage." + component);
-  return *logger;
-}
-
-void ContextAccess::set_identity(RuntimeContext& ctx, std::string operator_name, int index,
-                                 int parallelism, JobId job, std::shared_ptr<const Config> config) {
-  ctx.name_ = operator_name + "_" + std::to_string(index);
-  ctx.operator_name_ = std::move(operator_name);
-  ctx.index_ = index;
-  ctx.parallelism_ = parallelism;
-  ctx.job_id_ = std::move(job);
-  ctx.config_ = std::move(config);
-  ctx.logger_ = make_stderr_logger(ctx.name_);
-}
-
-void write_stdout_line(const std::string& line) {
-  std::string out;
-  out.reserve(line.size() + 1);
-  out += line;
-  out += '\n';
-  std::fwrite(out.data(), 1, out.size(), stdout);
-}
-
-OperatorFailure::OperatorFailure(std::string op, int instance, std::string message)
-    : std::runtime_error("operator \"" + op + "\" instance " + std::to_string(instance) +
-                         " failed: " + message),
-      operator_name(std::move(op)),
-      instance(instance),
-      message(std::move(message)) {}
-
-void rethrow_as_operator_failure(const RuntimeContext& ctx) {
-  try {
-    throw;
-  } catch (const OperatorFailure&) {
-    throw;  // failed further down the chain: keep that operator's name
-  } catch (const std::exception& e) {
-    throw OperatorFailure(ctx.operator_name(), ctx.index(), e.what());
-  } catch (...) {
-    throw OperatorFailure(ctx.operator_name(), ctx.index(), "unknown exception");
-  }
-}
 
 TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
   const auto& plan = job.plan;

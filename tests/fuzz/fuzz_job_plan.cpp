@@ -11,7 +11,7 @@
 
 #include <caf/binary_deserializer.hpp>
 
-#include <sage/actors/job_plan.hpp>
+#include <sage/actors/job_report.hpp>
 
 namespace {
 

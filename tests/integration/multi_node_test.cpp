@@ -14,7 +14,7 @@
 #include <vector>
 
 #include <sage/actors/node_server.hpp>
-#include <sage/detail/job_handle.hpp>
+#include <sage/detail/runtime.hpp>
 #include <sage/sage.hpp>
 
 using namespace std::chrono_literals;

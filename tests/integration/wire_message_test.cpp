@@ -11,7 +11,7 @@
 
 #include <sage/actors/node_server.hpp>
 #include <sage/actors/protocol.hpp>
-#include <sage/detail/operators.hpp>
+#include <sage/detail/typed_node.hpp>
 
 namespace {
 
@@ -35,16 +35,16 @@ TEST_CASE("a batch message serialized for another node carries a RecordBatch") {
       {"a", 1.5, {1, 2}}, {"", -0.0, {}}, {std::string(1000, 'x'), 1e300, {7}}};
   auto msg = caf::make_message(
       batch_atom::value, uint32_t{3},
-      wire_batch{std::make_shared<sage::detail::Batch<Rec>>(std::vector<Rec>(records))});
+      BatchMessage{std::make_shared<sage::detail::Batch<Rec>>(std::vector<Rec>(records))});
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   REQUIRE_FALSE(sink(msg));
   caf::message received;
   caf::binary_deserializer source{sys, buf};
   REQUIRE_FALSE(source(received));
-  REQUIRE(received.match_elements<batch_atom, uint32_t, wire_batch>());
+  REQUIRE(received.match_elements<batch_atom, uint32_t, BatchMessage>());
   CHECK(received.get_as<uint32_t>(1) == 3);
-  auto& batch = received.get_mutable_as<wire_batch>(2).batch;
+  auto& batch = received.get_mutable_as<BatchMessage>(2).batch;
   auto* encoded = dynamic_cast<sage::detail::EncodedBatch*>(batch.get());
   REQUIRE(encoded != nullptr);
   CHECK(sage::detail::decode_batch<Rec>(*encoded) == records);
@@ -53,7 +53,7 @@ TEST_CASE("a batch message serialized for another node carries a RecordBatch") {
 TEST_CASE("a batch of a record type without a codec fails its receiver, not the node") {
   Config cfg;
   caf::actor_system sys{cfg};
-  wire_batch batch{std::make_shared<sage::detail::Batch<NoCodec>>(std::vector<NoCodec>{{1}})};
+  BatchMessage batch{std::make_shared<sage::detail::Batch<NoCodec>>(std::vector<NoCodec>{{1}})};
   {  // serialized on its own, the error says why
     std::vector<char> buf;
     caf::binary_serializer sink{sys, buf};
@@ -70,8 +70,8 @@ TEST_CASE("a batch of a record type without a codec fails its receiver, not the 
   caf::message received;
   caf::binary_deserializer source{sys, buf};
   REQUIRE_FALSE(source(received));
-  REQUIRE(received.match_elements<batch_atom, uint32_t, wire_batch>());
-  auto& arrived = received.get_mutable_as<wire_batch>(2).batch;
+  REQUIRE(received.match_elements<batch_atom, uint32_t, BatchMessage>());
+  auto& arrived = received.get_mutable_as<BatchMessage>(2).batch;
   auto* encoded = dynamic_cast<sage::detail::EncodedBatch*>(arrived.get());
   REQUIRE(encoded != nullptr);
   CHECK_THROWS_WITH_AS(sage::detail::decode_batch<int>(*encoded),
@@ -89,7 +89,7 @@ TEST_CASE("a batch that claims more bytes than its message is refused before any
     REQUIRE_FALSE(sink.begin_sequence(claimed));
     for (int i = 0; i < 8; ++i) buf.push_back(0);
     caf::binary_deserializer source{sys, buf};
-    wire_batch batch;
+    BatchMessage batch;
     auto err = source(batch);
     REQUIRE(err);
     CHECK(sys.render(err).find("exceeds") != std::string::npos);
@@ -131,7 +131,7 @@ TEST_CASE("a node drops messages it does not know, of unknown type or shape, and
     std::string answer;
     self->request(*node, std::chrono::seconds(5), spawn_tasks_atom::value, std::string("0"),
                   std::vector<int32_t>{0}, caf::actor{})
-        .receive([&](std::vector<caf::actor>&) { answer = "spawned?"; },
+        .receive([&](std::vector<TaskHandle>&) { answer = "spawned?"; },
                  [&](caf::error& err) { answer = peer.render(err); });
     return answer;
   };

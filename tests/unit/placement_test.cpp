@@ -4,7 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <sage/actors/job_plan.hpp>
-#include <sage/detail/job_handle.hpp>
+#include <sage/actors/placement.hpp>
+#include <sage/detail/job_spec.hpp>
 #include <sage/sage.hpp>
 
 namespace {
@@ -36,7 +37,7 @@ PlacementNode submitter() {
 JobPlan plan_of(std::vector<PlannedTask> tasks) {
   JobPlan p;
   p.id = "job";
-  p.placement = "cluster";
+  p.placement = sage::detail::PlacementMode::cluster;
   p.tasks = std::move(tasks);
   return p;
 }
@@ -56,8 +57,9 @@ JobPlan describe(sage::Environment& env) {
   spec.graph = sage::detail::EnvAccess::graph(env).snapshot();
   spec.plan = sage::detail::compile_plan(spec.graph, env.config(), {.collect_apart = true});
   spec.config = std::make_shared<const sage::Config>(env.config());
-  auto plan = sage::actors::describe_job(spec);
-  plan.placement = "cluster";  // as a RemoteEnvironment's submitter sets it
+  auto plan = sage::actors::make_job_plan(spec);
+  plan.placement =
+      sage::detail::PlacementMode::cluster;  // as a RemoteEnvironment's submitter sets it
   return plan;
 }
 
@@ -156,7 +158,7 @@ TEST_CASE("placement: records without a codec may not cross nodes") {
       .rebalance()
       .sink([](const Opaque&) {});
   auto plan = describe(env);
-  plan.placement = "spread";
+  plan.placement = sage::detail::PlacementMode::spread;
   auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), node("worker", 2, 2)});
   CHECK(placed.error.find("operator \"wrap\"") != std::string::npos);
   CHECK(placed.error.find("would cross from head 127.0.0.1:1 to worker 127.0.0.1:2") !=
@@ -202,20 +204,24 @@ TEST_CASE("job plan: a plan from a peer is checked before anything uses it") {
   bad = plan;
   bad.tasks.clear();
   CHECK_FALSE(sage::actors::validate(bad).empty());
+  bad = plan;
+  bad.placement = static_cast<sage::detail::PlacementMode>(7);  // as a peer could send it
+  CHECK(sage::actors::validate(bad) == "an unknown placement mode");
 }
 
 TEST_CASE("placement: every mode keeps collect() at the submitter, or refuses") {
   sage::RemoteEnvironment env("modes");
   env.from_batch({1, 2}).map([](const int& x) { return x; }).collect();
   auto plan = describe(env);
-  for (const char* mode : {"local", "spread", "cluster"}) {
-    CAPTURE(mode);
+  using sage::detail::PlacementMode;
+  for (auto mode : {PlacementMode::local, PlacementMode::spread, PlacementMode::cluster}) {
+    CAPTURE(sage::detail::to_string(mode));
     plan.placement = mode;
     auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), submitter()});
     REQUIRE(placed.error.empty());
     CHECK(placed.node_of_task.back() == 1);
   }
-  plan.placement = "spread";
+  plan.placement = sage::detail::PlacementMode::spread;
   auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2)});
   CHECK(placed.error.find("must run in the submitting program") != std::string::npos);
   CHECK_FALSE(sage::actors::place_tasks(plan, {}).error.empty());

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <sage/detail/operators.hpp>
+#include <sage/detail/typed_node.hpp>
 
 namespace {
 

@@ -5,7 +5,7 @@
 
 #include <random>
 
-#include <sage/detail/operators.hpp>
+#include <sage/detail/typed_node.hpp>
 
 namespace {
 

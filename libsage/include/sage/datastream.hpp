@@ -14,8 +14,8 @@
 #include <sage/collected.hpp>
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
-#include <sage/detail/operators.hpp>
 #include <sage/detail/traits.hpp>
+#include <sage/detail/typed_node.hpp>
 #include <sage/functions.hpp>
 
 namespace sage {
@@ -162,7 +162,10 @@ class StreamOps {
   Collected<T> collect() {
     auto buffer = std::make_shared<CollectBuffer<T>>();
     EnvAccess::add_end_listener(*env_, buffer);
-    add_sink("collect", [buffer] { return std::make_unique<CollectInstance<T>>(buffer); });
+    const int id = add_node<T, void>(NodeKind::sink, "collect", [buffer] {
+      return std::make_unique<CollectInstance<T>>(buffer);
+    });
+    EnvAccess::graph(*env_).nodes[id]->runs_at_submitter = true;
     return Collected<T>(buffer);
   }
 

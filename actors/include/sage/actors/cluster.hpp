@@ -92,6 +92,9 @@ std::optional<HostPort> parse_host_port(const std::string& text,
                                         std::optional<uint16_t> default_port = std::nullopt);
 
 /// What every cluster process is told: its credentials, where it listens, what it offers.
+/// "worker 10.0.0.2:4711", for messages.
+std::string describe(const NodeInfo& info);
+
 struct NodeOptions {
   /// The cluster secret or TLS directory, as `find_credentials` found and checked
   /// them (CAF would abort at the first connection on a bad file); empty: --insecure.

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <sage/actors/cluster.hpp>
-#include <sage/actors/job_plan.hpp>
+#include <sage/actors/job_report.hpp>
 
 namespace sage::actors {
 

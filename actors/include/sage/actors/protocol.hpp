@@ -1,36 +1,43 @@
 #pragma once
 /// @file protocol.hpp
-/// Every message the runtime's actors exchange, in one place. Each actor's own
-/// file repeats, at its top, the subset it accepts and sends.
+/// Every message the runtime's actors exchange, in one place, and nowhere else.
+/// The Task and the Listener are typed actors: `TaskHandle` and `ListenerHandle`
+/// below are their protocols, and a message they do not accept does not compile.
+/// The others are listed here, message by message; protocol_test.cpp sends each
+/// listed message and fails if one reaches an actor's default handler.
 ///
-/// JobManager (one per runtime: embedded in a program, or a cluster's head)
-///   accepts  (submit_atom, JobPlan, submitter_node, listener) -> std::string
+/// Replies: the value asked for, or a `caf::error` (errors.hpp: SAGE's codes
+/// with the refusal's words, or CAF's own). "-> ok" is `caf::result<void>`: an
+/// empty answer, or an error.
+///
+/// JobManager (one per runtime: embedded in a program, or a cluster's head; job_manager.cpp)
+///   accepts  (submit_atom, JobPlan, submitter_node, ListenerHandle) -> ok
 ///                                                 places and deploys a job (spawns its
-///                                                 Dispatcher); a non-empty answer is
-///                                                 why it was refused
+///                                                 Dispatcher), or refuses it
 ///            (stop_atom, job_id), (cancel_atom, job_id)   to the job's Dispatcher
-///            (add_node_atom, node)                a node tasks may be placed on
+///            (job_pause_atom | job_resume_atom, job_id)   to the job's Dispatcher
+///            (add_node_atom, node) -> ok          a node tasks may be placed on
 ///            (register_node_atom, NodeInfo, node) -> uint32_t   a worker joins
 ///            (cluster_status_atom) -> ClusterStatus   nodes (alive or lost) and jobs
 ///            (has_program_atom, digest) -> bool   whether a program is stored
-///            (put_program_atom, digest, bytes) -> std::string   stores one ("" or why not)
+///            (put_program_atom, digest, bytes) -> ok   stores one
 ///            (get_program_atom, digest) -> std::string   a stored program's bytes
 ///            (host_ready_atom, job_id, index, node, address)  from a task host: to the
 ///                                                 job's Dispatcher
 ///            (job_end_atom, JobReport)           from a Dispatcher: the job ended
 ///            (job_list_atom) -> std::vector<JobReport>   every job (without counters)
-///            (job_status_atom, job_id) -> JobReport   one job, with its counters
-///            (job_pause_atom | job_resume_atom, job_id)   to the job's Dispatcher
-///            (job_delete_atom, job_id) -> std::string   forgets an ended job ("" or why not)
+///            (job_status_atom, job_id or prefix) -> JobReport   one job, with its counters
+///            (job_delete_atom, job_id) -> ok      forgets an ended job
 ///            (job_logs_atom, job_id, offsets) -> LogChunk   the job's logs on every node
 ///            (shutdown_atom, bool all)            ends the runtime (and every worker)
 ///            down_msg                             a Dispatcher or a node ended
-/// Node (one per actor system: the process's, a worker's, a task host's)
+///   sends    job_delete, shutdown and counters/job_logs requests to nodes
+/// Node (one per actor system: the process's, a worker's, a task host's; node_actor.cpp)
 ///   accepts  (spawn_tasks_atom, job_id, std::vector<int32_t> tasks, dispatcher)
-///              -> std::vector<caf::actor>         spawns those tasks of the job here
+///              -> std::vector<TaskHandle>         spawns those tasks of the job here
 ///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
 ///              -> int32_t pid                     a cluster daemon starts a task host
-///            (peers_atom, PeerList) -> bool       a task host connects to its peers
+///            (peers_atom, PeerList) -> ok         a task host connects to its peers
 ///            (counters_atom, job_id) -> std::vector<uint64_t>   its instances' counters
 ///            (job_logs_atom, job_id, offset) -> (text, next offset)   its log of the job
 ///            (job_delete_atom, job_id)            removes the job's files
@@ -40,8 +47,10 @@
 ///                                                 job `asking` (a submitter's node)
 ///            (replay_records_atom, seq, asking, output, first) -> RecordChunk   its collected
 ///                                                 records, encoded, from `first` on
-///   sends    (host_exited_atom, index, why) to a Dispatcher whose task host ended
-/// Dispatcher (one per job)
+///   self     (reap_atom) a task host ended; (orphan_atom) a task host's head is gone
+///   sends    (get_program_atom) to the JobManager; (host_exited_atom, index, why) to a
+///            Dispatcher whose task host ended
+/// Dispatcher (one per job; dispatcher.cpp)
 ///   accepts  (task_done_atom, int task)           a task finished after end-of-stream
 ///            (task_fail_atom, int task, std::string op, int instance, std::string message)
 ///            (task_link_atom, int task, int peer, std::string reason)   the link between
@@ -52,25 +61,12 @@
 ///            (job_pause_atom), (job_resume_atom)  sources pause and resume
 ///            (job_status_atom) -> JobReport       counters gathered from every host
 ///            down_msg                             a task, node or task host ended
-///   sends    launch, peers and spawn_tasks to nodes; (wire_atom, task_wiring),
-///            (start_atom), (stop_atom) to tasks; (job_end_atom, JobReport) to the
-///            listener and the JobManager
-/// Listener (one per submitted job, in the submitting program)
-///   accepts  (job_end_atom, JobReport)            state, error and final counters
-/// Task (one per task instance: a chain of fused operators)
-///   accepts  (wire_atom, task_wiring)             its channels' peers
-///            (start_atom)                         open operators, grant credit, start sources
-///            (batch_atom, uint32_t in_slot, wire_batch)   records on an input channel
-///            (eos_atom, uint32_t in_slot)         end-of-stream on an input channel
-///            (credit_atom, uint32_t out_slot, int32_t n)  n more batches may be sent
-///            (continue_atom)                      run the next source step
-///            (flush_atom)                         buffer.timeout expired: ship partial batches
-///            (stop_atom)                          end the source's stream (graceful stop)
-///            (resume_atom)                        an operator that held the task back let go
-///            (job_pause_atom), (job_resume_atom)  a source pauses, resumes
-///   sends    batch/eos downstream, credit upstream, task_done/task_fail/task_link to the
-///            Dispatcher (task_link: a peer on another node became unreachable: records
-///            sent to it may be lost, so the job must not wait for them)
+///   self     (host_timeout_atom, index) a task host did not report in time;
+///            (host_lost_atom, index) a task host's link is gone
+///   sends    launch, peers and spawn_tasks to nodes; wire, start, stop, pause and
+///            resume to tasks; (job_end_atom, JobReport) to the listener and the JobManager
+/// Listener (one per submitted job, in the submitting program): `ListenerHandle`
+/// Task (one per task instance: a chain of fused operators): `TaskHandle`
 
 #include <cstdint>
 #include <memory>
@@ -81,14 +77,18 @@
 #include <caf/binary_deserializer.hpp>
 
 #include <sage/actors/cluster.hpp>
+#include <sage/actors/errors.hpp>
 #include <sage/actors/job_plan.hpp>
-#include <sage/detail/job_handle.hpp>
+#include <sage/actors/job_report.hpp>
+#include <sage/detail/job_spec.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/detail/record_flow.hpp>
 
 namespace sage::actors {
 
 using JobSpecPtr = std::shared_ptr<const detail::JobSpec>;
+
+// -- message tags: between actors ------------------------------------------------
 
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
@@ -100,9 +100,6 @@ using start_atom = caf::atom_constant<caf::atom("start")>;
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
-using continue_atom = caf::atom_constant<caf::atom("continue")>;
-using flush_atom = caf::atom_constant<caf::atom("flush")>;
-using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using add_node_atom = caf::atom_constant<caf::atom("add_node")>;
 using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
 using register_node_atom = caf::atom_constant<caf::atom("reg_node")>;
@@ -114,12 +111,8 @@ using get_program_atom = caf::atom_constant<caf::atom("get_prog")>;
 using launch_atom = caf::atom_constant<caf::atom("launch")>;
 using host_ready_atom = caf::atom_constant<caf::atom("host_ready")>;
 using host_exited_atom = caf::atom_constant<caf::atom("host_exit")>;
-using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
-using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using job_end_atom = caf::atom_constant<caf::atom("job_end")>;
-using reap_atom = caf::atom_constant<caf::atom("reap")>;
-using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using job_status_atom = caf::atom_constant<caf::atom("job_stat")>;
 using job_list_atom = caf::atom_constant<caf::atom("job_list")>;
 using job_pause_atom = caf::atom_constant<caf::atom("job_pause")>;
@@ -130,6 +123,35 @@ using counters_atom = caf::atom_constant<caf::atom("counters")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using task_link_atom = caf::atom_constant<caf::atom("task_link")>;
 using replay_records_atom = caf::atom_constant<caf::atom("replay_rec")>;
+
+// -- message tags: an actor to itself (never accepted from a peer) ---------------------
+
+using continue_atom = caf::atom_constant<caf::atom("continue")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
+using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
+
+// -- the typed actors ----------------------------------------------------------------
+
+struct TaskWiring;
+struct BatchMessage;
+
+/// A task instance (task_actor.cpp). Its Dispatcher wires it (and waits for the
+/// answer before starting any task), starts, stops, pauses and resumes it; its
+/// upstream tasks send it batches and end-of-stream by input slot, its
+/// downstream tasks credit by output slot. The last three it sends itself: the
+/// next source step, the buffer.timeout flush, and a held-back operator's wake.
+using TaskHandle = caf::typed_actor<
+    caf::reacts_to<wire_atom, TaskWiring>, caf::reacts_to<start_atom>,
+    caf::reacts_to<batch_atom, uint32_t, BatchMessage>, caf::reacts_to<eos_atom, uint32_t>,
+    caf::reacts_to<credit_atom, uint32_t, int32_t>, caf::reacts_to<stop_atom>,
+    caf::reacts_to<job_pause_atom>, caf::reacts_to<job_resume_atom>, caf::reacts_to<continue_atom>,
+    caf::reacts_to<flush_atom>, caf::reacts_to<resume_atom>>;
+
+// -- payloads ----------------------------------------------------------------------
 
 /// The addresses ("host:port") of the other task hosts of a job, to connect to
 /// directly: data between workers then does not travel through the head.
@@ -144,16 +166,16 @@ typename Inspector::result_type inspect(Inspector& f, PeerList& x) {
 
 /// The peers of a task's channels, by slot: where each output slot sends (and
 /// which input slot it is there), and whom each input slot returns credit to.
-struct task_wiring {
-  std::vector<caf::actor> outputs;
+struct TaskWiring {
+  std::vector<TaskHandle> outputs;
   std::vector<uint32_t> output_peer_slots;
-  std::vector<caf::actor> inputs;
+  std::vector<TaskHandle> inputs;
   std::vector<uint32_t> input_peer_slots;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, task_wiring& x) {
-  return f(caf::meta::type_name("task_wiring"), x.outputs, x.output_peer_slots, x.inputs,
+typename Inspector::result_type inspect(Inspector& f, TaskWiring& x) {
+  return f(caf::meta::type_name("sage.task_wiring"), x.outputs, x.output_peer_slots, x.inputs,
            x.input_peer_slots);
 }
 
@@ -162,7 +184,7 @@ typename Inspector::result_type inspect(Inspector& f, task_wiring& x) {
 /// batch is encoded as one Cap'n Proto `RecordBatch` (schemas/batch.capnp) and
 /// arrives as an `EncodedBatch`, decoded by the receiving task's input port:
 /// the sending code does not need to know where the receiver lives.
-struct wire_batch {
+struct BatchMessage {
   detail::BatchPtr batch;
 };
 
@@ -173,7 +195,7 @@ struct wire_batch {
 constexpr size_t max_batch_bytes = (size_t{1} << 30) + (size_t{1} << 20);
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
+typename Inspector::result_type inspect(Inspector& f, BatchMessage& x) {
   if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
     // A record type without a codec is refused when the job is submitted. Should
     // one get here all the same, the batch travels as an empty frame, which the
@@ -212,22 +234,19 @@ typename Inspector::result_type inspect(Inspector& f, wire_batch& x) {
   }
 }
 
-/// CAF's heartbeat for every actor system that talks to others: a peer that
-/// crashed is noticed at once (its connection closes), one that froze within
-/// about 15 seconds (CAF's default never notices a frozen one). Not less: on a
-/// busy machine (16 jobs starting at once on 2 cores, over TLS) messages between
-/// healthy processes lag by seconds, and a link dropped then fails every job
-/// that crosses it (docs/operations.md, "Load").
-inline void configure_heartbeat(caf::actor_system_config& cfg) {
-  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(1000)});
-  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(15000)});
-}
+// -- the listener ----------------------------------------------------------------------
+
+/// A job's listener, in the submitting program: its Dispatcher reports the
+/// job's end (state, error and final counters) to it.
+using ListenerHandle = caf::typed_actor<caf::reacts_to<job_end_atom, JobReport>>;
 
 /// Registers the messages that may cross nodes; every node's actor system needs it.
 inline void register_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<wire_batch>("sage.batch");
-  cfg.add_message_type<task_wiring>("sage.task_wiring");
+  cfg.add_message_type<BatchMessage>("sage.batch");
+  cfg.add_message_type<TaskWiring>("sage.TaskWiring");
   cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks
+  cfg.add_message_type<std::vector<TaskHandle>>("sage.tasks");  // spawn_tasks' answer
+  cfg.add_message_type<ListenerHandle>("sage.listener");
   cfg.add_message_type<NodeInfo>("sage.node_info");
   cfg.add_message_type<ClusterStatus>("sage.cluster_status");
   cfg.add_message_type<JobPlan>("sage.job_plan");
@@ -240,6 +259,7 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<ReplayedJob>("sage.replayed_job");
   cfg.add_message_type<RecordChunk>("sage.record_chunk");
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
+  register_error_category(cfg);
 }
 
 /// The default handler of every SAGE actor: a message it does not know (from a
@@ -251,12 +271,6 @@ inline caf::result<caf::message> drop_unexpected(caf::scheduled_actor* self, caf
   detail::log("runtime").warn("{} dropped a message it does not know: {}", self->name(), text);
   return caf::sec::unexpected_message;
 }
-
-/// The jobs this process can host tasks of, by id. The submitting process
-/// registers the job it compiled; a task host registers the job it built from
-/// the same program. A node spawns a job's tasks only from this registry.
-void register_job(const JobSpecPtr& job);
-JobSpecPtr find_job(const std::string& id);
 
 /// How a node gets a job's tasks running.
 struct NodeSetup {
@@ -290,31 +304,19 @@ caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, N
 /// reports the job's end to `listener`.
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                             std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                            caf::actor listener);
+                            ListenerHandle listener);
 /// Spawns a node actor in `system`.
 caf::actor spawn_node(caf::actor_system& system, NodeSetup setup = {});
 /// Spawns the task actor of task `task_id` in `parent`'s actor system.
-caf::actor spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
+TaskHandle spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
                       caf::actor dispatcher);
+
+// -- the listener ----------------------------------------------------------------------
 
 /// A job's listener, in the submitting program: finishes the job's handle when
 /// the job ends, then quits. It keeps the job (its graph and functions) alive
 /// until then, and fails it if `job_manager` (a cluster's head) is lost first.
-caf::actor spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::actor job_manager = {});
-
-/// Sets up an actor system of a cluster (head, worker, task host, client):
-/// message types, the network layer with its heartbeat, and the connections'
-/// authentication with the credentials `tls` (none: --insecure, plain BASP).
-void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls);
-
-/// Publishes `whom` on `bind:port` (0: a free port), for the peers that
-/// present the credentials the system was configured with.
-caf::expected<uint16_t> publish_on(caf::actor_system& system, const caf::actor& whom,
-                                   const std::string& bind, uint16_t port);
-
-/// Connects to the actor published at `host:port` with the credentials the
-/// system was configured with; retries a connection that timed out under load.
-caf::expected<caf::actor> connect_to(caf::actor_system& system, const std::string& host,
-                                     uint16_t port);
+ListenerHandle spawn_listener(caf::actor_system& system, JobSpecPtr job,
+                              caf::actor job_manager = {});
 
 }  // namespace sage::actors

@@ -72,6 +72,15 @@ struct Edge {
 
 enum class NodeKind : uint8_t { source, transform, sink };
 
+/// Whether a node may be fused with its neighbours into one task (as Flink's
+/// `ChainingStrategy`). A node is chained to its upstream only over a forward
+/// edge of equal parallelism, and only if `chaining` is on in the config.
+enum class Chaining : uint8_t {
+  always,  ///< joins its upstream's chain when it can (the default)
+  head,    ///< starts a chain of its own; its downstream may join it (sources)
+  never,   ///< a task of its own, joined by nothing
+};
+
 /// What a task writer needs to know: where its channels go and how big a batch is.
 struct WriterSetup {
   BatchTransport* transport = nullptr;
@@ -85,14 +94,25 @@ struct WriterSetup {
 /// One operator of the logical graph.
 class Node {
  public:
-  Node(NodeKind kind, std::string kind_name) : kind(kind), kind_name(std::move(kind_name)) {}
+  Node(NodeKind kind, std::string kind_name)
+      : kind(kind),
+        kind_name(std::move(kind_name)),
+        chaining(kind == NodeKind::source ? Chaining::head : Chaining::always),
+        num_inputs(kind == NodeKind::source ? 0 : 1) {}
   virtual ~Node() = default;
 
   int id = -1;
   NodeKind kind;
-  std::string kind_name;  ///< "map", "filter", ... (the default name)
-  std::string name;       ///< unique in the job
-  int parallelism = 0;    ///< 0: the config's default
+  std::string kind_name;  ///< "map", "filter", ... (the default name; never tested for)
+  Chaining chaining;
+  /// Its instances run in the submitting program, wherever the rest of the job
+  /// is placed: `collect()`, whose buffer the program reads.
+  bool runs_at_submitter = false;
+  /// How many distinct inputs the operator reads (0 for a source, 1 for a map;
+  /// each input may be fed by several edges).
+  int num_inputs;
+  std::string name;     ///< unique in the job
+  int parallelism = 0;  ///< 0: the config's default
   Resources resources;
   std::vector<int> in_edges;
   std::vector<int> out_edges;

@@ -1,7 +1,7 @@
 #pragma once
-/// @file job_handle.hpp
-/// What a submitted job shares between the submitting program and the runtime:
-/// the compiled job (`JobSpec`), and its live state and counters (`JobHandle`).
+/// @file job_handle.hpp (internal: not installed)
+/// A submitted job's live state and counters, shared by the submitting program
+/// (its `Job`) and the runtime's tasks.
 
 #include <atomic>
 #include <chrono>
@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <sage/collected.hpp>
-#include <sage/config.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/plan.hpp>
 #include <sage/job.hpp>
@@ -81,64 +79,5 @@ class JobHandle {
   std::string error_;
   std::vector<std::function<void(JobState, const std::string&)>> listeners_;
 };
-
-/// A compiled job, immutable once submitted; shared by every task of the job.
-struct JobSpec {
-  JobId id;
-  std::string name;
-  Graph graph;
-  PhysicalPlan plan;
-  std::shared_ptr<const Config> config;
-  std::shared_ptr<JobHandle> handle;
-  size_t batch_size = 4096;
-  size_t batch_bytes = size_t{1} << 20;
-  size_t record_max_bytes = size_t{256} << 20;
-  int buffer_timeout_ms = 10;
-  int channel_credits = 8;
-  /// The job's `collect()` buffers, in the order of the calls.
-  std::vector<std::shared_ptr<JobEndListener>> outputs;
-};
-
-/// Where jobs run: the embedded actor runtime for `LocalEnvironment`, a
-/// cluster's head for `RemoteEnvironment`.
-class Runtime {
- public:
-  virtual ~Runtime() = default;
-  /// The id of the next job (a task host serves the job it was started for).
-  virtual JobId assign_job_id() { return JobId::generate(); }
-  /// How jobs are compiled for this runtime; a cluster's submitter and its task
-  /// hosts must compile the same plan.
-  virtual PlanOptions plan_options() const { return {}; }
-  /// Deploys and starts the job; progress is reported through `job->handle`.
-  virtual void submit(std::shared_ptr<const JobSpec> job) = 0;
-  /// Graceful stop: sources end their streams, in-flight records drain.
-  virtual void stop(const JobId& id) = 0;
-  /// Stops at once; the job ends as cancelled.
-  virtual void cancel(const JobId& id) = 0;
-  /// Brings `handle`'s counters up to date, where they are kept elsewhere (a cluster).
-  virtual void refresh(JobHandle& /*handle*/) {}
-  /// Adds the node published at `host:port` (a node server of another actor
-  /// system) to the nodes this runtime places tasks on. Throws `std::runtime_error`
-  /// when it cannot be reached.
-  virtual void add_node(const std::string& host, uint16_t port) = 0;
-};
-
-/// The process's embedded runtime (an actor system with a JobManager), created
-/// on first use and shared by every `LocalEnvironment`; it shuts down when the
-/// last user lets go. `cfg` sizes it when this call creates it.
-std::shared_ptr<Runtime> embedded_runtime(const Config& cfg);
-
-/// The runtime of a `RemoteEnvironment`: a client of the head at `host:port`,
-/// shared by the process's environments; in a task host, the runtime that
-/// serves its job. Throws `SubmitError` when the head cannot be reached.
-std::shared_ptr<Runtime> cluster_runtime(const std::string& host, uint16_t port, const Config& cfg);
-
-/// Whether this process is a task host: a program a cluster node started for a job.
-bool is_task_host();
-
-/// A task host's runtime for the program's cluster jobs (numbered in order):
-/// serves the one the task host was started for, and replays the ones before
-/// it as the submitting program saw them (`RunRecord`).
-std::shared_ptr<Runtime> task_host_runtime();
 
 }  // namespace sage::detail

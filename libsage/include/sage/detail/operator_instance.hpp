@@ -1,25 +1,29 @@
 #pragma once
-/// @file task_body.hpp
-/// The untyped face of a task's user code, as the task actor drives it: a chain
-/// of operator instances with its input ports and output writers. Nothing here
-/// knows about actors; the actor supplies a `BatchTransport`.
+/// @file operator_instance.hpp
+/// The untyped faces of an operator's instance inside a task: what the task
+/// drives (`OperatorInstance`, `SourceInstance`, `HoldBack`), what it ships
+/// through (`BatchTransport`), and the untyped sides of the typed writers and
+/// input ports (`ChannelWriterBase`, `InputPortBase`). Nothing here knows about
+/// actors. The typed templates are in operator_instances.hpp, channel_writer.hpp
+/// and input_port.hpp; `TaskBody` (internal) assembles them into a task.
+///
+/// Threading: every call on an instance, its writers and its ports comes from
+/// the task that owns them, one at a time, never re-entered from another thread.
+/// An instance emits only from within a call it is given (a record, a source
+/// step, `close`); `HoldBack::wake_when_ready` is the one call that may come
+/// back from another thread.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include <sage/detail/record_flow.hpp>
 #include <sage/runtime_context.hpp>
 
 namespace sage::detail {
-
-struct JobSpec;
 
 /// A user function failed. Carries the operator and instance it failed in, so
 /// that the job's error names them however deep in a chain it happened.
@@ -135,57 +139,6 @@ class InputPortBase {
   virtual ~InputPortBase() = default;
   /// Consumes the batch (its records are moved out); returns the record count.
   virtual size_t consume(BatchBase& batch) = 0;
-};
-
-/// Per-instance counters the task publishes for `Environment::status()`.
-struct InstanceCounters;
-
-/// A task's user code: built from the job's plan for one task instance.
-class TaskBody {
- public:
-  /// Builds the operators of task `task_id`, its writers (sending through
-  /// `transport`) and input ports. Throws `OperatorFailure` when a user
-  /// function cannot be constructed.
-  TaskBody(const JobSpec& job, int task_id, BatchTransport& transport);
-  ~TaskBody();
-  TaskBody(const TaskBody&) = delete;
-  TaskBody& operator=(const TaskBody&) = delete;
-
-  /// Opens every operator, the last of the chain first.
-  void open();
-  /// Whether the head is a source.
-  [[nodiscard]] bool is_source() const { return source_ != nullptr; }
-  /// One source step (see `SourceInstance::step`).
-  SourceStep run_source(StepBudget& budget);
-  /// Feeds a batch that arrived on input slot `in_slot`.
-  void consume(uint32_t in_slot, BatchBase& batch);
-  /// Closes every operator, head first, so that what a close emits still flows on.
-  void close();
-  /// Ships every partly filled batch.
-  void flush();
-  [[nodiscard]] bool has_partial() const;
-  /// Copies the operators' record counts to the job's status counters.
-  void publish_counters();
-  /// Publishes how long, in all, the task has waited for downstream credit.
-  void publish_blocked(uint64_t nanoseconds);
-  /// Whether an operator holds the task back (see `HoldBack`).
-  [[nodiscard]] bool held_back() const;
-  /// Calls `wake` once the operators that hold the task back may have let go.
-  void wake_when_ready(const std::function<void()>& wake);
-  /// How many input slots the task has.
-  [[nodiscard]] size_t input_count() const { return ports_.size(); }
-  /// "source -> map (1/2)"
-  [[nodiscard]] const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  std::vector<std::unique_ptr<OperatorInstance>> operators_;  // chain order
-  std::vector<InstanceCounters*> counters_;                   // parallel to operators_
-  SourceInstance* source_ = nullptr;
-  std::vector<HoldBack*> holds_;
-  std::vector<std::unique_ptr<ChannelWriterBase>> writers_;
-  std::vector<std::unique_ptr<InputPortBase>> owned_ports_;
-  std::vector<InputPortBase*> ports_;  // by input slot
 };
 
 }  // namespace sage::detail

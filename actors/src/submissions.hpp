@@ -1,0 +1,24 @@
+#pragma once
+// What a cluster's client (remote_runtime.cpp) and a task host
+// (task_host_runtime.cpp) share: the count of cluster jobs this process has
+// submitted, and the environment a task host is started with (node_actor.cpp
+// sets it).
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace sage::detail {
+
+/// The cluster jobs this process has submitted, in order: a task host serves
+/// the one with its number (`ProgramLaunch::submission`).
+inline std::atomic<uint32_t> cluster_submissions{0};
+
+/// The environment variable `name`, or `fallback` if it is not set.
+inline std::string env_or(const char* name, std::string fallback = {}) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::string(value) : fallback;
+}
+
+}  // namespace sage::detail
