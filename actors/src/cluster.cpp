@@ -82,7 +82,7 @@ std::optional<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom,
 
 /// How a daemon's node starts task hosts: they report to the head at
 /// `head_host:head_port` and listen for their peers where the node does.
-NodeSetup node_setup(const NodeOptions& options, const char* role, const std::string& head_host,
+NodeSetup node_setup(const NodeOptions& options, NodeRole role, const std::string& head_host,
                      uint16_t head_port) {
   NodeSetup setup;
   setup.hosts_programs = true;
@@ -96,7 +96,7 @@ NodeSetup node_setup(const NodeOptions& options, const char* role, const std::st
 }
 
 /// The node's description as it registers: the options' resources, where it listens.
-NodeInfo describe(NodeInfo info, const char* role, const std::string& host, uint16_t port) {
+NodeInfo describe(NodeInfo info, NodeRole role, const std::string& host, uint16_t port) {
   info.role = role;
   info.host = host;
   info.port = port;
@@ -117,13 +117,13 @@ int run_head(const HeadOptions& options, const ReadyCallback& ready) {
     caf::anon_send_exit(job_manager, caf::exit_reason::user_shutdown);
     return 1;
   }
-  auto node = spawn_node(sys, node_setup(options, "head", options.bind, *port));
+  auto node = spawn_node(sys, node_setup(options, NodeRole::head, options.bind, *port));
   auto node_port = publish(sys, node, options.bind, 0);
   bool registered = false;
   if (node_port) {
     caf::scoped_actor self{sys};
     self->request(job_manager, request_timeout, register_node_atom::value,
-                  describe(options.node, "head", options.bind, *node_port), node)
+                  describe(options.node, NodeRole::head, options.bind, *node_port), node)
         .receive([&](uint32_t) { registered = true; },
                  [&](caf::error& err) {
                    log().error("head: cannot register its node: {}", sys.render(err));
@@ -150,13 +150,14 @@ int run_worker(const WorkerOptions& options, const ReadyCallback& ready) {
   install_termination_handlers();
   ClusterConfig cfg{options.tls};
   caf::actor_system sys{cfg};
-  auto node = spawn_node(sys, node_setup(options, "worker", options.head_host, options.head_port));
+  auto node =
+      spawn_node(sys, node_setup(options, NodeRole::worker, options.head_host, options.head_port));
   auto port = publish(sys, node, options.bind, options.port);
   if (!port) {
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     return 1;
   }
-  const NodeInfo info = describe(options.node, "worker", options.bind, *port);
+  const NodeInfo info = describe(options.node, NodeRole::worker, options.bind, *port);
   const std::string head = options.head_host + ":" + std::to_string(options.head_port);
   log().info("worker: node on {}:{}, head at {}{}", options.bind, *port, head,
              options.tls.enabled() ? ", authenticated with " + options.tls.describe()
@@ -222,7 +223,7 @@ void stop_cluster(const std::string& host, uint16_t port, bool all, const TlsFil
   if (all) {
     const auto status = query_status(host, port, tls);
     for (const auto& n : status.nodes)
-      if (!n.alive && n.info.role == "worker")
+      if (!n.alive && n.info.role == NodeRole::worker)
         stragglers.push_back(n.info.host + ":" + std::to_string(n.info.port));
     // Addresses of earlier heads' workers may have been reused since: only a
     // member of this cluster (its secret) would accept the connection anyway.
@@ -276,9 +277,26 @@ std::optional<HostPort> parse_host_port(const std::string& text,
   return out;
 }
 
+std::string to_string(NodeRole role) {
+  switch (role) {
+    case NodeRole::unknown:
+      return "";
+    case NodeRole::local:
+      return "local";
+    case NodeRole::head:
+      return "head";
+    case NodeRole::worker:
+      return "worker";
+    case NodeRole::client:
+      return "client";
+  }
+  return "unknown";
+}
+
 std::string describe(const NodeInfo& info) {
-  if (info.host.empty()) return info.role.empty() ? "an in-process node" : info.role + " node";
-  return (info.role.empty() ? std::string("node") : info.role) + " " + info.host + ":" +
+  const std::string role = to_string(info.role);
+  if (info.host.empty()) return role.empty() ? "an in-process node" : role + " node";
+  return (role.empty() ? std::string("node") : role) + " " + info.host + ":" +
          std::to_string(info.port);
 }
 

@@ -4,6 +4,7 @@
 // connection, and abort).
 
 #include <sage/actors/credentials.hpp>
+#include <sage/detail/environment_variables.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -121,9 +122,9 @@ std::string TlsFiles::describe() const {
 }
 
 std::string TlsFiles::env() const {
-  if (!secret.empty()) return "SAGE_SECRET_FILE=" + secret;
-  if (!dir.empty()) return "SAGE_TLS_DIR=" + dir;
-  return "SAGE_INSECURE=1";
+  if (!secret.empty()) return detail::env::assignment(detail::env::secret_file, secret);
+  if (!dir.empty()) return detail::env::assignment(detail::env::tls_dir, dir);
+  return detail::env::assignment(detail::env::insecure, "1");
 }
 
 void check_tls_files(const TlsFiles& tls) {
@@ -217,11 +218,11 @@ TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_
   if (insecure) return {};
   if (!tls_dir.empty() || !secret_file.empty()) return named(tls_dir, secret_file);
   TlsFiles found;
-  if (auto dir = env_or_empty("SAGE_TLS_DIR"); !dir.empty())
+  if (auto dir = env_or_empty(detail::env::tls_dir); !dir.empty())
     found = TlsFiles::from_dir(dir);
-  else if (env_or_empty("SAGE_INSECURE") == "1")
+  else if (env_or_empty(detail::env::insecure) == "1")
     return found;
-  else if (auto secret = env_or_empty("SAGE_SECRET_FILE"); !secret.empty())
+  else if (auto secret = env_or_empty(detail::env::secret_file); !secret.empty())
     found = TlsFiles::from_secret(secret);
   else if (std::error_code ec; std::filesystem::exists(default_secret_path(), ec))
     found = TlsFiles::from_secret(default_secret_path());

@@ -37,7 +37,7 @@ class EmbeddedRuntime final : public Runtime {
   explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
     node_ = actors::spawn_node(system_);
     actors::NodeInfo local;
-    local.role = "local";
+    local.role = actors::NodeRole::local;
     job_manager_ = actors::spawn_job_manager(system_, node_, std::move(local));
   }
 

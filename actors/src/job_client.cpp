@@ -42,8 +42,24 @@ JobReport job_status(const HeadAddress& head, const std::string& id_or_prefix) {
   return ask_head<JobReport>(head, job_status_atom::value, id_or_prefix);
 }
 
-void job_command(const HeadAddress& head, const std::string& id, const std::string& command) {
-  if (command == "delete") {
+const char* to_string(JobCommand command) {
+  switch (command) {
+    case JobCommand::stop:
+      return "stop";
+    case JobCommand::cancel:
+      return "cancel";
+    case JobCommand::pause:
+      return "pause";
+    case JobCommand::resume:
+      return "resume";
+    case JobCommand::remove:
+      return "delete";
+  }
+  return "unknown";
+}
+
+void job_command(const HeadAddress& head, const std::string& id, JobCommand command) {
+  if (command == JobCommand::remove) {
     with_head(head.host, head.port, head.tls,
               [&](caf::actor_system& sys, caf::scoped_actor& self, const caf::actor& jm) {
                 self->request(jm, request_timeout, job_delete_atom::value, id)
@@ -53,16 +69,22 @@ void job_command(const HeadAddress& head, const std::string& id, const std::stri
   }
   with_head(head.host, head.port, head.tls,
             [&](caf::actor_system&, caf::scoped_actor& self, const caf::actor& jm) {
-              if (command == "stop")
-                self->send(jm, stop_atom::value, id);
-              else if (command == "cancel")
-                self->send(jm, cancel_atom::value, id);
-              else if (command == "pause")
-                self->send(jm, job_pause_atom::value, id);
-              else if (command == "resume")
-                self->send(jm, job_resume_atom::value, id);
-              else
-                throw std::invalid_argument("no job command '" + command + "'");
+              switch (command) {
+                case JobCommand::stop:
+                  self->send(jm, stop_atom::value, id);
+                  break;
+                case JobCommand::cancel:
+                  self->send(jm, cancel_atom::value, id);
+                  break;
+                case JobCommand::pause:
+                  self->send(jm, job_pause_atom::value, id);
+                  break;
+                case JobCommand::resume:
+                  self->send(jm, job_resume_atom::value, id);
+                  break;
+                case JobCommand::remove:
+                  break;  // answered above
+              }
             });
 }
 

@@ -198,7 +198,7 @@ class job_manager_actor final : public caf::event_based_actor {
           }
           // This process's node always ends with the runtime; workers only with `all`.
           for (const auto& n : nodes_)
-            if (n.status.alive && (all || n.status.info.role != "worker"))
+            if (n.status.alive && (all || n.status.info.role != NodeRole::worker))
               send(n.actor, shutdown_atom::value);
           quit();
         },
@@ -234,7 +234,7 @@ class job_manager_actor final : public caf::event_based_actor {
     }
     if (!submitter_known && submitter) {
       PlacementNode p;
-      p.info.role = "client";
+      p.info.role = NodeRole::client;
       p.is_submitter = true;
       candidates.push_back(p);
       targets.push_back(DeployTarget{submitter, p.info, false});
@@ -270,7 +270,7 @@ class job_manager_actor final : public caf::event_based_actor {
   /// A cluster daemon runs a job's tasks in a task host started from the
   /// shipped program; any other node has the job in its process.
   static bool hosts_programs(const NodeInfo& info) {
-    return info.role == "head" || info.role == "worker";
+    return info.role == NodeRole::head || info.role == NodeRole::worker;
   }
 
   /// Adds what running jobs hold on the node `where` to `p`.
@@ -418,7 +418,7 @@ class job_manager_actor final : public caf::event_based_actor {
   /// Keeps a worker's address in the state directory, for `cluster stop --all`
   /// to reach it even while it is between registrations with a later head.
   void remember_worker(const NodeInfo& info) {
-    if (info.role != "worker" || workers_file_.empty()) return;
+    if (info.role != NodeRole::worker || workers_file_.empty()) return;
     const std::string address = info.host + ":" + std::to_string(info.port);
     if (std::find(known_workers_.begin(), known_workers_.end(), address) != known_workers_.end())
       return;

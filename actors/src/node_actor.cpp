@@ -32,6 +32,7 @@
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/actors/system.hpp>
+#include <sage/detail/environment_variables.hpp>
 
 #include "process.hpp"
 
@@ -298,19 +299,21 @@ class node_actor final : public caf::event_based_actor {
             ? program.working_dir
             : job_dir;
     spec.log_path = job_dir + "/" + log_name();
-    spec.env = {"SAGE_TASK_HOST=" + job_id,
-                "SAGE_TASK_HOST_INDEX=" + std::to_string(index),
-                "SAGE_TASK_HOST_FINGERPRINT=" + std::to_string(fingerprint),
-                "SAGE_TASK_HOST_BIND=" + setup_.bind,
-                "SAGE_HEAD_ADDRESS=" + setup_.head_host + ":" + std::to_string(setup_.head_port),
+    namespace env = detail::env;
+    spec.env = {env::assignment(env::task_host, job_id),
+                env::assignment(env::task_host_index, std::to_string(index)),
+                env::assignment(env::task_host_fingerprint, std::to_string(fingerprint)),
+                env::assignment(env::task_host_bind, setup_.bind),
+                env::assignment(env::head_address,
+                                setup_.head_host + ":" + std::to_string(setup_.head_port)),
                 setup_.tls.env(),  // the task host presents this node's credentials
-                "SAGE_TASK_HOST_SUBMISSION=" + std::to_string(program.submission),
-                "SAGE_SUBMITTER_ADDRESS=" + program.submitter_address};
-    if (program.under_job_submit) spec.env.push_back("SAGE_JOB_SUBMIT=1");
+                env::assignment(env::task_host_submission, std::to_string(program.submission)),
+                env::assignment(env::submitter_address, program.submitter_address)};
+    if (program.under_job_submit) spec.env.push_back(env::assignment(env::job_submit, "1"));
     int ready[2] = {-1, -1};
     if (::pipe2(ready, O_CLOEXEC | O_NONBLOCK) == 0) {
       spec.ready_fd = ready[1];
-      spec.env.push_back("SAGE_TASK_HOST_READY_FD=3");
+      spec.env.push_back(env::assignment(env::task_host_ready_fd, "3"));
     }
     pid_t pid = 0;
     try {
@@ -330,7 +333,9 @@ class node_actor final : public caf::event_based_actor {
   }
 
   /// One log per job and node, named as the node's own log: "worker-4711.log".
-  std::string log_name() const { return setup_.role + "-" + std::to_string(::getpid()) + ".log"; }
+  std::string log_name() const {
+    return to_string(setup_.role) + "-" + std::to_string(::getpid()) + ".log";
+  }
 
   /// A job's Dispatcher ended (normally, its task hosts are told to exit just
   /// before; or it died, or the head did). Task hosts still running a little

@@ -24,6 +24,7 @@
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/actors/system.hpp>
+#include <sage/detail/environment_variables.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/detail/run_record.hpp>
 #include <sage/detail/runtime.hpp>
@@ -115,7 +116,7 @@ class RemoteRuntime final : public Runtime {
     try {
       plan.program = ship_program();
       plan.program.submission = seq;
-      plan.program.under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
+      plan.program.under_job_submit = std::getenv(detail::env::job_submit) != nullptr;
       plan.program.submitter_address = node_address_;
     } catch (const std::exception& e) {
       refusal = e.what();
@@ -175,7 +176,7 @@ class RemoteRuntime final : public Runtime {
 
   /// `sage job submit` learns the id on the descriptor it names.
   static void report_job_id(const JobId& id) {
-    const char* fd = std::getenv("SAGE_JOB_ID_FD");
+    const char* fd = std::getenv(detail::env::job_id_fd);
     if (fd == nullptr) return;
     const std::string line = id.str() + "\n";
     (void)!::write(std::atoi(fd), line.data(), line.size());
@@ -250,7 +251,7 @@ std::shared_ptr<Runtime> cluster_runtime(const std::string& host_arg, uint16_t p
   // `sage job submit --address` (SAGE_ADDRESS) overrides the program's own address.
   std::string host = host_arg;
   uint16_t port = port_arg;
-  if (const auto address = env_or("SAGE_ADDRESS"); !address.empty()) {
+  if (const auto address = env_or(detail::env::address); !address.empty()) {
     const auto parsed = actors::parse_host_port(address, port);
     if (!parsed) throw SubmitError("SAGE_ADDRESS is not a HOST:PORT: " + address);
     host = parsed->host;

@@ -46,21 +46,21 @@ class task_actor final : public TaskHandle::base {
     return {
         // Answered (empty): the Dispatcher starts tasks only once every task is wired.
         [this](wire_atom, const TaskWiring& w) { wire(w); },
-        [this](start_atom) { guarded([&] { start(); }); },
+        [this](start_atom) { run_or_fail([&] { start(); }); },
         [this](batch_atom, uint32_t slot, BatchMessage& batch) {
-          guarded([&] {
+          run_or_fail([&] {
             in_.at(slot).queued.push_back(std::move(batch.batch));
             drain_inputs();
           });
         },
         [this](eos_atom, uint32_t slot) {
-          guarded([&] {
+          run_or_fail([&] {
             in_.at(slot).eos = true;
             drain_inputs();
           });
         },
         [this](credit_atom, uint32_t slot, int32_t n) {
-          guarded([&] {
+          run_or_fail([&] {
             out_.at(slot).credit += n;
             pump(slot);
             if (!blocked()) {
@@ -72,17 +72,17 @@ class task_actor final : public TaskHandle::base {
         },
         [this](continue_atom) {
           source_step_scheduled_ = false;
-          guarded([&] { source_step(); });
+          run_or_fail([&] { source_step(); });
         },
         [this](flush_atom) {
           flush_timer_pending_ = false;
-          guarded([&] {
+          run_or_fail([&] {
             if (phase_ == phase::running) body_->flush();
           });
         },
         [this](resume_atom) {
           wake_pending_ = false;
-          guarded([&] {
+          run_or_fail([&] {
             drain_inputs();
             schedule_source_step();
           });
@@ -90,16 +90,16 @@ class task_actor final : public TaskHandle::base {
         [this](job_pause_atom) {
           paused_ = true;
           // What the source emitted already still flows: partial batches go out.
-          guarded([&] {
+          run_or_fail([&] {
             if (phase_ == phase::running) body_->flush();
           });
         },
         [this](job_resume_atom) {
           paused_ = false;
-          guarded([&] { schedule_source_step(); });
+          run_or_fail([&] { schedule_source_step(); });
         },
         [this](stop_atom) {
-          guarded([&] {
+          run_or_fail([&] {
             if (phase_ == phase::running && body_->is_source()) finish();
           });
         },
@@ -375,7 +375,7 @@ class task_actor final : public TaskHandle::base {
 
   /// Runs `f`; a failure (the user's or ours) is reported and ends the task.
   template <class F>
-  void guarded(F&& f) {
+  void run_or_fail(F&& f) {
     if (phase_ == phase::done) return;
     try {
       f();

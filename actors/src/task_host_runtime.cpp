@@ -23,6 +23,7 @@
 #include <sage/actors/program_store.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/actors/system.hpp>
+#include <sage/detail/environment_variables.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/detail/run_record.hpp>
 #include <sage/detail/runtime.hpp>
@@ -64,11 +65,12 @@ TaskHostSystem& task_host_system() {
 class TaskHostRuntime final : public Runtime {
  public:
   TaskHostRuntime()
-      : served_(static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_SUBMISSION", "0")))) {}
+      : served_(static_cast<uint32_t>(std::stoul(env_or(detail::env::task_host_submission, "0")))) {
+  }
 
   JobId assign_job_id() override {
     const uint32_t seq = cluster_submissions.load();
-    if (seq == served_) return JobId(env_or("SAGE_TASK_HOST"));
+    if (seq == served_) return JobId(env_or(detail::env::task_host));
     if (seq < served_) {
       replayed_ = ask_submitter(seq);
       replayed_seq_ = seq;
@@ -175,7 +177,7 @@ class TaskHostRuntime final : public Runtime {
   caf::actor submitter() {
     auto& host = task_host_system();
     if (host.submitter) return host.submitter;
-    const auto address = env_or("SAGE_SUBMITTER_ADDRESS");
+    const auto address = env_or(detail::env::submitter_address);
     const auto parsed = actors::parse_host_port(address);
     if (!parsed)
       detail::end_diverged_task_host("the submitting program does not listen for its task hosts (" +
@@ -191,14 +193,14 @@ class TaskHostRuntime final : public Runtime {
 
   [[noreturn]] void serve(const std::shared_ptr<const JobSpec>& job) {
     auto& log = detail::log("cluster");
-    const JobId job_id(env_or("SAGE_TASK_HOST"));
-    const auto index = static_cast<uint32_t>(std::stoul(env_or("SAGE_TASK_HOST_INDEX", "0")));
-    const auto expected = std::stoull(env_or("SAGE_TASK_HOST_FINGERPRINT", "0"));
+    const JobId job_id(env_or(detail::env::task_host));
+    const auto index = static_cast<uint32_t>(std::stoul(env_or(detail::env::task_host_index, "0")));
+    const auto expected = std::stoull(env_or(detail::env::task_host_fingerprint, "0"));
     const auto plan = actors::make_job_plan(*job);
     if (job->id != job_id || plan.fingerprint != expected) {
       // Name what differs, from the submitter's own description of the job.
       std::string difference;
-      if (!env_or("SAGE_SUBMITTER_ADDRESS").empty())
+      if (!env_or(detail::env::submitter_address).empty())
         difference = actors::first_difference(actors::describe_lines(plan),
                                               ask_submitter(served_).plan_lines);
       end(3, "this program built another job here than where it was submitted (" +
@@ -218,10 +220,11 @@ class TaskHostRuntime final : public Runtime {
     actors::NodeSetup setup;
     setup.tls = tls;
     auto node = actors::spawn_node(system, setup);
-    const auto bind = env_or("SAGE_TASK_HOST_BIND", "127.0.0.1");
+    const auto bind = env_or(detail::env::task_host_bind, "127.0.0.1");
     auto port = actors::publish_on(system, node, bind, 0);
     if (!port) end(2, "cannot listen on " + bind + ": " + system.render(port.error()));
-    const auto head = env_or("SAGE_HEAD_ADDRESS", "127.0.0.1:19001");
+    const auto head =
+        env_or(detail::env::head_address, "127.0.0.1:" + std::to_string(detail::default_head_port));
     const auto head_address = actors::parse_host_port(head);
     if (!head_address) end(2, "SAGE_HEAD_ADDRESS is not a HOST:PORT: " + head);
     auto jm = actors::connect_to(system, head_address->host, head_address->port);
@@ -234,7 +237,7 @@ class TaskHostRuntime final : public Runtime {
     self->send(*jm, actors::host_ready_atom::value, job_id.str(), index, node,
                bind + ":" + std::to_string(*port));
     // Tells the node that started this task host that it is up: it paces launches by it.
-    if (const auto fd = env_or("SAGE_TASK_HOST_READY_FD"); !fd.empty()) {
+    if (const auto fd = env_or(detail::env::task_host_ready_fd); !fd.empty()) {
       const int ready = std::atoi(fd.c_str());
       (void)!::write(ready, "1", 1);
       ::close(ready);
@@ -270,14 +273,15 @@ class TaskHostRuntime final : public Runtime {
 void task_host_program_ended() {
   detail::end_diverged_task_host_at_exit(
       "the program ended after " + std::to_string(cluster_submissions.load()) +
-      " cluster jobs here, before it submitted job " + env_or("SAGE_TASK_HOST_SUBMISSION", "0") +
+      " cluster jobs here, before it submitted job " +
+      env_or(detail::env::task_host_submission, "0") +
       ", the one this task host serves: it must submit the same jobs in the same order on every "
       "run");
 }
 
 }  // namespace
 
-bool is_task_host() { return std::getenv("SAGE_TASK_HOST") != nullptr; }
+bool is_task_host() { return std::getenv(detail::env::task_host) != nullptr; }
 
 std::shared_ptr<Runtime> task_host_runtime() {
   static const bool watched = std::atexit(task_host_program_ended) == 0;

@@ -23,6 +23,7 @@
 
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/credentials.hpp>
+#include <sage/detail/environment_variables.hpp>
 #include <sage/sage.hpp>
 
 namespace sage::bench {
@@ -80,11 +81,11 @@ class LocalCluster {
   /// head's secret, or none) are what the program presents.
   void select() const {
     if (insecure_) {
-      setenv("SAGE_INSECURE", "1", 1);
-      unsetenv("SAGE_SECRET_FILE");
+      setenv(detail::env::insecure, "1", 1);
+      unsetenv(detail::env::secret_file);
     } else {
-      unsetenv("SAGE_INSECURE");
-      setenv("SAGE_SECRET_FILE", (dir_ + "/head/cluster.secret").c_str(), 1);
+      unsetenv(detail::env::insecure);
+      setenv(detail::env::secret_file, (dir_ + "/head/cluster.secret").c_str(), 1);
     }
   }
 

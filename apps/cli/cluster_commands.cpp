@@ -28,7 +28,7 @@ void print_status(const ClusterStatus& s, const std::string& format, bool authen
       Json labels = Json::object();
       for (const auto& [key, value] : n.info.labels) labels[key] = value;
       Json node = {{"address", n.info.host + ":" + std::to_string(n.info.port)},
-                   {"role", n.info.role},
+                   {"role", actors::to_string(n.info.role)},
                    {"cpus", n.info.cpus},
                    {"memory_mb", n.info.memory_mb},
                    {"gpus", n.info.gpus},
@@ -61,8 +61,9 @@ void print_status(const ClusterStatus& s, const std::string& format, bool authen
     std::string labels;
     for (const auto& [k, v] : n.info.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
     const std::string address = n.info.host + ":" + std::to_string(n.info.port);
-    std::printf("%-22s %-7s %6g %8lldMB %5d %6d %-6s %s\n", address.c_str(), n.info.role.c_str(),
-                n.info.cpus, static_cast<long long>(n.info.memory_mb), n.info.gpus, n.running_tasks,
+    std::printf("%-22s %-7s %6g %8lldMB %5d %6d %-6s %s\n", address.c_str(),
+                actors::to_string(n.info.role).c_str(), n.info.cpus,
+                static_cast<long long>(n.info.memory_mb), n.info.gpus, n.running_tasks,
                 n.alive ? "alive" : "lost", labels.c_str());
   }
   if (!s.unregistered.empty()) {

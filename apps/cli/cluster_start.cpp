@@ -28,6 +28,7 @@
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/credentials.hpp>
 #include <sage/config.hpp>
+#include <sage/detail/environment_variables.hpp>
 
 namespace sage::cli {
 
@@ -231,14 +232,15 @@ void choose_secret(const StartFlags& f, HeadFlags& creds) {
   if (creds.insecure && (!creds.tls_dir.empty() || !creds.secret_file.empty()))
     throw CLI::ValidationError("--insecure", "excludes --tls-dir and --secret-file");
   if (f.head && !creds.insecure && creds.tls_dir.empty() &&
-      std::getenv("SAGE_TLS_DIR") == nullptr) {
+      std::getenv(detail::env::tls_dir) == nullptr) {
     // A head makes the cluster's secret, once, where it keeps its state.
     if (creds.secret_file.empty()) creds.secret_file = f.state_dir + "/cluster.secret";
     if (sage::actors::create_cluster_secret(creds.secret_file))
       std::cerr << "sage: created the cluster secret " << creds.secret_file
                 << " (mode 0600): workers, clients and programs present it\n";
   } else if (f.worker && !creds.insecure && creds.tls_dir.empty() && creds.secret_file.empty() &&
-             std::getenv("SAGE_TLS_DIR") == nullptr && std::getenv("SAGE_SECRET_FILE") == nullptr) {
+             std::getenv(detail::env::tls_dir) == nullptr &&
+             std::getenv(detail::env::secret_file) == nullptr) {
     if (std::error_code ec; std::filesystem::exists(f.state_dir + "/cluster.secret", ec))
       creds.secret_file = f.state_dir + "/cluster.secret";
     else if (!std::filesystem::exists(sage::actors::default_secret_path(), ec))

@@ -8,11 +8,12 @@
 
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/credentials.hpp>
+#include <sage/detail/environment_variables.hpp>
 
 namespace sage::cli {
 
 actors::HeadAddress parse_address(const std::string& text) {
-  const auto parsed = actors::parse_host_port(text, 19001);
+  const auto parsed = actors::parse_host_port(text, detail::default_head_port);
   if (!parsed) throw CLI::ValidationError("address", "cannot read '" + text + "' as HOST:PORT");
   actors::HeadAddress a;
   a.host = parsed->host;
@@ -28,7 +29,7 @@ actors::HeadAddress HeadFlags::resolve() const {
   actors::HeadAddress head;
   if (!address.empty())
     head = parse_address(address);
-  else if (const char* env = std::getenv("SAGE_ADDRESS"); env != nullptr && *env != 0)
+  else if (const char* env = std::getenv(detail::env::address); env != nullptr && *env != 0)
     head = parse_address(env);
   head.tls = credentials();
   return head;

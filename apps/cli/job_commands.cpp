@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sage/detail/environment_variables.hpp>
 #include <sage/job.hpp>
 
 namespace sage::cli {
@@ -95,17 +96,18 @@ Dispatch add_job_commands(CLI::App& app, HeadFlags& head) {
   add_head_options(status, head);
   add_job_id_option(status, f->id);
   add_format_option(status, f->format);
-  std::vector<std::pair<CLI::App*, std::string>> lifecycle;
-  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
-           {"stop", "stop gracefully: sources end, in-flight records drain"},
-           {"cancel", "stop at once"},
-           {"pause", "pause the sources"},
-           {"resume", "resume paused sources"},
-           {"delete", "forget an ended job and remove its logs"}}) {
-    auto* cmd = job->add_subcommand(name, help);
+  std::vector<std::pair<CLI::App*, actors::JobCommand>> lifecycle;
+  using actors::JobCommand;
+  for (const auto& [command, help] : std::vector<std::pair<JobCommand, std::string>>{
+           {JobCommand::stop, "stop gracefully: sources end, in-flight records drain"},
+           {JobCommand::cancel, "stop at once"},
+           {JobCommand::pause, "pause the sources"},
+           {JobCommand::resume, "resume paused sources"},
+           {JobCommand::remove, "forget an ended job and remove its logs"}}) {
+    auto* cmd = job->add_subcommand(to_string(command), help);
     add_head_options(cmd, head);
     add_job_id_option(cmd, f->id);
-    lifecycle.emplace_back(cmd, name);
+    lifecycle.emplace_back(cmd, command);
   }
   auto* logs = job->add_subcommand("logs", "the job's log lines from every node");
   add_head_options(logs, head);
@@ -121,8 +123,8 @@ Dispatch add_job_commands(CLI::App& app, HeadFlags& head) {
     if (list->parsed()) return cli::job_list(at, f->format);
     if (status->parsed()) return cli::job_status(at, f->id, f->format);
     if (logs->parsed()) return cli::job_logs(at, f->id, f->tail, f->follow);
-    for (const auto& [cmd, name] : lifecycle)
-      if (cmd->parsed()) return cli::job_command(at, f->id, name);
+    for (const auto& [cmd, command] : lifecycle)
+      if (cmd->parsed()) return cli::job_command(at, f->id, command);
     return std::nullopt;
   };
 }
@@ -153,9 +155,9 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     const int fd = dup(id_pipe[1]);  // without O_CLOEXEC: the program inherits it
-    setenv("SAGE_ADDRESS", (head.host + ":" + std::to_string(head.port)).c_str(), 1);
-    setenv("SAGE_JOB_ID_FD", std::to_string(fd).c_str(), 1);
-    setenv("SAGE_JOB_SUBMIT", "1", 1);  // LocalEnvironments submit to the cluster too
+    setenv(detail::env::address, (head.host + ":" + std::to_string(head.port)).c_str(), 1);
+    setenv(detail::env::job_id_fd, std::to_string(fd).c_str(), 1);
+    setenv(detail::env::job_submit, "1", 1);  // LocalEnvironments submit to the cluster too
     // The program presents the credentials this command found (SAGE_SECRET_FILE, ...).
     const std::string credentials = head.tls.env();
     const auto eq = credentials.find('=');
@@ -272,14 +274,15 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
 }
 
 int job_command(const actors::HeadAddress& head, const std::string& id,
-                const std::string& command) {
+                actors::JobCommand command) {
+  using actors::JobCommand;
   const auto job = actors::job_status(head, id);  // resolves a prefix, refuses an unknown id
-  if (command != "delete" && ended(job.state)) {
+  if (command != JobCommand::remove && ended(job.state)) {
     std::cerr << "sage: job " << job.id << " has already ended (" << state_name(job.state) << ")\n";
     return 1;
   }
   actors::job_command(head, job.id, command);
-  if (command == "stop" || command == "cancel") {
+  if (command == JobCommand::stop || command == JobCommand::cancel) {
     // Graceful: wait until the in-flight records drained and the job ended.
     for (int i = 0; i < 600; ++i) {
       actors::JobReport now;
@@ -299,9 +302,9 @@ int job_command(const actors::HeadAddress& head, const std::string& id,
     return 1;
   }
   std::cout << "sage: job " << job.id << " "
-            << (command == "pause"    ? "paused"
-                : command == "resume" ? "resumed"
-                                      : "deleted")
+            << (command == JobCommand::pause    ? "paused"
+                : command == JobCommand::resume ? "resumed"
+                                                : "deleted")
             << "\n";
   return 0;
 }

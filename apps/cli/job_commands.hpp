@@ -26,7 +26,7 @@ int job_submit(const actors::HeadAddress& head, const std::vector<std::string>& 
 int job_list(const actors::HeadAddress& head, const std::string& format);
 int job_status(const actors::HeadAddress& head, const std::string& id, const std::string& format);
 /// stop (waits until the job drained), cancel, pause, resume, delete.
-int job_command(const actors::HeadAddress& head, const std::string& id, const std::string& command);
+int job_command(const actors::HeadAddress& head, const std::string& id, actors::JobCommand command);
 int job_logs(const actors::HeadAddress& head, const std::string& id, int tail, bool follow);
 
 }  // namespace sage::cli

@@ -10,6 +10,7 @@
 
 #include <sage/detail/log.hpp>
 
+#include <sage/detail/environment_variables.hpp>
 #include <sage/detail/runtime.hpp>
 #include <sage/error.hpp>
 
@@ -202,9 +203,10 @@ std::shared_ptr<detail::Runtime> LocalEnvironment::runtime() {
   // jobs run on the cluster, whichever environment it builds them with.
   // Otherwise a LocalEnvironment job runs in this process, in a task host too:
   // it is part of what the program computes before its cluster jobs.
-  const bool under_job_submit = std::getenv("SAGE_JOB_SUBMIT") != nullptr;
+  const bool under_job_submit = std::getenv(detail::env::job_submit) != nullptr;
   if (under_job_submit && detail::is_task_host()) return detail::task_host_runtime();
-  if (under_job_submit) return detail::cluster_runtime("127.0.0.1", 19001, config());
+  if (under_job_submit)
+    return detail::cluster_runtime("127.0.0.1", detail::default_head_port, config());
   return detail::embedded_runtime(config());
 }
 

@@ -40,7 +40,7 @@ TEST_CASE("protocol: every message listed for the JobManager reaches a handler")
   caf::scoped_actor self{sys};
   auto node = spawn_node(sys);
   NodeInfo info;
-  info.role = "local";
+  info.role = NodeRole::local;
   auto jm = spawn_job_manager(sys, node, info);
   const std::string id = "ab12";
   // The control check: a message nobody lists is refused as unexpected.
@@ -105,4 +105,65 @@ TEST_CASE("protocol: refusals are SAGE's errors with their words") {
   CHECK(words_of(refusal).find("a malformed job plan") == 0);
   caf::anon_send_exit(jm, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// A Dispatcher of a one-task job on a node that never answers `spawn_tasks`
+/// (but does answer `counters`): it stays deploying, alive, for one message.
+struct StuckDeployment {
+  explicit StuckDeployment(caf::actor_system& sys) {
+    node = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      return {
+          [self](spawn_tasks_atom, const std::string&, const std::vector<int32_t>&,
+                 const caf::actor&) { return self->make_response_promise(); },
+          [](counters_atom, const std::string&) { return std::vector<uint64_t>{}; },
+      };
+    });
+    JobPlan plan;
+    plan.id = "ab12";
+    plan.name = "stuck";
+    plan.operators = {"op"};
+    PlannedTask task;
+    task.chain = "op";
+    task.operators = {0};
+    plan.tasks = {task};
+    std::vector<DeployTarget> nodes{DeployTarget{node, NodeInfo{}, false}};
+    caf::actor* out = &dispatcher;
+    parent = sys.spawn([plan, nodes, out](caf::event_based_actor* self) -> caf::behavior {
+      *out = spawn_dispatcher(self, plan, nodes, {0}, ListenerHandle{});
+      self->set_down_handler([](caf::down_msg&) {});  // the Dispatcher ended
+      return {[](job_end_atom, const JobReport&) {}};
+    });
+    caf::scoped_actor self{sys};
+    while (!dispatcher) self->receive(caf::after(std::chrono::milliseconds(1)) >> [] {});
+  }
+  ~StuckDeployment() {
+    for (const auto& a : {dispatcher, parent, node}) caf::anon_send_exit(a, caf::exit_reason::kill);
+  }
+  caf::actor node, parent, dispatcher;
+};
+
+}  // namespace
+
+TEST_CASE("protocol: every message listed for the Dispatcher reaches a handler") {
+  ProtocolConfig cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  // A fresh Dispatcher for each message: several of them end the job.
+  auto check = [&](auto&&... xs) {
+    StuckDeployment d{sys};
+    return handled(self, d.dispatcher, xs...);
+  };
+  CHECK_FALSE(check(std::string("not a message")));
+  CHECK(check(task_done_atom::value, 0));
+  CHECK(check(task_fail_atom::value, 0, std::string("op"), 0, std::string("it threw")));
+  CHECK(check(task_link_atom::value, 0, 0, std::string("gone")));
+  CHECK(check(host_ready_atom::value, uint32_t{0}, caf::actor{}, std::string("127.0.0.1:1")));
+  CHECK(check(host_exited_atom::value, uint32_t{0}, std::string("exited")));
+  CHECK(check(stop_atom::value));
+  CHECK(check(cancel_atom::value));
+  CHECK(check(job_pause_atom::value));
+  CHECK(check(job_resume_atom::value));
+  CHECK(check(job_status_atom::value));
 }

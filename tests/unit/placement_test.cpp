@@ -14,7 +14,7 @@ using sage::actors::JobPlan;
 using sage::actors::PlacementNode;
 using sage::actors::PlannedTask;
 
-PlacementNode node(const char* role, uint16_t port, double cpus, int gpus = 0,
+PlacementNode node(sage::actors::NodeRole role, uint16_t port, double cpus, int gpus = 0,
                    std::map<std::string, std::string> labels = {}) {
   PlacementNode n;
   n.info.role = role;
@@ -29,7 +29,7 @@ PlacementNode node(const char* role, uint16_t port, double cpus, int gpus = 0,
 
 PlacementNode submitter() {
   PlacementNode n;
-  n.info.role = "client";
+  n.info.role = sage::actors::NodeRole::client;
   n.is_submitter = true;
   return n;
 }
@@ -68,7 +68,8 @@ JobPlan describe(sage::Environment& env) {
 TEST_CASE("placement: tasks go to the least loaded nodes") {
   std::vector<PlannedTask> tasks;
   for (int i = 0; i < 4; ++i) tasks.push_back(task("map", i));
-  auto nodes = std::vector<PlacementNode>{node("head", 1, 2), node("worker", 2, 2), submitter()};
+  auto nodes = std::vector<PlacementNode>{node(sage::actors::NodeRole::head, 1, 2),
+                                          node(sage::actors::NodeRole::worker, 2, 2), submitter()};
   auto placed = sage::actors::place_tasks(plan_of(tasks), nodes);
   REQUIRE(placed.error.empty());
   CHECK(std::count(placed.node_of_task.begin(), placed.node_of_task.end(), 0) == 2);
@@ -88,8 +89,9 @@ TEST_CASE(
     "placement: gpus, cpus, memory and labels are honoured, and a refusal says what is missing") {
   auto gpu = task("train");
   gpu.gpus = 2;
-  auto nodes = std::vector<PlacementNode>{node("head", 1, 2), node("worker", 2, 2, 2),
-                                          node("worker", 3, 2, 1, {{"zone", "a"}}), submitter()};
+  auto nodes = std::vector<PlacementNode>{
+      node(sage::actors::NodeRole::head, 1, 2), node(sage::actors::NodeRole::worker, 2, 2, 2),
+      node(sage::actors::NodeRole::worker, 3, 2, 1, {{"zone", "a"}}), submitter()};
   auto gpu1 = gpu;
   gpu1.instance = 1;
   auto placed = sage::actors::place_tasks(plan_of({gpu, gpu1}), nodes);
@@ -140,10 +142,11 @@ TEST_CASE("placement: collect() sinks run at the submitter, and only they") {
   CHECK_FALSE(plan.tasks[0].at_submitter);
   CHECK(plan.tasks[1].chain == "collect");
   CHECK(plan.tasks[1].at_submitter);
-  auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), submitter()});
+  auto placed =
+      sage::actors::place_tasks(plan, {node(sage::actors::NodeRole::head, 1, 2), submitter()});
   REQUIRE(placed.error.empty());
   CHECK(placed.node_of_task == std::vector<size_t>{0, 1});
-  placed = sage::actors::place_tasks(plan, {node("head", 1, 2)});
+  placed = sage::actors::place_tasks(plan, {node(sage::actors::NodeRole::head, 1, 2)});
   CHECK(placed.error.find("must run in the submitting program") != std::string::npos);
 }
 
@@ -159,12 +162,13 @@ TEST_CASE("placement: records without a codec may not cross nodes") {
       .sink([](const Opaque&) {});
   auto plan = describe(env);
   plan.placement = sage::detail::PlacementMode::spread;
-  auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), node("worker", 2, 2)});
+  auto placed = sage::actors::place_tasks(
+      plan, {node(sage::actors::NodeRole::head, 1, 2), node(sage::actors::NodeRole::worker, 2, 2)});
   CHECK(placed.error.find("operator \"wrap\"") != std::string::npos);
   CHECK(placed.error.find("would cross from head 127.0.0.1:1 to worker 127.0.0.1:2") !=
         std::string::npos);
   // On one node they need none.
-  placed = sage::actors::place_tasks(plan, {node("head", 1, 2)});
+  placed = sage::actors::place_tasks(plan, {node(sage::actors::NodeRole::head, 1, 2)});
   CHECK(placed.error.empty());
 }
 
@@ -217,12 +221,13 @@ TEST_CASE("placement: every mode keeps collect() at the submitter, or refuses") 
   for (auto mode : {PlacementMode::local, PlacementMode::spread, PlacementMode::cluster}) {
     CAPTURE(sage::detail::to_string(mode));
     plan.placement = mode;
-    auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2), submitter()});
+    auto placed =
+        sage::actors::place_tasks(plan, {node(sage::actors::NodeRole::head, 1, 2), submitter()});
     REQUIRE(placed.error.empty());
     CHECK(placed.node_of_task.back() == 1);
   }
   plan.placement = sage::detail::PlacementMode::spread;
-  auto placed = sage::actors::place_tasks(plan, {node("head", 1, 2)});
+  auto placed = sage::actors::place_tasks(plan, {node(sage::actors::NodeRole::head, 1, 2)});
   CHECK(placed.error.find("must run in the submitting program") != std::string::npos);
   CHECK_FALSE(sage::actors::place_tasks(plan, {}).error.empty());
 }

@@ -20,6 +20,7 @@
 /// `encode(ByteWriter&, const T&)` and `decode(ByteReader&, T&)`.
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -54,7 +55,10 @@ class ByteWriter {
   template <class T>
   void fixed(T v) {
     static_assert(std::is_trivially_copyable_v<T>);
-    // Every supported platform is little-endian (checked in codec.cpp).
+    // Written as in memory: the codec's byte order is little-endian, so the
+    // platform must be (every one SAGE builds on is).
+    static_assert(std::endian::native == std::endian::little,
+                  "SAGE's record codecs assume a little-endian platform");
     bytes(&v, sizeof v);
   }
   void varint(uint64_t v) {

@@ -18,14 +18,27 @@
 #include <caf/meta/type_name.hpp>
 
 #include <sage/actors/credentials.hpp>
+#include <sage/detail/environment_variables.hpp>
 
 namespace sage::actors {
+
+/// What a node is to its runtime.
+enum class NodeRole : uint8_t {
+  unknown,  ///< added by address only (`Environment::add_node`)
+  local,    ///< an embedded runtime's own node
+  head,     ///< a cluster's head daemon
+  worker,   ///< a cluster's worker daemon
+  client,   ///< a submitting program's node (its collect() sinks run there)
+};
+
+/// "head", "worker", ... ("" for `unknown`).
+std::string to_string(NodeRole role);
 
 /// What a node offers, as it registers.
 struct NodeInfo {
   std::string host;  ///< where its node actor is published
   uint16_t port = 0;
-  std::string role;  ///< "head" or "worker"
+  NodeRole role = NodeRole::unknown;
   double cpus = 0;
   int64_t memory_mb = 0;
   int32_t gpus = 0;
@@ -107,14 +120,14 @@ struct NodeOptions {
 
 /// A head: `port` is the JobManager's (19001 unless told otherwise).
 struct HeadOptions : NodeOptions {
-  HeadOptions() { port = 19001; }
+  HeadOptions() { port = detail::default_head_port; }
   uint64_t max_program_bytes = uint64_t{1} << 30;  ///< a bigger shipped program is refused
 };
 
 /// A worker: `port` is its node's; it registers with the head at `head_host:head_port`.
 struct WorkerOptions : NodeOptions {
   std::string head_host = "127.0.0.1";
-  uint16_t head_port = 19001;
+  uint16_t head_port = detail::default_head_port;
 };
 
 /// Called once the process serves: with the address it listens on.

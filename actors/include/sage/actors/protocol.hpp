@@ -282,8 +282,8 @@ struct NodeSetup {
   std::string head_host;  ///< daemons: where task hosts report
   uint16_t head_port = 0;
   TlsFiles tls;
-  std::string bind = "127.0.0.1";  ///< daemons: where task hosts listen for peers
-  std::string role;                ///< daemons: "head" or "worker" (names its job logs)
+  std::string bind = "127.0.0.1";     ///< daemons: where task hosts listen for peers
+  NodeRole role = NodeRole::unknown;  ///< daemons: head or worker (names its job logs)
 };
 
 /// A node of a job's deployment, as its Dispatcher sees it.

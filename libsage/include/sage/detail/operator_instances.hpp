@@ -77,6 +77,22 @@ class CurrentRecord {
   RuntimeContext* ctx_;
 };
 
+/// Calls the user's function on one record: a function class's `execute`, else
+/// the callable itself, with the record as `const&` and `extra` after it (a
+/// `Collector`); the context points at the record meanwhile, and a throw
+/// becomes an `OperatorFailure` naming the operator.
+template <class F, class T, class... Extra>
+decltype(auto) invoke_user(F& f, RuntimeContext& ctx, const T& x, Extra&... extra) {
+  return guarded(ctx, [&]() -> decltype(auto) {
+    CurrentRecord current(ctx, &x);
+    auto& g = user_fn(f);
+    if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
+      return g.execute(x, extra...);
+    else
+      return g(x, extra...);
+  });
+}
+
 /// An operator that emits records of type `Out`.
 template <class Out>
 class Emitter {
@@ -88,15 +104,16 @@ class Emitter {
 };
 
 /// Operators whose instance holds one user function `F`: open/close handling.
-template <class F>
-class WithFunction : public OperatorInstance {
+/// `Base` is `OperatorInstance`, or `SourceInstance` for a source.
+template <class F, class Base = OperatorInstance>
+class WithFunction : public Base {
  public:
   explicit WithFunction(F f) : fn_(std::move(f)) {}
   void open() override {
-    guarded(ctx_, [&] { open_user_fn(fn_, ctx_); });
+    guarded(this->ctx_, [&] { open_user_fn(fn_, this->ctx_); });
   }
   void close() override {
-    guarded(ctx_, [&] { close_user_fn(fn_); });
+    guarded(this->ctx_, [&] { close_user_fn(fn_); });
   }
 
  protected:
@@ -111,14 +128,7 @@ class MapInstance final : public WithFunction<F>, public Output<In>, public Emit
   using WithFunction<F>::WithFunction;
   void push(In&& x) override {
     ++this->records_in;
-    Out r = guarded(this->ctx_, [&]() -> Out {
-      CurrentRecord current(this->ctx_, &x);
-      auto& g = user_fn(this->fn_);
-      if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
-        return g.execute(std::as_const(x));
-      else
-        return g(std::as_const(x));
-    });
+    Out r = invoke_user(this->fn_, this->ctx_, std::as_const(x));
     ++this->records_out;
     this->out_.push(std::move(r));
   }
@@ -130,14 +140,7 @@ class FilterInstance final : public WithFunction<F>, public Output<T>, public Em
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
     ++this->records_in;
-    const bool keep = guarded(this->ctx_, [&]() -> bool {
-      CurrentRecord current(this->ctx_, &x);
-      auto& g = user_fn(this->fn_);
-      if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
-        return g.execute(std::as_const(x));
-      else
-        return static_cast<bool>(g(std::as_const(x)));
-    });
+    const bool keep = static_cast<bool>(invoke_user(this->fn_, this->ctx_, std::as_const(x)));
     if (keep) {
       ++this->records_out;
       this->out_.push(std::move(x));
@@ -154,18 +157,17 @@ class FlatMapInstance final : public WithFunction<F>, public Output<In>, public 
   void push(In&& x) override {
     ++this->records_in;
     Collector<Out> collector(this->out_, this->records_out);
-    guarded(this->ctx_, [&] {
-      CurrentRecord current(this->ctx_, &x);
-      auto& g = user_fn(this->fn_);
-      using G = std::remove_cvref_t<decltype(g)>;
-      if constexpr (std::is_base_of_v<BaseFunction, G>) {
-        g.execute(std::as_const(x), collector);
-      } else if constexpr (std::is_invocable_v<G&, const In&, Collector<Out>&>) {
-        g(std::as_const(x), collector);
-      } else {
-        for (auto&& y : g(std::as_const(x))) collector.collect(Out(std::forward<decltype(y)>(y)));
-      }
-    });
+    using G = std::remove_cvref_t<decltype(user_fn(this->fn_))>;
+    if constexpr (std::is_base_of_v<BaseFunction, G> ||
+                  std::is_invocable_v<G&, const In&, Collector<Out>&>) {
+      invoke_user(this->fn_, this->ctx_, std::as_const(x), collector);
+    } else {
+      guarded(this->ctx_, [&] {  // the range is read inside: its iteration may throw too
+        CurrentRecord current(this->ctx_, &x);
+        for (auto&& y : user_fn(this->fn_)(std::as_const(x)))
+          collector.collect(Out(std::forward<decltype(y)>(y)));
+      });
+    }
   }
 };
 
@@ -175,14 +177,7 @@ class SinkInstance final : public WithFunction<F>, public Output<T> {
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
     ++this->records_in;
-    guarded(this->ctx_, [&] {
-      CurrentRecord current(this->ctx_, &x);
-      auto& g = user_fn(this->fn_);
-      if constexpr (std::is_base_of_v<BaseFunction, std::remove_cvref_t<decltype(g)>>)
-        g.execute(std::as_const(x));
-      else
-        g(std::as_const(x));
-    });
+    invoke_user(this->fn_, this->ctx_, std::as_const(x));
   }
 };
 
@@ -269,55 +264,40 @@ class ItemsSourceInstance final : public SourceInstance, public Emitter<T> {
 
 /// `from_collection<F>`: a `BatchFunction<T>` per instance; `nullopt` ends it.
 template <class T, class F>
-class BatchSourceInstance final : public SourceInstance, public Emitter<T> {
+class BatchSourceInstance final : public WithFunction<std::unique_ptr<F>, SourceInstance>,
+                                  public Emitter<T> {
  public:
-  explicit BatchSourceInstance(std::unique_ptr<F> f) : fn_(std::move(f)) {}
-  void open() override {
-    guarded(ctx_, [&] { open_user_fn(fn_, ctx_); });
-  }
-  void close() override {
-    guarded(ctx_, [&] { close_user_fn(fn_); });
-  }
+  using WithFunction<std::unique_ptr<F>, SourceInstance>::WithFunction;
   SourceStep step(StepBudget& budget) override {
     size_t emitted = 0;
     while (emitted < budget.max_records && !budget.out_of_time()) {
-      std::optional<T> next = guarded(ctx_, [&] { return fn_->execute(); });
+      std::optional<T> next = guarded(this->ctx_, [&] { return this->fn_->execute(); });
       if (!next) return {emitted, true};
-      ++records_out;
+      ++this->records_out;
       ++emitted;
       this->out_.push(std::move(*next));
     }
     return {emitted, false};
   }
-
- private:
-  std::unique_ptr<F> fn_;
 };
 
 /// `from_source<F>`: a `SourceFunction<T>` per instance, called again and again.
 template <class T, class F>
-class FunctionSourceInstance final : public SourceInstance, public Emitter<T> {
+class FunctionSourceInstance final : public WithFunction<std::unique_ptr<F>, SourceInstance>,
+                                     public Emitter<T> {
  public:
-  explicit FunctionSourceInstance(std::unique_ptr<F> f) : fn_(std::move(f)) {}
-  void open() override {
-    guarded(ctx_, [&] { open_user_fn(fn_, ctx_); });
-  }
-  void close() override {
-    guarded(ctx_, [&] { close_user_fn(fn_); });
-  }
+  using WithFunction<std::unique_ptr<F>, SourceInstance>::WithFunction;
   SourceStep step(StepBudget& budget) override {
-    SourceContext<T> sctx(this->out_, records_out);
-    const uint64_t start = records_out;
-    while (!sctx.stopped() && records_out - start < budget.max_records && !budget.out_of_time()) {
-      const uint64_t before = records_out;
-      guarded(ctx_, [&] { fn_->execute(sctx); });
-      if (records_out == before) break;  // nothing now: let the task do other work
+    auto& out = this->records_out;
+    SourceContext<T> sctx(this->out_, out);
+    const uint64_t start = out;
+    while (!sctx.stopped() && out - start < budget.max_records && !budget.out_of_time()) {
+      const uint64_t before = out;
+      guarded(this->ctx_, [&] { this->fn_->execute(sctx); });
+      if (out == before) break;  // nothing now: let the task do other work
     }
-    return {static_cast<size_t>(records_out - start), sctx.stopped()};
+    return {static_cast<size_t>(out - start), sctx.stopped()};
   }
-
- private:
-  std::unique_ptr<F> fn_;
 };
 
 }  // namespace sage::detail
