@@ -53,11 +53,11 @@ struct Host {
   bool used = false;    ///< the node got tasks
 };
 
-class dispatcher_actor final : public caf::event_based_actor {
+class DispatcherActor final : public caf::event_based_actor {
  public:
-  dispatcher_actor(caf::actor_config& cfg, caf::actor job_manager, JobPlan plan,
-                   std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                   ListenerHandle listener)
+  DispatcherActor(caf::actor_config& cfg, caf::actor job_manager, JobPlan plan,
+                  std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
+                  ListenerHandle listener)
       : caf::event_based_actor(cfg),
         job_manager_(std::move(job_manager)),
         plan_(std::move(plan)),
@@ -547,9 +547,9 @@ class dispatcher_actor final : public caf::event_based_actor {
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                             std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
                             ListenerHandle listener) {
-  auto d = parent->spawn<dispatcher_actor>(caf::actor_cast<caf::actor>(parent), std::move(plan),
-                                           std::move(nodes), std::move(node_of_task),
-                                           std::move(listener));
+  auto d = parent->spawn<DispatcherActor>(caf::actor_cast<caf::actor>(parent), std::move(plan),
+                                          std::move(nodes), std::move(node_of_task),
+                                          std::move(listener));
   parent->monitor(d);
   return d;
 }

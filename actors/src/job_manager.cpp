@@ -26,22 +26,22 @@ namespace {
 /// How many ended jobs `cluster status` still lists.
 constexpr size_t ended_jobs_kept = 100;
 
-struct job_entry {
+struct JobEntry {
   caf::actor dispatcher;  ///< empty once the job ended
   ListenerHandle listener;
   JobReport report;  ///< as submitted; once ended, its final report
   std::vector<std::pair<caf::actor_addr, PlannedTask>> placed;  ///< what it holds, per node
 };
 
-struct node_entry {
+struct NodeEntry {
   caf::actor actor;
   NodeStatus status;
 };
 
-class job_manager_actor final : public caf::event_based_actor {
+class JobManagerActor final : public caf::event_based_actor {
  public:
-  job_manager_actor(caf::actor_config& cfg, caf::actor local_node, NodeInfo info,
-                    std::string state_dir, uint64_t max_program_bytes)
+  JobManagerActor(caf::actor_config& cfg, caf::actor local_node, NodeInfo info,
+                  std::string state_dir, uint64_t max_program_bytes)
       : caf::event_based_actor(cfg),
         programs_(state_dir.empty() ? std::string{} : state_dir + "/programs", max_program_bytes),
         workers_file_(state_dir.empty() ? std::string{} : state_dir + "/workers") {
@@ -52,7 +52,7 @@ class job_manager_actor final : public caf::event_based_actor {
           known_workers_.push_back(line);
     }
     if (local_node)
-      nodes_.push_back(node_entry{std::move(local_node), NodeStatus{std::move(info), true, {}}});
+      nodes_.push_back(NodeEntry{std::move(local_node), NodeStatus{std::move(info), true, {}}});
   }
 
   const char* name() const override { return "sage.job_manager"; }
@@ -180,7 +180,7 @@ class job_manager_actor final : public caf::event_based_actor {
                 JobSummary{id, r.name, std::string(to_string(static_cast<JobState>(r.state)))});
           }
           for (const auto& address : known_workers_)
-            if (std::none_of(nodes_.begin(), nodes_.end(), [&](const node_entry& n) {
+            if (std::none_of(nodes_.begin(), nodes_.end(), [&](const NodeEntry& n) {
                   return n.status.info.host + ":" + std::to_string(n.status.info.port) == address;
                 }))
               s.unregistered.push_back(address);
@@ -250,7 +250,7 @@ class job_manager_actor final : public caf::event_based_actor {
       detail::log("runtime").warn("job {} ({}) refused: {}", plan.id, plan.name, placement.error);
       return make_error(ErrorCode::refused, placement.error);
     }
-    job_entry entry;
+    JobEntry entry;
     entry.report.id = plan.id;
     entry.report.name = plan.name;
     entry.report.state = static_cast<int32_t>(JobState::running);
@@ -292,7 +292,7 @@ class job_manager_actor final : public caf::event_based_actor {
   }
 
   /// The job whose id is `prefix`, or starts with it (as with git).
-  caf::expected<std::map<std::string, job_entry>::iterator> find_job_entry(
+  caf::expected<std::map<std::string, JobEntry>::iterator> find_job_entry(
       const std::string& prefix) {
     if (auto it = jobs_.find(prefix); it != jobs_.end()) return it;
     auto found = jobs_.end();
@@ -375,10 +375,10 @@ class job_manager_actor final : public caf::event_based_actor {
       if (info.host.empty() || n.status.info.host != info.host || n.status.info.port != info.port)
         continue;
       if (n.status.alive && n.actor != node) demonitor(n.actor);
-      n = node_entry{std::move(node), NodeStatus{std::move(info), true, {}}};
+      n = NodeEntry{std::move(node), NodeStatus{std::move(info), true, {}}};
       return static_cast<uint32_t>(i);
     }
-    nodes_.push_back(node_entry{std::move(node), NodeStatus{std::move(info), true, {}}});
+    nodes_.push_back(NodeEntry{std::move(node), NodeStatus{std::move(info), true, {}}});
     return static_cast<uint32_t>(nodes_.size() - 1);
   }
 
@@ -429,20 +429,20 @@ class job_manager_actor final : public caf::event_based_actor {
   }
 
   ProgramStore programs_;
-  std::map<std::string, job_entry> jobs_;
+  std::map<std::string, JobEntry> jobs_;
   static constexpr size_t max_known_workers = 256;
   std::string workers_file_;
   std::vector<std::string> known_workers_;
   std::vector<std::string> job_order_;  // submission order, for listings
-  std::vector<node_entry> nodes_;       // in order of arrival; lost nodes stay, marked
+  std::vector<NodeEntry> nodes_;        // in order of arrival; lost nodes stay, marked
 };
 
 }  // namespace
 
 caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
                              std::string state_dir, uint64_t max_program_bytes) {
-  return system.spawn<job_manager_actor>(std::move(local_node), std::move(info),
-                                         std::move(state_dir), max_program_bytes);
+  return system.spawn<JobManagerActor>(std::move(local_node), std::move(info), std::move(state_dir),
+                                       max_program_bytes);
 }
 
 }  // namespace sage::actors

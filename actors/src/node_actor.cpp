@@ -66,9 +66,9 @@ struct TaskHost {
 /// at once starve each other and the cluster's heartbeats).
 size_t max_starting() { return std::max(2u, std::thread::hardware_concurrency()); }
 
-class node_actor final : public caf::event_based_actor {
+class NodeActor final : public caf::event_based_actor {
  public:
-  node_actor(caf::actor_config& cfg, NodeSetup setup)
+  NodeActor(caf::actor_config& cfg, NodeSetup setup)
       : caf::event_based_actor(cfg),
         setup_(std::move(setup)),
         programs_(setup_.hosts_programs ? setup_.state_dir + "/programs" : std::string{}) {}
@@ -423,7 +423,7 @@ class node_actor final : public caf::event_based_actor {
 }  // namespace
 
 caf::actor spawn_node(caf::actor_system& system, NodeSetup setup) {
-  return system.spawn<node_actor>(std::move(setup));
+  return system.spawn<NodeActor>(std::move(setup));
 }
 
 }  // namespace sage::actors

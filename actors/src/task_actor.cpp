@@ -27,9 +27,9 @@ using detail::BatchPtr;
 /// The longest a source step runs before the task handles its other messages.
 constexpr auto source_step_time = std::chrono::milliseconds(1);
 
-class task_actor final : public TaskHandle::base {
+class TaskActor final : public TaskHandle::base {
  public:
-  task_actor(caf::actor_config& cfg, JobSpecPtr job, int task_id, caf::actor dispatcher)
+  TaskActor(caf::actor_config& cfg, JobSpecPtr job, int task_id, caf::actor dispatcher)
       : TaskHandle::base(cfg),
         job_(std::move(job)),
         task_id_(task_id),
@@ -77,7 +77,7 @@ class task_actor final : public TaskHandle::base {
         [this](flush_atom) {
           flush_timer_pending_ = false;
           run_or_fail([&] {
-            if (phase_ == phase::running) body_->flush();
+            if (phase_ == Phase::running) body_->flush();
           });
         },
         [this](resume_atom) {
@@ -91,7 +91,7 @@ class task_actor final : public TaskHandle::base {
           paused_ = true;
           // What the source emitted already still flows: partial batches go out.
           run_or_fail([&] {
-            if (phase_ == phase::running) body_->flush();
+            if (phase_ == Phase::running) body_->flush();
           });
         },
         [this](job_resume_atom) {
@@ -100,7 +100,7 @@ class task_actor final : public TaskHandle::base {
         },
         [this](stop_atom) {
           run_or_fail([&] {
-            if (phase_ == phase::running && body_->is_source()) finish();
+            if (phase_ == Phase::running && body_->is_source()) finish();
           });
         },
     };
@@ -119,9 +119,9 @@ class task_actor final : public TaskHandle::base {
   }
 
  private:
-  enum class phase { created, running, closing, done };
+  enum class Phase { created, running, closing, done };
 
-  struct out_channel {
+  struct OutChannel {
     TaskHandle peer;
     uint32_t peer_slot = 0;
     int32_t credit = 0;
@@ -130,7 +130,7 @@ class task_actor final : public TaskHandle::base {
     bool eos_sent = false;
   };
 
-  struct in_channel {
+  struct InChannel {
     TaskHandle peer;
     uint32_t peer_slot = 0;
     std::deque<BatchPtr> queued;
@@ -140,13 +140,13 @@ class task_actor final : public TaskHandle::base {
   };
 
   /// The writers' way out: send with credit, queue without.
-  class transport final : public detail::BatchTransport {
+  class Transport final : public detail::BatchTransport {
    public:
-    explicit transport(task_actor* self) : self_(self) {}
+    explicit Transport(TaskActor* self) : self_(self) {}
     void send(uint32_t slot, BatchPtr batch) override { self_->send_batch(slot, std::move(batch)); }
 
    private:
-    task_actor* self_;
+    TaskActor* self_;
   };
 
   void wire(const TaskWiring& w) {
@@ -176,7 +176,7 @@ class task_actor final : public TaskHandle::base {
   /// A watched peer ended. Normally it just finished (or the job is being
   /// ended); only an unreachable one is news.
   void on_peer_down(const caf::down_msg& dm) {
-    if (dm.reason != caf::exit_reason::remote_link_unreachable || phase_ == phase::done) return;
+    if (dm.reason != caf::exit_reason::remote_link_unreachable || phase_ == Phase::done) return;
     int peer_task = -1;
     for (const auto& ch : job_->plan.channels) {
       const auto out_slot = static_cast<size_t>(ch.from_slot);
@@ -195,7 +195,7 @@ class task_actor final : public TaskHandle::base {
   void start() {
     body_ = std::make_unique<detail::TaskBody>(*job_, task_id_, transport_);
     body_->open();
-    phase_ = phase::running;
+    phase_ = Phase::running;
     for (auto& c : in_)
       send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
     if (body_->is_source())
@@ -265,7 +265,7 @@ class task_actor final : public TaskHandle::base {
   /// Processes queued input batches, fairly across channels, until none is left
   /// or an output channel runs out of credit.
   void drain_inputs() {
-    if (phase_ != phase::running || body_->is_source()) return;
+    if (phase_ != Phase::running || body_->is_source()) return;
     const size_t n = in_.size();
     size_t idle = 0;
     while (!blocked() && !held_back() && idle < n) {
@@ -297,7 +297,7 @@ class task_actor final : public TaskHandle::base {
   // -- sources -----------------------------------------------------------------
 
   void schedule_source_step() {
-    if (phase_ != phase::running || !body_->is_source() || source_step_scheduled_ || blocked() ||
+    if (phase_ != Phase::running || !body_->is_source() || source_step_scheduled_ || blocked() ||
         paused_)
       return;
     source_step_scheduled_ = true;
@@ -305,7 +305,7 @@ class task_actor final : public TaskHandle::base {
   }
 
   void source_step() {
-    if (phase_ != phase::running || blocked() || held_back() || paused_) return;
+    if (phase_ != Phase::running || blocked() || held_back() || paused_) return;
     detail::StepBudget budget(job_->batch_size, source_step_time, &blocked_channels_);
     const auto step = body_->run_source(budget);
     if (step.ended) {
@@ -335,7 +335,7 @@ class task_actor final : public TaskHandle::base {
 
   void after_step() {
     body_->publish_counters();
-    if (phase_ != phase::running || !body_->has_partial()) return;
+    if (phase_ != Phase::running || !body_->has_partial()) return;
     if (job_->buffer_timeout_ms == 0 || (mailbox().empty() && !blocked())) {
       // Nothing else to do now: do not let a partial batch wait. (A blocked task
       // resumes when credit arrives; its partial batches keep filling meanwhile.)
@@ -352,7 +352,7 @@ class task_actor final : public TaskHandle::base {
   /// Every input ended (or the source did): close the operators, ship what is
   /// left, then end-of-stream on every output once its pending batches are out.
   void finish() {
-    phase_ = phase::closing;
+    phase_ = Phase::closing;
     body_->close();
     body_->flush();
     body_->publish_counters();
@@ -364,10 +364,10 @@ class task_actor final : public TaskHandle::base {
   }
 
   void maybe_complete() {
-    if (phase_ != phase::closing) return;
+    if (phase_ != Phase::closing) return;
     for (const auto& c : out_)
       if (!c.eos_sent) return;
-    phase_ = phase::done;
+    phase_ = Phase::done;
     body_.reset();
     caf::anon_send(dispatcher_, task_done_atom::value, task_id_);
     quit();
@@ -376,7 +376,7 @@ class task_actor final : public TaskHandle::base {
   /// Runs `f`; a failure (the user's or ours) is reported and ends the task.
   template <class F>
   void run_or_fail(F&& f) {
-    if (phase_ == phase::done) return;
+    if (phase_ == Phase::done) return;
     try {
       f();
     } catch (const detail::OperatorFailure& e) {
@@ -391,7 +391,7 @@ class task_actor final : public TaskHandle::base {
   }
 
   void report_failure(const std::string& op, int instance, const std::string& message) {
-    phase_ = phase::done;
+    phase_ = Phase::done;
     caf::anon_send(dispatcher_, task_fail_atom::value, task_id_, op, instance, message);
     quit();
   }
@@ -402,11 +402,11 @@ class task_actor final : public TaskHandle::base {
   /// Untyped: a typed actor writes to it with `anon_send` (CAF 0.17 lets it
   /// `send` only to typed actors); the Dispatcher knows tasks by their ids.
   caf::actor dispatcher_;
-  transport transport_;
+  Transport transport_;
   std::unique_ptr<detail::TaskBody> body_;
-  phase phase_ = phase::created;
-  std::vector<out_channel> out_;
-  std::vector<in_channel> in_;
+  Phase phase_ = Phase::created;
+  std::vector<OutChannel> out_;
+  std::vector<InChannel> in_;
   size_t next_input_ = 0;
   int blocked_channels_ = 0;
   /// Backpressure: how long the task has waited for credit, in all (published
@@ -425,7 +425,7 @@ class task_actor final : public TaskHandle::base {
 
 TaskHandle spawn_task(caf::event_based_actor* parent, JobSpecPtr job, int task_id,
                       caf::actor dispatcher) {
-  return parent->spawn<task_actor>(std::move(job), task_id, std::move(dispatcher));
+  return parent->spawn<TaskActor>(std::move(job), task_id, std::move(dispatcher));
 }
 
 }  // namespace sage::actors

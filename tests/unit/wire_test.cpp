@@ -11,7 +11,7 @@ namespace {
 
 using namespace sage::detail;
 
-struct Sink : Output<std::pair<std::string, int64_t>> {
+struct Sink : Receiver<std::pair<std::string, int64_t>> {
   std::vector<std::pair<std::string, int64_t>> got;
   void push(std::pair<std::string, int64_t>&& x) override { got.push_back(std::move(x)); }
 };

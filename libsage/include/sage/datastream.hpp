@@ -182,7 +182,7 @@ class StreamOps {
     r.kind = p == Partition::hash        ? Routing::hash
              : p == Partition::broadcast ? Routing::broadcast
                                          : Routing::round_robin;
-    r.key_selector = std::static_pointer_cast<const KeySelector<T>>(selector);
+    r.key_selector = std::static_pointer_cast<const KeySelector<T>>(selector);  // of T, not K
     r.key_extractor = std::static_pointer_cast<const KeyExtractor<K>>(selector);
     return KeyedStream<T, K>(env_, node_, std::move(r));
   }
@@ -196,8 +196,7 @@ class StreamOps {
   DataStream<T> partition_custom(P p) {
     auto factory = std::make_shared<TypedPartitionerFactory<T, P>>(std::move(p));
     return repartition(Routing::custom,
-                       std::static_pointer_cast<const void>(
-                           std::static_pointer_cast<const PartitionerFactory<T>>(factory)));
+                       std::static_pointer_cast<const PartitionerFactory<T>>(factory));
   }
 
  protected:
@@ -223,7 +222,8 @@ class StreamOps {
     graph.add_edge(node_, id, routing_);
     return id;
   }
-  DataStream<T> repartition(Routing kind, std::shared_ptr<const void> partitioner) {
+  DataStream<T> repartition(Routing kind,
+                            std::shared_ptr<const PartitionerFactoryBase> partitioner) {
     EdgeRouting r;
     r.kind = kind;
     r.partitioner = std::move(partitioner);

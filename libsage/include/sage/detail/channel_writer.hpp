@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -24,9 +25,8 @@ namespace sage::detail {
 
 /// Makes the per-instance partitioner of a custom edge.
 template <class T>
-class PartitionerFactory {
+class PartitionerFactory : public PartitionerFactoryBase {
  public:
-  virtual ~PartitionerFactory() = default;
   [[nodiscard]] virtual std::function<size_t(const T&, size_t)> make() const = 0;
 };
 
@@ -46,7 +46,7 @@ class TypedPartitionerFactory final : public PartitionerFactory<T> {
 /// Partitions the records of one edge over its channels, one batch buffer per
 /// channel, and ships a buffer through the transport once it holds a batch.
 template <class T>
-class ChannelWriter final : public Output<T>, public ChannelWriterBase {
+class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
  public:
   ChannelWriter(const EdgeRouting& routing, WriterSetup setup, const RuntimeContext& ctx)
       : kind_(routing.kind),
@@ -59,9 +59,9 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
       setup_.batch_size =
           std::max<size_t>(1, std::min(setup_.batch_size, setup_.batch_bytes / sizeof(T)));
     if (kind_ == Routing::hash)
-      key_ = std::static_pointer_cast<const KeySelector<T>>(routing.key_selector)->clone_selector();
+      key_ = typed<KeySelector<T>>(routing.key_selector)->clone_selector();
     if (kind_ == Routing::custom)
-      custom_ = std::static_pointer_cast<const PartitionerFactory<T>>(routing.partitioner)->make();
+      custom_ = typed<PartitionerFactory<T>>(routing.partitioner)->make();
     next_ = static_cast<size_t>(setup_.instance) % buffers_.size();
     for (auto& b : buffers_) b.reserve(setup_.batch_size);
   }
@@ -106,6 +106,17 @@ class ChannelWriter final : public Output<T>, public ChannelWriterBase {
   }
 
  private:
+  /// The edge's typed part, for this writer's records (another type would be a
+  /// bug of the graph: caught here, once per task, not per record).
+  template <class Typed, class Erased>
+  static const Typed* typed(const std::shared_ptr<const Erased>& erased) {
+    const auto* t = dynamic_cast<const Typed*>(erased.get());
+    if (t == nullptr)
+      throw std::logic_error("an edge's routing is not for records of type " +
+                             type_name(typeid(T)));
+    return t;
+  }
+
   /// The user's key selector runs here, in the operator whose output is keyed:
   /// a throw fails the job under that operator's name.
   size_t key_hash(const T& x) {

@@ -55,12 +55,20 @@ enum class Routing : uint8_t {
 
 const char* to_string(Routing r);
 
+/// A user's `Partitioner` for records of some type, as an edge holds it; the
+/// edge's typed writer casts it back to its `PartitionerFactory<T>`.
+class PartitionerFactoryBase {
+ public:
+  virtual ~PartitionerFactoryBase() = default;
+};
+
 /// The typed parts of an edge's routing, type-erased; only the typed writer of
 /// the edge's upstream node casts them back.
 struct EdgeRouting {
   Routing kind = Routing::unset;
-  std::shared_ptr<const void> key_selector;               ///< `KeySelector<T>` (hash)
-  std::shared_ptr<const void> partitioner;                ///< `PartitionerFactory<T>` (custom)
+  std::shared_ptr<const KeySelectorBase> key_selector;  ///< a `KeySelector<T>` (hash)
+  std::shared_ptr<const PartitionerFactoryBase>
+      partitioner;                                        ///< a `PartitionerFactory<T>` (custom)
   std::shared_ptr<const KeyExtractorBase> key_extractor;  ///< set on keyed streams
 };
 

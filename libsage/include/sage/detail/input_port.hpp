@@ -16,7 +16,7 @@ namespace sage::detail {
 template <class T>
 class InputPort final : public InputPortBase {
  public:
-  InputPort(Output<T>* target, RuntimeContext& ctx, const KeyExtractorBase* key)
+  InputPort(Receiver<T>* target, RuntimeContext& ctx, const KeyExtractorBase* key)
       : target_(target), ctx_(&ctx), key_(key ? key->clone_extractor() : nullptr) {}
   size_t consume(BatchBase& batch) override {
     ContextAccess::set_key_extractor(*ctx_, key_.get());
@@ -37,7 +37,7 @@ class InputPort final : public InputPortBase {
     return records.size();
   }
 
-  Output<T>* target_;
+  Receiver<T>* target_;
   RuntimeContext* ctx_;
   std::unique_ptr<KeyExtractorBase> key_;  // this instance's copy of the key selector
 };

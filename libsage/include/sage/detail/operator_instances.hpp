@@ -123,7 +123,7 @@ class WithFunction : public Base {
 // -- operator instances ----------------------------------------------------------
 
 template <class In, class Out, class F>
-class MapInstance final : public WithFunction<F>, public Output<In>, public Emitter<Out> {
+class MapInstance final : public WithFunction<F>, public Receiver<In>, public Emitter<Out> {
  public:
   using WithFunction<F>::WithFunction;
   void push(In&& x) override {
@@ -135,7 +135,7 @@ class MapInstance final : public WithFunction<F>, public Output<In>, public Emit
 };
 
 template <class T, class F>
-class FilterInstance final : public WithFunction<F>, public Output<T>, public Emitter<T> {
+class FilterInstance final : public WithFunction<F>, public Receiver<T>, public Emitter<T> {
  public:
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
@@ -151,7 +151,7 @@ class FilterInstance final : public WithFunction<F>, public Output<T>, public Em
 /// Flatmap: the function takes a `Collector<Out>&`, or (for lambdas) returns a
 /// range of `Out`, whose elements are emitted in order.
 template <class In, class Out, class F>
-class FlatMapInstance final : public WithFunction<F>, public Output<In>, public Emitter<Out> {
+class FlatMapInstance final : public WithFunction<F>, public Receiver<In>, public Emitter<Out> {
  public:
   using WithFunction<F>::WithFunction;
   void push(In&& x) override {
@@ -172,7 +172,7 @@ class FlatMapInstance final : public WithFunction<F>, public Output<In>, public 
 };
 
 template <class T, class F>
-class SinkInstance final : public WithFunction<F>, public Output<T> {
+class SinkInstance final : public WithFunction<F>, public Receiver<T> {
  public:
   using WithFunction<F>::WithFunction;
   void push(T&& x) override {
@@ -184,7 +184,7 @@ class SinkInstance final : public WithFunction<F>, public Output<T> {
 /// `collect()`: hands records to the program's buffer, holding its task back
 /// while the program reads behind.
 template <class T>
-class CollectInstance final : public OperatorInstance, public Output<T>, public HoldBack {
+class CollectInstance final : public OperatorInstance, public Receiver<T>, public HoldBack {
  public:
   explicit CollectInstance(std::shared_ptr<CollectBuffer<T>> buffer) : buffer_(std::move(buffer)) {}
   void open() override {}

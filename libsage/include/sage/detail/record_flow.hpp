@@ -1,7 +1,7 @@
 #pragma once
 /// @file record_flow.hpp
 /// How records move inside one task: every operator instance consumes records
-/// through `Output<T>::push` and hands its results to a `FanOut<T>`, which calls
+/// through `Receiver<T>::push` and hands its results to a `FanOut<T>`, which calls
 /// the chained operators and channel writers that follow it. Between tasks,
 /// records travel as `Batch<T>` objects behind a `BatchPtr`.
 
@@ -24,9 +24,9 @@ namespace sage::detail {
 /// Something that consumes records of type `T`: an operator instance or a
 /// channel writer. One virtual call per record and hop.
 template <class T>
-class Output {
+class Receiver {
  public:
-  virtual ~Output() = default;
+  virtual ~Receiver() = default;
   virtual void push(T&& record) = 0;
 };
 
@@ -35,7 +35,7 @@ class Output {
 template <class T>
 class FanOut {
  public:
-  void add(Output<T>* target) { targets_.push_back(target); }
+  void add(Receiver<T>* target) { targets_.push_back(target); }
   [[nodiscard]] size_t size() const { return targets_.size(); }
 
   void push(T&& x) {
@@ -58,7 +58,7 @@ class FanOut {
   }
 
  private:
-  std::vector<Output<T>*> targets_;
+  std::vector<Receiver<T>*> targets_;
 };
 
 /// A batch of records. The runtime moves batches between tasks without looking
@@ -207,11 +207,17 @@ struct KeyHash<std::tuple<Ts...>> {
   }
 };
 
+/// A key selector of some record type, as an edge holds it (`EdgeRouting`);
+/// only the edge's typed writer casts it back to its `KeySelector<T>`.
+class KeySelectorBase {
+ public:
+  virtual ~KeySelectorBase() = default;
+};
+
 /// Picks the downstream instance of a keyed record; also serves `ctx().key<K>()`.
 template <class T>
-class KeySelector {
+class KeySelector : public KeySelectorBase {
  public:
-  virtual ~KeySelector() = default;
   [[nodiscard]] virtual size_t hash(const T& record) const = 0;
   /// A copy for one writer: the user's selector is copied per instance.
   [[nodiscard]] virtual std::unique_ptr<KeySelector<T>> clone_selector() const = 0;

@@ -81,8 +81,8 @@ class TypedNode final : public Node {
 
  private:
   template <class T>
-  static Output<T>& input_of(OperatorInstance& inst) {
-    auto* in = dynamic_cast<Output<T>*>(&inst);
+  static Receiver<T>& input_of(OperatorInstance& inst) {
+    auto* in = dynamic_cast<Receiver<T>*>(&inst);
     if (in == nullptr)
       throw std::logic_error("sage: chained operators disagree on the record type");
     return *in;
