@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include <sage/detail/key_groups.hpp>
 #include <sage/error.hpp>
 
 namespace sage::detail {
@@ -52,6 +53,13 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
   PhysicalPlan plan;
   plan.parallelism = resolve_parallelism(graph, config);
   const bool chaining = config.get_bool(config_keys::chaining, true);
+  const auto max_parallelism =
+      config.get_int(config_keys::max_parallelism, default_max_parallelism);
+  if (max_parallelism < 1 || max_parallelism > max_max_parallelism)
+    throw GraphError("config 'state.max_parallelism' must be between 1 and " +
+                     std::to_string(max_max_parallelism) + ", got " +
+                     std::to_string(max_parallelism));
+  plan.max_parallelism = static_cast<int>(max_parallelism);
 
   // Routing: the default is forward between equal parallelisms, else round-robin.
   for (const auto& e : graph.edges) {
@@ -61,6 +69,11 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
     if (r == Routing::forward && !equal)
       throw GraphError("forward edge from '" + graph.nodes[e.from]->name + "' to '" +
                        graph.nodes[e.to]->name + "' needs equal parallelism");
+    if (r == Routing::hash && plan.parallelism[e.to] > plan.max_parallelism)
+      throw GraphError("operator '" + graph.nodes[e.to]->name + "' on a keyed stream has " +
+                       std::to_string(plan.parallelism[e.to]) +
+                       " instances, more than its key groups (state.max_parallelism " +
+                       std::to_string(plan.max_parallelism) + ")");
     plan.routing.push_back(r);
     // Chained: a forward edge of equal parallelism into an operator with one
     // input edge, where both ends allow it.

@@ -55,6 +55,7 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     setup.batch_bytes = job.batch_bytes;
     setup.record_max_bytes = job.record_max_bytes;
     setup.instance = task.instance;
+    setup.max_parallelism = plan.max_parallelism;
     writers_.push_back(graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]],
                                                            routing, std::move(setup)));
   }

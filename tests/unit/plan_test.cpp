@@ -92,3 +92,17 @@ TEST_CASE("plan: invalid graphs are GraphErrors") {
   f.env.config().set("parallelism", -1);
   CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("at least 1"), sage::GraphError);
 }
+
+TEST_CASE("plan: a keyed operator has at most state.max_parallelism instances") {
+  PlanFixture f;
+  f.env.from_batch({1, 2}).key_by(identity).map(identity).parallelism(4).print();
+  f.env.config().set("state.max_parallelism", 4);
+  CHECK(f.compile().max_parallelism == 4);
+  f.env.config().set("state.max_parallelism", 3);
+  CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("more than its key groups"),
+                       sage::GraphError);
+  f.env.config().set("state.max_parallelism", 0);
+  CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("state.max_parallelism"), sage::GraphError);
+  f.env.config().set("state.max_parallelism", 40000);
+  CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("between 1 and 32768"), sage::GraphError);
+}

@@ -103,3 +103,45 @@ TEST_CASE("KeyHash: pairs and tuples combine their elements") {
   KeyHash<std::tuple<int, int, int>> t;
   CHECK(t({1, 2, 3}) != t({3, 2, 1}));
 }
+
+TEST_CASE("key groups: contiguous ranges cover every group once, and own what they route") {
+  for (int max_p : {1, 7, 128, 32768}) {
+    for (int p : {1, 2, 3, 5, 7}) {
+      if (p > max_p) continue;
+      CAPTURE(max_p);
+      CAPTURE(p);
+      int next = 0;
+      for (int i = 0; i < p; ++i) {
+        const auto range = key_groups_of(i, max_p, p);
+        CHECK(range.first == next);  // contiguous, in instance order
+        CHECK(range.size() >= max_p / p);
+        CHECK(range.size() <= max_p / p + 1);  // balanced
+        next = range.last + 1;
+      }
+      CHECK(next == max_p);  // every group owned, none twice
+      for (int g = 0; g < max_p; g += std::max(1, max_p / 500)) {
+        const int owner = owner_of_key_group(g, max_p, p);
+        CHECK(key_groups_of(owner, max_p, p).contains(g));
+      }
+    }
+  }
+}
+
+TEST_CASE("writer: hash routing sends a key to the owner of its key group") {
+  FakeTransport t;
+  sage::RuntimeContext ctx;
+  auto selector = std::make_shared<TypedKeySelector<int, int, int (*)(const int&)>>(
+      +[](const int& x) { return x; });
+  EdgeRouting r;
+  r.kind = Routing::hash;
+  r.key_selector = std::static_pointer_cast<const KeySelector<int>>(selector);
+  auto s = setup(t, 3, 1);
+  s.max_parallelism = 16;
+  ChannelWriter<int> w(r, s, ctx);
+  for (int i = 0; i < 200; ++i) w.push(int(i));
+  REQUIRE(t.shipped.size() == 200);
+  for (const auto& [slot, records] : t.shipped) {
+    const int group = key_group_of(selector->hash(records.front()), 16);
+    CHECK(slot == 10u + static_cast<uint32_t>(owner_of_key_group(group, 16, 3)));
+  }
+}

@@ -86,6 +86,8 @@ inline constexpr std::string_view record_max_bytes =
     "record.max_bytes";  // a bigger record fails the job, default 256 MiB (at most 1 GiB)
 inline constexpr std::string_view chaining = "chaining";  // operator chaining, default true
 inline constexpr std::string_view scheduler_threads = "scheduler.threads";  // default: cores
+inline constexpr std::string_view max_parallelism =
+    "state.max_parallelism";  // key groups of a keyed stream, default 128 (at most 32768)
 }  // namespace config_keys
 
 }  // namespace sage

@@ -15,6 +15,7 @@
 
 #include <sage/detail/footprint.hpp>
 #include <sage/detail/graph.hpp>
+#include <sage/detail/key_groups.hpp>
 #include <sage/detail/operator_instance.hpp>
 #include <sage/detail/record_flow.hpp>
 #include <sage/functions.hpp>
@@ -70,8 +71,10 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
     const size_t n = buffers_.size();
     size_t i = 0;
     switch (kind_) {
-      case Routing::hash:
-        i = key_hash(x) % n;
+      case Routing::hash:  // to the owner of the key's group (key_groups.hpp)
+        i = static_cast<size_t>(
+            owner_of_key_group(key_group_of(key_hash(x), setup_.max_parallelism),
+                               setup_.max_parallelism, static_cast<int>(n)));
         break;
       case Routing::round_robin:
         i = next_;

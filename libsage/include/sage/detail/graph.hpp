@@ -96,7 +96,8 @@ struct WriterSetup {
   size_t batch_size = 4096;
   size_t batch_bytes = size_t{1} << 20;         ///< a batch is cut at this footprint too
   size_t record_max_bytes = size_t{256} << 20;  ///< a bigger record fails the job
-  int instance = 0;  ///< this task's instance index (round-robin starts here)
+  int instance = 0;           ///< this task's instance index (round-robin starts here)
+  int max_parallelism = 128;  ///< key groups of a hash edge (key_groups.hpp)
 };
 
 /// One operator of the logical graph.

@@ -53,6 +53,7 @@ struct ChainPlan {
 
 struct PhysicalPlan {
   std::vector<int> parallelism;  ///< by node
+  int max_parallelism = 128;     ///< `state.max_parallelism`: key groups of keyed streams
   std::vector<Routing> routing;  ///< by edge, resolved (never `unset`)
   std::vector<bool> chained;     ///< by edge
   std::vector<ChainPlan> chains;
