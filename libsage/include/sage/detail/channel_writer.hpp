@@ -59,8 +59,17 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
     if constexpr (fixed_footprint<T>)
       setup_.batch_size =
           std::max<size_t>(1, std::min(setup_.batch_size, setup_.batch_bytes / sizeof(T)));
-    if (kind_ == Routing::hash)
+    if (kind_ == Routing::hash) {
       key_ = typed<KeySelector<T>>(routing.key_selector)->clone_selector();
+      // Each group's owner, looked up per record (no division on the hot path);
+      // with a power of two of groups (the default 128) the group is a mask.
+      groups_ = std::max(1, setup_.max_parallelism);
+      group_owner_.resize(static_cast<size_t>(groups_));
+      for (int g = 0; g < groups_; ++g)
+        group_owner_[static_cast<size_t>(g)] = static_cast<uint32_t>(
+            owner_of_key_group(g, groups_, static_cast<int>(setup_.channels.size())));
+      if ((groups_ & (groups_ - 1)) == 0) group_mask_ = static_cast<uint64_t>(groups_ - 1);
+    }
     if (kind_ == Routing::custom)
       custom_ = typed<PartitionerFactory<T>>(routing.partitioner)->make();
     next_ = static_cast<size_t>(setup_.instance) % buffers_.size();
@@ -71,11 +80,12 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
     const size_t n = buffers_.size();
     size_t i = 0;
     switch (kind_) {
-      case Routing::hash:  // to the owner of the key's group (key_groups.hpp)
-        i = static_cast<size_t>(
-            owner_of_key_group(key_group_of(key_hash(x), setup_.max_parallelism),
-                               setup_.max_parallelism, static_cast<int>(n)));
+      case Routing::hash: {  // to the owner of the key's group (key_groups.hpp)
+        const uint64_t h = key_hash(x);
+        i = group_owner_[group_mask_ != 0 ? (h & group_mask_)
+                                          : static_cast<uint64_t>(key_group_of(h, groups_))];
         break;
+      }
       case Routing::round_robin:
         i = next_;
         next_ = (next_ + 1 == n) ? 0 : next_ + 1;
@@ -165,6 +175,9 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
   std::vector<std::vector<T>> buffers_;
   std::vector<size_t> bytes_;  ///< the footprint of each buffer's records
   std::unique_ptr<KeySelector<T>> key_;
+  int groups_ = 1;                     ///< key groups (hash edges)
+  uint64_t group_mask_ = 0;            ///< groups - 1 when a power of two, else 0
+  std::vector<uint32_t> group_owner_;  ///< by key group: the channel of its owner
   std::function<size_t(const T&, size_t)> custom_;
   size_t next_ = 0;
   const RuntimeContext* ctx_;

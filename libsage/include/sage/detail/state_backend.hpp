@@ -1,0 +1,384 @@
+#pragma once
+/// @file state_backend.hpp
+/// The heap state backend: the managed state of one operator instance, and its
+/// snapshot to bytes and restore (docs/state-and-time.md).
+///
+/// Keyed state is kept by key group (key_groups.hpp). The keys an instance has
+/// seen are interned in a `KeyDictionary<K>`, each with a dense id, so that
+/// every state is a table typed on its value only, indexed by that id; the
+/// current key is set once per record. A snapshot writes, per key group, the
+/// group's keys and then every state's entries of the group, all through the
+/// record codecs. A restore keeps the groups the instance owns, from any
+/// number of snapshots: state taken at one parallelism restores at another.
+/// Operator state (an operator that is not on a keyed stream) is one entry per
+/// state.
+///
+/// Snapshot format (all integers varints unless said otherwise):
+///   "SGS1" (4 bytes), max_parallelism (0: operator state), key type name,
+///   group count; per group: group, key count, keys (codec of K),
+///   table count; per table: name, kind (1 byte), value type name,
+///     group count; per group: group, entry count, entries (the key's index in
+///     its group's key list, the value's byte length, the value's codec).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sage/codec.hpp>
+#include <sage/detail/key_groups.hpp>
+#include <sage/detail/record_flow.hpp>
+#include <sage/state.hpp>
+
+namespace sage::detail {
+
+/// The id of the one entry of operator state.
+inline constexpr uint32_t operator_state_id = 0;
+
+// -- keys ------------------------------------------------------------------------------
+
+/// The keys a keyed operator instance has seen, each with a dense id.
+class KeyDictionaryBase {
+ public:
+  virtual ~KeyDictionaryBase() = default;
+  /// The ids of `group`'s keys, in the order they were first seen.
+  [[nodiscard]] virtual const std::vector<uint32_t>& ids_of(int group) const = 0;
+  /// Every group with a key.
+  [[nodiscard]] virtual std::vector<int> groups() const = 0;
+  /// Writes the keys of `ids` (of one group), in that order.
+  virtual void write_keys(const std::vector<uint32_t>& ids, ByteWriter& w) const = 0;
+  /// Reads `n` keys of `group` as `write_keys` wrote them; returns their ids here.
+  virtual std::vector<uint32_t> read_keys(int group, size_t n, ByteReader& r) = 0;
+  /// Reads `n` keys and forgets them (a group another instance owns).
+  virtual void skip_keys(size_t n, ByteReader& r) const = 0;
+  [[nodiscard]] virtual std::string key_type() const = 0;
+};
+
+template <class K>
+class KeyDictionary final : public KeyDictionaryBase {
+ public:
+  /// The id of `key`, of key group `group`: given one when first seen.
+  uint32_t intern(const K& key, int group) {
+    auto [it, fresh] = ids_.try_emplace(key, static_cast<uint32_t>(keys_.size()));
+    if (fresh) {
+      keys_.push_back(&it->first);
+      by_group_[group].push_back(it->second);
+    }
+    return it->second;
+  }
+  [[nodiscard]] const K& key(uint32_t id) const { return *keys_.at(id); }
+  [[nodiscard]] size_t size() const { return keys_.size(); }
+
+  [[nodiscard]] const std::vector<uint32_t>& ids_of(int group) const override {
+    static const std::vector<uint32_t> none;
+    auto it = by_group_.find(group);
+    return it == by_group_.end() ? none : it->second;
+  }
+  [[nodiscard]] std::vector<int> groups() const override {
+    std::vector<int> out;
+    for (const auto& [g, ids] : by_group_) out.push_back(g);
+    return out;
+  }
+  void write_keys(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
+    if constexpr (has_codec<K>) {
+      for (uint32_t id : ids) Codec<K>::encode(w, *keys_.at(id));
+    } else {
+      throw std::logic_error("the key type " + key_type() +
+                             " has no codec: its keyed state cannot be snapshotted");
+    }
+  }
+  std::vector<uint32_t> read_keys(int group, size_t n, ByteReader& r) override {
+    std::vector<uint32_t> ids;
+    if constexpr (has_codec<K>) {
+      ids.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        K key{};
+        Codec<K>::decode(r, key);
+        ids.push_back(intern(key, group));
+      }
+    } else {
+      throw std::logic_error("the key type " + key_type() +
+                             " has no codec: its keyed state cannot be restored");
+    }
+    return ids;
+  }
+  void skip_keys(size_t n, ByteReader& r) const override {
+    if constexpr (has_codec<K>) {
+      for (size_t i = 0; i < n; ++i) {
+        K key{};
+        Codec<K>::decode(r, key);
+      }
+    } else {
+      throw std::logic_error("the key type " + key_type() +
+                             " has no codec: its keyed state cannot be restored");
+    }
+  }
+  [[nodiscard]] std::string key_type() const override { return type_name(typeid(K)); }
+
+ private:
+  std::unordered_map<K, uint32_t, KeyHash<K>> ids_;
+  std::vector<const K*> keys_;  // by id; the map's nodes do not move
+  std::map<int, std::vector<uint32_t>> by_group_;
+};
+
+// -- tables ----------------------------------------------------------------------------
+
+enum class StateKind : uint8_t { value = 1, list = 2, map = 3 };
+
+/// One named state of an instance, untyped.
+class StateTableBase {
+ public:
+  virtual ~StateTableBase() = default;
+  [[nodiscard]] virtual StateKind kind() const = 0;
+  [[nodiscard]] virtual std::string value_type() const = 0;
+  /// Writes the entries of the keys `ids` (one group's, in order): their count,
+  /// then each as (index in `ids`, byte length, value): an entry can be read,
+  /// moved or skipped without knowing its type.
+  virtual void write_entries(const std::vector<uint32_t>& ids, ByteWriter& w) const = 0;
+  /// Reads what `write_entries` wrote, `ids` being the same keys' ids here.
+  virtual void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) = 0;
+};
+
+class StateBackend;
+
+/// A state's entries, by key id, of stored type `S`.
+template <class S, StateKind Kind>
+class HeapTable : public StateTableBase {
+ public:
+  static_assert(has_codec<S>,
+                "a state's type needs a codec (sage/codec.hpp): state is snapshotted through it");
+  explicit HeapTable(const StateBackend& backend) : backend_(&backend) {}
+  [[nodiscard]] StateKind kind() const override { return Kind; }
+  [[nodiscard]] std::string value_type() const override { return type_name(typeid(S)); }
+  void write_entries(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
+    std::vector<std::pair<size_t, const S*>> present;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (auto it = entries_.find(ids[i]); it != entries_.end())
+        present.emplace_back(i, &it->second);
+    w.varint(present.size());
+    std::vector<uint8_t> bytes;
+    for (const auto& [index, value] : present) {
+      bytes.clear();
+      ByteWriter one(bytes);
+      Codec<S>::encode(one, *value);
+      w.varint(index);
+      w.varint(bytes.size());
+      w.bytes(bytes.data(), bytes.size());
+    }
+  }
+  void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) override {
+    const size_t n = r.size();
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t index = r.varint();
+      if (index >= ids.size()) throw DecodeError("a state entry names a key the snapshot lacks");
+      const size_t length = r.size();
+      ByteReader one(r.take(length), length);
+      S value{};
+      Codec<S>::decode(one, value);
+      if (one.remaining() != 0) throw DecodeError("a state entry is longer than its value");
+      entries_[ids[index]] = std::move(value);
+    }
+  }
+
+ protected:
+  [[nodiscard]] const S* find() const;
+  S& get_or_create();
+  void erase();
+  std::unordered_map<uint32_t, S> entries_;
+  const StateBackend* backend_;
+};
+
+template <class T>
+class HeapValueState final : public HeapTable<T, StateKind::value>, public ValueState<T> {
+ public:
+  using HeapTable<T, StateKind::value>::HeapTable;
+  [[nodiscard]] std::optional<T> value() const override {
+    const T* v = this->find();
+    return v ? std::optional<T>(*v) : std::nullopt;
+  }
+  void update(T value) override { this->get_or_create() = std::move(value); }
+  void clear() override { this->erase(); }
+};
+
+template <class T>
+class HeapListState final : public HeapTable<std::vector<T>, StateKind::list>, public ListState<T> {
+ public:
+  using HeapTable<std::vector<T>, StateKind::list>::HeapTable;
+  void add(T value) override { this->get_or_create().push_back(std::move(value)); }
+  [[nodiscard]] std::vector<T> get() const override {
+    const auto* v = this->find();
+    return v ? *v : std::vector<T>{};
+  }
+  void update(std::vector<T> values) override {
+    if (values.empty())
+      this->erase();
+    else
+      this->get_or_create() = std::move(values);
+  }
+  void clear() override { this->erase(); }
+};
+
+template <class K, class V>
+class HeapMapState final : public HeapTable<std::unordered_map<K, V, KeyHash<K>>, StateKind::map>,
+                           public MapState<K, V> {
+ public:
+  using Map = std::unordered_map<K, V, KeyHash<K>>;
+  using HeapTable<Map, StateKind::map>::HeapTable;
+  [[nodiscard]] std::optional<V> get(const K& key) const override {
+    const Map* m = this->find();
+    if (!m) return std::nullopt;
+    auto it = m->find(key);
+    return it == m->end() ? std::nullopt : std::optional<V>(it->second);
+  }
+  void put(K key, V value) override { this->get_or_create()[std::move(key)] = std::move(value); }
+  void remove(const K& key) override {
+    if (const Map* m = this->find(); m && m->count(key)) {
+      auto& mine = this->get_or_create();
+      mine.erase(key);
+      if (mine.empty()) this->erase();
+    }
+  }
+  [[nodiscard]] bool contains(const K& key) const override {
+    const Map* m = this->find();
+    return m && m->count(key) > 0;
+  }
+  [[nodiscard]] std::vector<std::pair<K, V>> entries() const override {
+    const Map* m = this->find();
+    return m ? std::vector<std::pair<K, V>>(m->begin(), m->end()) : std::vector<std::pair<K, V>>{};
+  }
+  void clear() override { this->erase(); }
+};
+
+// -- the backend -----------------------------------------------------------------------
+
+class StateBackend {
+ public:
+  /// Operator state: one entry per state.
+  StateBackend() = default;
+
+  /// Keyed state of keys `K`, for the instance that owns `groups` of `max_parallelism`.
+  template <class K>
+  static std::unique_ptr<StateBackend> keyed(int max_parallelism, KeyGroupRange groups) {
+    auto b = std::make_unique<StateBackend>();
+    b->max_parallelism_ = max_parallelism;
+    b->groups_ = groups;
+    b->keys_ = std::make_unique<KeyDictionary<K>>();
+    return b;
+  }
+
+  [[nodiscard]] bool keyed() const { return keys_ != nullptr; }
+  [[nodiscard]] KeyGroupRange key_groups() const { return groups_; }
+
+  /// The key of the record being processed, from now until `clear_current_key`.
+  /// `K` is the backend's key type; its group must be one this instance owns.
+  template <class K>
+  void set_current_key(const K& key) {
+    const int group = key_group_of(mix_hash(KeyHash<K>{}(key)), max_parallelism_);
+    if (!groups_.contains(group))
+      throw std::logic_error("a key of key group " + std::to_string(group) +
+                             " reached the instance of groups " + std::to_string(groups_.first) +
+                             ".." + std::to_string(groups_.last));
+    current_ = static_cast<KeyDictionary<K>&>(*keys_).intern(key, group);
+    has_current_ = true;
+  }
+  void clear_current_key() { has_current_ = false; }
+
+  /// The entry the handles read and write now: the current key's (keyed state)
+  /// or the one entry of operator state.
+  [[nodiscard]] uint32_t current() const {
+    if (!keyed()) return operator_state_id;
+    if (!has_current_)
+      throw std::logic_error("keyed state is there only while a record is processed");
+    return current_;
+  }
+
+  template <class T>
+  ValueState<T>& value_state(const std::string& name) {
+    return table<HeapValueState<T>>(name);
+  }
+  template <class T>
+  ListState<T>& list_state(const std::string& name) {
+    return table<HeapListState<T>>(name);
+  }
+  template <class K2, class V>
+  MapState<K2, V>& map_state(const std::string& name) {
+    return table<HeapMapState<K2, V>>(name);
+  }
+
+  /// Every state of the instance, as bytes.
+  [[nodiscard]] std::vector<uint8_t> snapshot() const;
+  /// Adds what `snapshot` wrote: of keyed state, the key groups this instance
+  /// owns (the others are skipped), so that several snapshots of another
+  /// parallelism restore into one instance. A state not yet asked for waits in
+  /// its bytes until a handle asks for it. Throws `DecodeError` on bytes that
+  /// are not a snapshot, `std::logic_error` when they do not fit this backend.
+  void restore(const std::vector<uint8_t>& snapshot);
+
+ private:
+  struct Pending {  // a state's entries of one group, restored before it was asked for
+    int group = 0;
+    std::vector<uint32_t> ids;   // the group's keys, by index in `bytes`
+    std::vector<uint8_t> bytes;  // as `write_entries` writes them
+  };
+  struct Restored {
+    StateKind kind;
+    std::string value_type;
+    std::vector<Pending> groups;
+  };
+
+  template <class Table>
+  Table& table(const std::string& name) {
+    auto it = tables_.find(name);
+    if (it == tables_.end()) {
+      auto made = std::make_unique<Table>(*this);
+      auto* typed = made.get();
+      if (auto p = pending_.find(name); p != pending_.end()) {
+        check_fits(name, *typed, p->second.kind, p->second.value_type);
+        for (const auto& g : p->second.groups) {
+          ByteReader r(g.bytes.data(), g.bytes.size());
+          typed->read_entries(g.ids, r);
+        }
+        pending_.erase(p);
+      }
+      tables_.emplace(name, std::move(made));
+      return *typed;
+    }
+    auto* typed = dynamic_cast<Table*>(it->second.get());
+    if (typed == nullptr)
+      throw std::logic_error("state '" + name + "' is a " + it->second->value_type() +
+                             " state of another kind or type");
+    return *typed;
+  }
+  static void check_fits(const std::string& name, const StateTableBase& table, StateKind kind,
+                         const std::string& value_type);
+
+  int max_parallelism_ = 0;
+  KeyGroupRange groups_{0, 0};
+  std::unique_ptr<KeyDictionaryBase> keys_;
+  uint32_t current_ = 0;
+  bool has_current_ = false;
+  std::map<std::string, std::unique_ptr<StateTableBase>> tables_;
+  std::map<std::string, Restored> pending_;
+};
+
+template <class S, StateKind Kind>
+const S* HeapTable<S, Kind>::find() const {
+  auto it = entries_.find(backend_->current());
+  return it == entries_.end() ? nullptr : &it->second;
+}
+template <class S, StateKind Kind>
+S& HeapTable<S, Kind>::get_or_create() {
+  return entries_[backend_->current()];
+}
+template <class S, StateKind Kind>
+void HeapTable<S, Kind>::erase() {
+  entries_.erase(backend_->current());
+}
+
+}  // namespace sage::detail
