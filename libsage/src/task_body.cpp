@@ -2,6 +2,7 @@
 
 #include <sage/detail/graph.hpp>
 #include <sage/detail/job_spec.hpp>
+#include <sage/detail/key_groups.hpp>
 #include <sage/detail/typed_node.hpp>
 
 namespace sage::detail {
@@ -65,9 +66,19 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
   for (const auto& in : task.inputs) {
     if (port_of_edge[in.edge] == nullptr) {
       const auto& edge = graph.edges[in.edge];
-      owned_ports_.push_back(
-          graph.nodes[edge.to]->make_input_port(*operators_[position[edge.to]], edge.routing));
+      auto& target = *operators_[position[edge.to]];
+      owned_ports_.push_back(graph.nodes[edge.to]->make_input_port(target, edge.routing));
       port_of_edge[in.edge] = owned_ports_.back().get();
+      // An operator on a keyed stream has keyed state, of the key groups it owns
+      // (all of them when the stream is not partitioned by key).
+      if (edge.routing.key_extractor) {
+        const int max_p = plan.max_parallelism;
+        const auto groups = plan.routing[in.edge] == Routing::hash
+                                ? key_groups_of(task.instance, max_p, task.parallelism)
+                                : KeyGroupRange{0, max_p - 1};
+        ContextAccess::set_keyed_state(
+            target.context(), edge.routing.key_extractor->make_state_backend(max_p, groups));
+      }
     }
     ports_.push_back(port_of_edge[in.edge]);
   }

@@ -5,6 +5,8 @@
 //   cluster_check count                 how many declarative pipeline cases exist
 //   cluster_check pipeline I            runs case I remotely, then locally; compares
 //   cluster_check collect N P           sums N records over P instances, collected back
+//   cluster_check keyed-state N P       counts N records per key (1000 keys) in value state,
+//                                       P instances across the nodes; every count checked
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -17,14 +19,18 @@
 // Exit status 0 when the job did what the mode expects; the first line on
 // stdout says what happened.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <pipeline_cases.hpp>
 #include <sage/sage.hpp>
@@ -266,6 +272,42 @@ int nondeterministic() {
 
 }  // namespace
 
+/// A running count per key in keyed state (API.md section 5).
+class CountPerKey
+    : public sage::MapFunction<std::pair<int32_t, int64_t>, std::pair<int32_t, int64_t>> {
+ public:
+  std::pair<int32_t, int64_t> execute(const std::pair<int32_t, int64_t>& r) override {
+    auto& count = ctx().value_state<int64_t>("count");
+    const int64_t n = count.value().value_or(0) + 1;
+    count.update(n);
+    return {ctx().key<int32_t>(), n};
+  }
+};
+
+int keyed_state(int64_t n, int p) {
+  sage::RemoteEnvironment env("keyed-state");
+  std::vector<std::pair<int32_t, int64_t>> input;
+  for (int64_t i = 0; i < n; ++i) input.emplace_back(static_cast<int32_t>(i % 1000), i);
+  auto out = env.from_batch(input)
+                 .key_by([](const std::pair<int32_t, int64_t>& r) { return r.first; })
+                 .map<CountPerKey>()
+                 .parallelism(p)
+                 .collect();
+  if (int rc = run(env)) return rc;
+  std::map<int32_t, std::vector<int64_t>> counts;
+  for (const auto& [key, count] : out.get()) counts[key].push_back(count);
+  bool ok = counts.size() == static_cast<size_t>(std::min<int64_t>(n, 1000));
+  for (auto& [key, list] : counts) {
+    std::sort(list.begin(), list.end());
+    const int64_t expected = n / 1000 + (key < n % 1000 ? 1 : 0);
+    ok = ok && static_cast<int64_t>(list.size()) == expected;
+    for (size_t i = 0; ok && i < list.size(); ++i) ok = list[i] == static_cast<int64_t>(i + 1);
+  }
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << counts.size() << " keys, each counted 1.."
+            << n / 1000 << " in keyed state over " << p << " instances" << std::endl;
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
@@ -277,6 +319,8 @@ int main(int argc, char** argv) {
       return pipeline(std::stoul(arg));
     else if (mode == "collect")
       return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
+    else if (mode == "keyed-state")
+      return keyed_state(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 3);
     else if (mode == "endless")
       return endless();
     else if (mode == "sequence")

@@ -89,6 +89,12 @@ line=${out%%$'\n'*}
 echo "  $line"
 [[ $line == ok:* ]] || fail "collect: $line"
 
+echo "keyed state: a count per key, on instances across the nodes"
+out=$("$check" keyed-state 30000 3 2>/dev/null) || fail "keyed-state: $out"
+line=${out%%$'\n'*}
+echo "  $line"
+[[ $line == ok:* ]] || fail "keyed-state: $line"
+
 echo "several jobs from one program run, one after the other"
 out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
 line=${out%%$'\n'*}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <sage/detail/key_selector.hpp>
 #include <sage/detail/typed_node.hpp>
 
 namespace {

@@ -14,6 +14,7 @@
 #include <sage/collected.hpp>
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
+#include <sage/detail/key_selector.hpp>
 #include <sage/detail/traits.hpp>
 #include <sage/detail/typed_node.hpp>
 #include <sage/functions.hpp>

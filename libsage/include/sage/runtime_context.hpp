@@ -9,7 +9,9 @@
 
 #include <sage/config.hpp>
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/state_backend.hpp>
 #include <sage/job.hpp>
+#include <sage/state.hpp>
 
 namespace spdlog {
 class logger;
@@ -43,13 +45,33 @@ class RuntimeContext {
   /// the stream's key type.
   template <class K>
   [[nodiscard]] K key() const {
-    auto* extractor = dynamic_cast<const detail::KeyExtractor<K>*>(key_extractor_);
-    if (extractor == nullptr || current_record_ == nullptr)
-      throw_no_key(typeid(K), key_extractor_ != nullptr && current_record_ == nullptr);
-    return extractor->extract(current_record_);
+    auto* extractor = dynamic_cast<const detail::KeyExtractor<K>*>(key_source_.extractor);
+    if (extractor == nullptr || key_source_.record == nullptr)
+      throw_no_key(typeid(K), key_source_.extractor != nullptr && key_source_.record == nullptr);
+    return extractor->extract(key_source_.record);
+  }
+
+  /// Managed state (API.md section 5): in an operator applied to a keyed
+  /// stream, the state of the current record's key; elsewhere the instance's
+  /// own. `T` needs a codec. The handle stays valid as long as the operator.
+  template <class T>
+  ValueState<T>& value_state(const std::string& name) {
+    return state().value_state<T>(name);
+  }
+  template <class T>
+  ListState<T>& list_state(const std::string& name) {
+    return state().list_state<T>(name);
+  }
+  template <class K, class V>
+  MapState<K, V>& map_state(const std::string& name) {
+    return state().map_state<K, V>(name);
   }
 
  private:
+  detail::StateBackend& state() {
+    if (!state_) state_ = std::make_shared<detail::StateBackend>();  // operator state
+    return *state_;
+  }
   friend struct detail::ContextAccess;
   [[noreturn]] void throw_no_key(const std::type_info& type, bool outside_record) const;
 
@@ -60,8 +82,8 @@ class RuntimeContext {
   JobId job_id_;
   std::shared_ptr<const Config> config_;
   std::shared_ptr<spdlog::logger> logger_;
-  const detail::KeyExtractorBase* key_extractor_ = nullptr;
-  const void* current_record_ = nullptr;
+  detail::KeySource key_source_;
+  std::shared_ptr<detail::StateBackend> state_;
 };
 
 namespace detail {
@@ -70,10 +92,16 @@ struct ContextAccess {
   static void set_identity(RuntimeContext& ctx, std::string operator_name, int index,
                            int parallelism, JobId job, std::shared_ptr<const Config> config);
   static void set_key_extractor(RuntimeContext& ctx, const KeyExtractorBase* k) {
-    ctx.key_extractor_ = k;
+    ctx.key_source_.extractor = k;
   }
   static void set_current_record(RuntimeContext& ctx, const void* record) {
-    ctx.current_record_ = record;
+    ctx.key_source_.record = record;
+    ++ctx.key_source_.seq;
+  }
+  /// Gives the instance keyed state, whose current key follows its records.
+  static void set_keyed_state(RuntimeContext& ctx, std::shared_ptr<StateBackend> state) {
+    state->follow(&ctx.key_source_);
+    ctx.state_ = std::move(state);
   }
 };
 }  // namespace detail

@@ -153,6 +153,9 @@ std::vector<T> decode_batch(const EncodedBatch& batch) {
   }
 }
 
+class StateBackend;
+struct KeyGroupRange;
+
 /// Reads the current key of a keyed stream from the record being processed
 /// (`RuntimeContext::key<K>()`); typed on the key only.
 class KeyExtractorBase {
@@ -160,6 +163,11 @@ class KeyExtractorBase {
   virtual ~KeyExtractorBase() = default;
   /// A copy for one operator instance (a key selector may keep state).
   [[nodiscard]] virtual std::unique_ptr<KeyExtractorBase> clone_extractor() const = 0;
+  /// The keyed state of an instance that owns `groups`, for keys of this type.
+  [[nodiscard]] virtual std::unique_ptr<StateBackend> make_state_backend(
+      int max_parallelism, const KeyGroupRange& groups) const = 0;
+  /// Makes `record`'s key the current key of `backend` (one made by `make_state_backend`).
+  virtual void set_current_key(StateBackend& backend, const void* record) const = 0;
 };
 
 template <class K>
@@ -221,28 +229,6 @@ class KeySelector : public KeySelectorBase {
   [[nodiscard]] virtual size_t hash(const T& record) const = 0;
   /// A copy for one writer: the user's selector is copied per instance.
   [[nodiscard]] virtual std::unique_ptr<KeySelector<T>> clone_selector() const = 0;
-};
-
-/// The user's key selector `F` (`K(const T&)`), both as the writer's router and
-/// as the downstream context's key extractor. Each instance uses its own copy,
-/// so a selector may keep state (a `mutable` lambda).
-template <class T, class K, class F>
-class TypedKeySelector final : public KeySelector<T>, public KeyExtractor<K> {
- public:
-  explicit TypedKeySelector(F f) : f_(std::move(f)) {}
-  [[nodiscard]] size_t hash(const T& record) const override {
-    return mix_hash(KeyHash<K>{}(f_(record)));
-  }
-  K extract(const void* record) const override { return f_(*static_cast<const T*>(record)); }
-  [[nodiscard]] std::unique_ptr<KeySelector<T>> clone_selector() const override {
-    return std::make_unique<TypedKeySelector>(f_);
-  }
-  [[nodiscard]] std::unique_ptr<KeyExtractorBase> clone_extractor() const override {
-    return std::make_unique<TypedKeySelector>(f_);
-  }
-
- private:
-  mutable F f_;
 };
 
 }  // namespace sage::detail

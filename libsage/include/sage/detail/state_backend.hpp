@@ -41,6 +41,16 @@ namespace sage::detail {
 /// The id of the one entry of operator state.
 inline constexpr uint32_t operator_state_id = 0;
 
+/// Where a keyed backend finds the current key, kept by the operator's
+/// `RuntimeContext`: the record being processed, the extractor of its key, and
+/// a count that changes with every record (a record's address may be reused).
+/// The key is looked up only when a state is used, once per record.
+struct KeySource {
+  const void* record = nullptr;
+  const KeyExtractorBase* extractor = nullptr;
+  uint64_t seq = 0;
+};
+
 // -- keys ------------------------------------------------------------------------------
 
 /// The keys a keyed operator instance has seen, each with a dense id.
@@ -289,10 +299,22 @@ class StateBackend {
   }
   void clear_current_key() { has_current_ = false; }
 
+  /// From now on the current key is that of `source`'s record (the operator's
+  /// context), instead of one set by `set_current_key`.
+  void follow(const KeySource* source) { source_ = source; }
+
   /// The entry the handles read and write now: the current key's (keyed state)
   /// or the one entry of operator state.
   [[nodiscard]] uint32_t current() const {
     if (!keyed()) return operator_state_id;
+    if (source_ != nullptr) {
+      if (source_->record == nullptr || source_->extractor == nullptr) {
+        has_current_ = false;
+      } else if (!has_current_ || source_->seq != resolved_seq_) {
+        source_->extractor->set_current_key(const_cast<StateBackend&>(*this), source_->record);
+        resolved_seq_ = source_->seq;
+      }
+    }
     if (!has_current_)
       throw std::logic_error("keyed state is there only while a record is processed");
     return current_;
@@ -361,8 +383,10 @@ class StateBackend {
   int max_parallelism_ = 0;
   KeyGroupRange groups_{0, 0};
   std::unique_ptr<KeyDictionaryBase> keys_;
-  uint32_t current_ = 0;
-  bool has_current_ = false;
+  mutable uint32_t current_ = 0;
+  mutable bool has_current_ = false;
+  const KeySource* source_ = nullptr;
+  mutable uint64_t resolved_seq_ = 0;
   std::map<std::string, std::unique_ptr<StateTableBase>> tables_;
   std::map<std::string, Restored> pending_;
 };
