@@ -98,3 +98,32 @@ TEST_CASE("keyed state outside a record is an error naming the operator") {
   CHECK_THROWS_WITH_AS(env.submit(true), doctest::Contains("only while a record is processed"),
                        sage::JobFailed);
 }
+
+TEST_CASE("reduce: a rolling value per key, emitted after every record") {
+  sage::LocalEnvironment env("rolling-reduce");
+  std::vector<std::pair<int, int64_t>> items;
+  for (int64_t i = 1; i <= 300; ++i) items.emplace_back(static_cast<int>(i % 3), i);
+  auto out =
+      env.from_batch(items)
+          .key_by([](const std::pair<int, int64_t>& r) { return r.first; })
+          .reduce([](const std::pair<int, int64_t>& so_far, const std::pair<int, int64_t>& r) {
+            return std::make_pair(so_far.first, so_far.second + r.second);
+          })
+          .parallelism(2)
+          .collect();
+  env.submit(true);
+  REQUIRE(env.status().state == sage::JobState::finished);
+  std::map<int, std::vector<int64_t>> by_key;
+  for (const auto& [key, sum] : out.get()) by_key[key].push_back(sum);
+  REQUIRE(by_key.size() == 3);
+  for (auto& [key, sums] : by_key) {
+    CAPTURE(key);
+    REQUIRE(sums.size() == 100);
+    // In order within a key: the prefix sums of that key's values.
+    int64_t expected = 0;
+    for (size_t j = 0; j < sums.size(); ++j) {
+      expected += static_cast<int64_t>(3 * j) + (key == 0 ? 3 : key);
+      CHECK(sums[j] == expected);
+    }
+  }
+}

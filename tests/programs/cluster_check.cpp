@@ -288,11 +288,17 @@ int keyed_state(int64_t n, int p) {
   sage::RemoteEnvironment env("keyed-state");
   std::vector<std::pair<int32_t, int64_t>> input;
   for (int64_t i = 0; i < n; ++i) input.emplace_back(static_cast<int32_t>(i % 1000), i);
-  auto out = env.from_batch(input)
-                 .key_by([](const std::pair<int32_t, int64_t>& r) { return r.first; })
-                 .map<CountPerKey>()
-                 .parallelism(p)
-                 .collect();
+  auto keyed =
+      env.from_batch(input).key_by([](const std::pair<int32_t, int64_t>& r) { return r.first; });
+  auto out = keyed.map<CountPerKey>().parallelism(p).collect();
+  // And a rolling sum per key (KeyedStream::reduce), on the same keyed stream.
+  auto sums = keyed
+                  .reduce([](const std::pair<int32_t, int64_t>& so_far,
+                             const std::pair<int32_t, int64_t>& r) {
+                    return std::make_pair(so_far.first, so_far.second + r.second);
+                  })
+                  .parallelism(p)
+                  .collect();
   if (int rc = run(env)) return rc;
   std::map<int32_t, std::vector<int64_t>> counts;
   for (const auto& [key, count] : out.get()) counts[key].push_back(count);
@@ -303,8 +309,13 @@ int keyed_state(int64_t n, int p) {
     ok = ok && static_cast<int64_t>(list.size()) == expected;
     for (size_t i = 0; ok && i < list.size(); ++i) ok = list[i] == static_cast<int64_t>(i + 1);
   }
+  std::map<int32_t, int64_t> final_sum, want_sum;
+  for (const auto& [key, sum] : sums.get()) final_sum[key] = std::max(final_sum[key], sum);
+  for (const auto& [key, value] : input) want_sum[key] += value;
+  ok = ok && final_sum == want_sum;
   std::cout << (ok ? "ok: " : "MISMATCH: ") << counts.size() << " keys, each counted 1.."
-            << n / 1000 << " in keyed state over " << p << " instances" << std::endl;
+            << n / 1000 << " in keyed state over " << p << " instances, and reduced to "
+            << final_sum.size() << " sums" << std::endl;
   return ok ? 0 : 1;
 }
 

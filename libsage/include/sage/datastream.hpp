@@ -262,6 +262,22 @@ class KeyedStream : public detail::StreamOps<T> {
   using key_type = K;
   KeyedStream(Environment* env, int node, detail::EdgeRouting routing)
       : detail::StreamOps<T>(env, node, std::move(routing)) {}
+
+  /// A rolling reduce per key: `f(so_far, record)` (`T(const T&, const T&)`),
+  /// emitting the new value after every record; the first record of a key is
+  /// its first value. The value so far is keyed state, so `T` needs a codec.
+  template <class F>
+  DataStream<T> reduce(F f) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_convertible_v<std::invoke_result_t<Fn&, const T&, const T&>, T>,
+                  "reduce: f must be T(const T& so_far, const T& record)");
+    static_assert(has_codec<T>,
+                  "reduce: the value so far is keyed state, so the record type needs a codec "
+                  "(sage/codec.hpp)");
+    return this->template add_transform<T>("reduce", [f = Fn(std::move(f))] {
+      return std::make_unique<detail::ReduceInstance<T, Fn>>(f);
+    });
+  }
 };
 
 /// The handle of a sink, for its own settings.

@@ -148,6 +148,32 @@ class FilterInstance final : public WithFunction<F>, public Receiver<T>, public 
   }
 };
 
+/// `KeyedStream::reduce`: per key, the value so far (in keyed state) combined
+/// with each record by `f(so_far, record)`; the new value is emitted after
+/// every record.
+template <class T, class F>
+class ReduceInstance final : public WithFunction<F>, public Receiver<T>, public Emitter<T> {
+ public:
+  using WithFunction<F>::WithFunction;
+  void push(T&& x) override {
+    ++this->records_in;
+    if (so_far_ == nullptr) so_far_ = &this->ctx_.template value_state<T>("reduce");
+    T next = guarded(this->ctx_, [&]() -> T {
+      CurrentRecord current(this->ctx_, &x);  // the key of `x` is the state's key
+      std::optional<T> prev = so_far_->value();
+      T r =
+          prev ? static_cast<T>(user_fn(this->fn_)(std::as_const(*prev), std::as_const(x))) : T(x);
+      so_far_->update(r);
+      return r;
+    });
+    ++this->records_out;
+    this->out_.push(std::move(next));
+  }
+
+ private:
+  ValueState<T>* so_far_ = nullptr;
+};
+
 /// Flatmap: the function takes a `Collector<Out>&`, or (for lambdas) returns a
 /// range of `Out`, whose elements are emitted in order.
 template <class In, class Out, class F>
