@@ -38,11 +38,6 @@ std::string openssl_error() {
   return buf;
 }
 
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
 std::string absolute(const std::string& path) {
   std::error_code ec;
   auto p = std::filesystem::absolute(path, ec);
@@ -194,7 +189,7 @@ bool create_cluster_secret(const std::string& path) {
 }
 
 std::string default_secret_path() {
-  const std::string home = env_or_empty("HOME");
+  const std::string home = detail::env_or("HOME");
   return (home.empty() ? std::string(".") : home) + "/.sage/cluster.secret";
 }
 
@@ -218,11 +213,11 @@ TlsFiles find_credentials(const std::string& tls_dir, const std::string& secret_
   if (insecure) return {};
   if (!tls_dir.empty() || !secret_file.empty()) return named(tls_dir, secret_file);
   TlsFiles found;
-  if (auto dir = env_or_empty(detail::env::tls_dir); !dir.empty())
+  if (auto dir = detail::env_or(detail::env::tls_dir); !dir.empty())
     found = TlsFiles::from_dir(dir);
-  else if (env_or_empty(detail::env::insecure) == "1")
+  else if (detail::env_or(detail::env::insecure) == "1")
     return found;
-  else if (auto secret = env_or_empty(detail::env::secret_file); !secret.empty())
+  else if (auto secret = detail::env_or(detail::env::secret_file); !secret.empty())
     found = TlsFiles::from_secret(secret);
   else if (std::error_code ec; std::filesystem::exists(default_secret_path(), ec))
     found = TlsFiles::from_secret(default_secret_path());

@@ -9,16 +9,12 @@
 #include <cstdlib>
 #include <string>
 
+#include <sage/detail/environment_variables.hpp>  // env_or
+
 namespace sage::detail {
 
 /// The cluster jobs this process has submitted, in order: a task host serves
 /// the one with its number (`ProgramLaunch::submission`).
 inline std::atomic<uint32_t> cluster_submissions{0};
-
-/// The environment variable `name`, or `fallback` if it is not set.
-inline std::string env_or(const char* name, std::string fallback = {}) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::string(value) : fallback;
-}
 
 }  // namespace sage::detail

@@ -72,9 +72,6 @@ class InterruptScope {
   bool installed_ = false;
 };
 
-/// Above this a record cannot cross a node (protocol.hpp's receiving limit).
-constexpr size_t max_record_bytes = size_t{1} << 30;
-
 }  // namespace
 
 Environment::Environment(std::string name, Config cfg)
@@ -92,25 +89,7 @@ JobId Environment::submit(bool autostop) {
   spec->graph = graph_.snapshot();
   spec->plan = detail::compile_plan(spec->graph, config_, runtime_for_job->plan_options());
   spec->config = std::make_shared<const Config>(config_);
-  spec->batch_size = static_cast<size_t>(config_.get_int(config_keys::batch_size, 4096));
-  spec->buffer_timeout_ms = static_cast<int>(config_.get_int(config_keys::buffer_timeout, 10));
-  spec->channel_credits = static_cast<int>(config_.get_int(config_keys::channel_credits, 8));
-  spec->batch_bytes = config_.get_bytes(config_keys::batch_max_bytes, uint64_t{1} << 20);
-  spec->record_max_bytes = config_.get_bytes(config_keys::record_max_bytes, uint64_t{256} << 20);
-  if (spec->batch_bytes < 1 || spec->record_max_bytes < 1)
-    throw GraphError("config 'batch.max_bytes' and 'record.max_bytes' must be at least 1 byte");
-  if (spec->record_max_bytes > max_record_bytes)
-    throw GraphError("config 'record.max_bytes' may be at most 1 GiB");
-  if (spec->batch_size < 1) throw GraphError("config 'batch.size' must be at least 1");
-  if (spec->channel_credits < 1) throw GraphError("config 'channel.credits' must be at least 1");
-  if (spec->buffer_timeout_ms < 0) throw GraphError("config 'buffer.timeout' must not be negative");
-  if (config_.contains("placement")) {
-    const auto p = config_.get_string("placement", "");
-    spec->placement = detail::placement_mode_named(p);
-    if (!spec->placement)
-      throw GraphError("config 'placement' must be 'local', 'spread' or 'cluster', not '" + p +
-                       "'");
-  }
+  detail::read_job_settings(*spec, config_);
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
   spec->outputs = end_listeners_;
   for (const auto& l : end_listeners_) {

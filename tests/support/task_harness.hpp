@@ -37,12 +37,7 @@ inline std::shared_ptr<detail::JobSpec> compile_job(Environment& env, const Conf
   spec->graph = detail::EnvAccess::graph(env).snapshot();
   spec->plan = detail::compile_plan(spec->graph, config, options);
   spec->config = std::make_shared<const Config>(config);
-  // The task settings environment.cpp reads, with its defaults.
-  spec->batch_size = static_cast<size_t>(config.get_int(config_keys::batch_size, 4096));
-  spec->buffer_timeout_ms = static_cast<int>(config.get_int(config_keys::buffer_timeout, 10));
-  spec->channel_credits = static_cast<int>(config.get_int(config_keys::channel_credits, 8));
-  spec->batch_bytes = config.get_bytes(config_keys::batch_max_bytes, uint64_t{1} << 20);
-  spec->record_max_bytes = config.get_bytes(config_keys::record_max_bytes, uint64_t{256} << 20);
+  detail::read_job_settings(*spec, config);  // as submit() reads them
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, spec->name, spec->graph, spec->plan);
   return spec;
 }

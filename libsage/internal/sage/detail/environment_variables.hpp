@@ -5,6 +5,7 @@
 /// the task hosts it starts must agree on (docs/operations.md describes them).
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 namespace sage::detail::env {
@@ -45,6 +46,12 @@ inline std::string assignment(const char* name, const std::string& value) {
 }  // namespace sage::detail::env
 
 namespace sage::detail {
+
+/// The environment variable `name`, or `fallback` if it is not set.
+inline std::string env_or(const char* name, std::string fallback = {}) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::string(value) : fallback;
+}
 
 /// The port a cluster's head listens on unless told otherwise.
 inline constexpr uint16_t default_head_port = 19001;

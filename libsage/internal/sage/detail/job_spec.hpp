@@ -51,4 +51,9 @@ struct JobSpec {
   std::vector<std::shared_ptr<JobEndListener>> outputs;
 };
 
+/// Reads the job's settings from `config` into `spec` (batch size and bytes,
+/// record limit, buffer timeout, credits, placement); a value out of range is
+/// a `GraphError` naming the key.
+void read_job_settings(JobSpec& spec, const Config& config);
+
 }  // namespace sage::detail
