@@ -14,4 +14,6 @@ struct RecordBatch {
   count @1 :UInt32;
   # The records, each written by its codec (sage/codec.hpp), back to back.
   records @2 :Data;
+  # The event time of each record (ms), when the stream has event time; else empty.
+  timestamps @3 :List(Int64);
 }

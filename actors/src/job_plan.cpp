@@ -41,11 +41,17 @@ JobPlan make_job_plan(const detail::JobSpec& job) {
     out.tasks.push_back(std::move(t));
   }
   for (const auto& ch : plan.channels) {
-    const auto& producer = *job.graph.nodes[job.graph.edges[ch.edge].from];
-    out.channels.push_back(PlannedChannel{ch.from_task, static_cast<uint32_t>(ch.from_slot),
-                                          ch.to_task, static_cast<uint32_t>(ch.to_slot),
-                                          producer.name, producer.output_type_name(),
-                                          producer.output_has_codec()});
+    const auto& edge = job.graph.edges[ch.edge];
+    const auto& producer = *job.graph.nodes[edge.from];
+    // A side output carries the consumer's input type, which only the consumer knows.
+    const bool side = !edge.routing.side_output.empty();
+    const auto& consumer = *job.graph.nodes[edge.to];
+    out.channels.push_back(PlannedChannel{
+        ch.from_task, static_cast<uint32_t>(ch.from_slot), ch.to_task,
+        static_cast<uint32_t>(ch.to_slot),
+        side ? producer.name + " (side output " + edge.routing.side_output + ")" : producer.name,
+        side ? "the side output's type" : producer.output_type_name(),
+        side ? consumer.input_has_codec() : producer.output_has_codec()});
   }
   out.fingerprint = fingerprint(out);
   return out;

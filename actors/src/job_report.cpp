@@ -32,9 +32,25 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
     OperatorReport o;
     o.name = plan.operators[op];
     o.parallelism = parallelism[op];
+    const auto o_id = static_cast<int32_t>(op);
     for (int32_t i = 0; i < parallelism[op]; ++i) {
-      o.records_in += in(static_cast<int32_t>(op), i);
-      o.records_out += out(static_cast<int32_t>(op), i);
+      o.records_in += in(o_id, i);
+      o.records_out += out(o_id, i);
+      o.records_late_dropped += at(o_id, i, detail::counter_late_dropped);
+      const auto wm = static_cast<int64_t>(at(o_id, i, detail::counter_watermark));
+      if (!have) continue;
+      if (i == 0 || wm < o.watermark) {  // the slowest instance, and what holds it back
+        o.watermark = wm;
+        const uint64_t ch = at(o_id, i, detail::counter_holding_channel);
+        o.watermark_held_by.clear();
+        if (ch > 0 && ch <= plan.channels.size()) {
+          const auto& c = plan.channels[ch - 1];
+          const auto from = static_cast<size_t>(c.from_task);
+          o.watermark_held_by =
+              c.producer + "_" +
+              std::to_string(from < plan.tasks.size() ? plan.tasks[from].instance : 0);
+        }
+      }
     }
     r.operators.push_back(std::move(o));
   }

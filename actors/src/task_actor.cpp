@@ -49,13 +49,13 @@ class TaskActor final : public TaskHandle::base {
         [this](start_atom) { run_or_fail([&] { start(); }); },
         [this](batch_atom, uint32_t slot, BatchMessage& batch) {
           run_or_fail([&] {
-            in_.at(slot).queued.push_back(std::move(batch.batch));
+            in_.at(slot).queued.push_back(Incoming{std::move(batch.batch), {}});
             drain_inputs();
           });
         },
-        [this](eos_atom, uint32_t slot) {
+        [this](marker_atom, uint32_t slot, detail::Marker marker) {
           run_or_fail([&] {
-            in_.at(slot).eos = true;
+            in_.at(slot).queued.push_back(Incoming{nullptr, marker});
             drain_inputs();
           });
         },
@@ -78,6 +78,14 @@ class TaskActor final : public TaskHandle::base {
           flush_timer_pending_ = false;
           run_or_fail([&] {
             if (phase_ == Phase::running) body_->flush();
+          });
+        },
+        [this](tick_atom) {
+          tick_pending_ = false;
+          run_or_fail([&] {
+            if (phase_ != Phase::running) return;
+            body_->advance_time();
+            after_step();
           });
         },
         [this](resume_atom) {
@@ -121,22 +129,29 @@ class TaskActor final : public TaskHandle::base {
  private:
   enum class Phase { created, running, closing, done };
 
+  /// A batch, or (without one) a marker: what waits on a channel, in order.
+  struct Outgoing {
+    BatchPtr batch;
+    detail::Marker marker;
+  };
+  using Incoming = Outgoing;
+
   struct OutChannel {
     TaskHandle peer;
     uint32_t peer_slot = 0;
     int32_t credit = 0;
-    std::deque<BatchPtr> pending;
-    bool eos_queued = false;
+    /// Waits for credit: its front is a batch (markers behind it wait with it).
+    std::deque<Outgoing> pending;
     bool eos_sent = false;
   };
 
   struct InChannel {
     TaskHandle peer;
     uint32_t peer_slot = 0;
-    std::deque<BatchPtr> queued;
-    bool eos = false;
+    std::deque<Incoming> queued;
+    bool eos = false;  ///< its end-of-stream was processed
     int32_t unacked = 0;
-    [[nodiscard]] bool ended() const { return eos && queued.empty(); }
+    [[nodiscard]] bool ended() const { return eos; }
   };
 
   /// The writers' way out: send with credit, queue without.
@@ -144,6 +159,9 @@ class TaskActor final : public TaskHandle::base {
    public:
     explicit Transport(TaskActor* self) : self_(self) {}
     void send(uint32_t slot, BatchPtr batch) override { self_->send_batch(slot, std::move(batch)); }
+    void send_marker(uint32_t slot, detail::Marker marker) override {
+      self_->send_marker(slot, marker);
+    }
 
    private:
     TaskActor* self_;
@@ -202,6 +220,7 @@ class TaskActor final : public TaskHandle::base {
       schedule_source_step();
     else
       drain_inputs();  // an upstream may have ended before this task started
+    schedule_tick();
   }
 
   // -- output side -------------------------------------------------------------
@@ -215,28 +234,46 @@ class TaskActor final : public TaskHandle::base {
     }
     if (c.pending.empty() && blocked_channels_++ == 0)
       blocked_since_ = std::chrono::steady_clock::now();
-    c.pending.push_back(std::move(batch));
+    c.pending.push_back(Outgoing{std::move(batch), {}});
   }
 
-  /// Sends what the channel's credit allows, then its end-of-stream if due.
+  /// A marker goes out at once unless batches wait on its channel; then it
+  /// waits behind them (it takes no credit itself).
+  void send_marker(uint32_t slot, detail::Marker marker) {
+    auto& c = out_[slot];
+    if (c.pending.empty()) {
+      transmit_marker(c, marker);
+      return;
+    }
+    c.pending.push_back(Outgoing{nullptr, marker});
+  }
+
+  void transmit_marker(OutChannel& c, const detail::Marker& marker) {
+    if (marker.kind == detail::Marker::Kind::end_of_stream) c.eos_sent = true;
+    send(c.peer, marker_atom::value, c.peer_slot, marker);
+  }
+
+  /// Sends what the channel's credit allows, and the markers between.
   void pump(uint32_t slot) {
     auto& c = out_[slot];
-    if (!c.pending.empty()) {
-      while (c.credit > 0 && !c.pending.empty()) {
+    if (c.pending.empty()) return;
+    while (!c.pending.empty()) {
+      auto& front = c.pending.front();
+      if (front.batch == nullptr) {
+        transmit_marker(c, front.marker);
+      } else if (c.credit > 0) {
         --c.credit;
-        send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(c.pending.front())});
-        c.pending.pop_front();
+        send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(front.batch)});
+      } else {
+        break;
       }
-      if (c.pending.empty() && --blocked_channels_ == 0) {
-        blocked_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 std::chrono::steady_clock::now() - blocked_since_)
-                                                 .count());
-        body_->publish_blocked(blocked_ns_);
-      }
+      c.pending.pop_front();
     }
-    if (c.pending.empty() && c.eos_queued && !c.eos_sent) {
-      c.eos_sent = true;
-      send(c.peer, eos_atom::value, c.peer_slot);
+    if (c.pending.empty() && --blocked_channels_ == 0) {
+      blocked_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now() - blocked_since_)
+                                               .count());
+      body_->publish_blocked(blocked_ns_);
     }
   }
 
@@ -277,10 +314,16 @@ class TaskActor final : public TaskHandle::base {
         continue;
       }
       idle = 0;
-      BatchPtr batch = std::move(c.queued.front());
+      Incoming next = std::move(c.queued.front());
       c.queued.pop_front();
-      body_->consume(slot, *batch);
-      batch.reset();
+      if (next.batch == nullptr) {
+        if (c.eos) continue;  // nothing follows end-of-stream
+        if (next.marker.kind == detail::Marker::Kind::end_of_stream) c.eos = true;
+        body_->on_marker(slot, next.marker);
+        continue;
+      }
+      body_->consume(slot, *next.batch);
+      next.batch.reset();
       if (!c.eos && ++c.unacked >= credit_chunk_) {
         send(c.peer, credit_atom::value, c.peer_slot, c.unacked);
         c.unacked = 0;
@@ -335,7 +378,10 @@ class TaskActor final : public TaskHandle::base {
 
   void after_step() {
     body_->publish_counters();
-    if (phase_ != Phase::running || !body_->has_partial()) return;
+    if (phase_ != Phase::running) return;
+    if (body_->take_status_change()) body_->advance_time();
+    schedule_tick();
+    if (!body_->has_partial()) return;
     if (job_->buffer_timeout_ms == 0 || (mailbox().empty() && !blocked())) {
       // Nothing else to do now: do not let a partial batch wait. (A blocked task
       // resumes when credit arrives; its partial batches keep filling meanwhile.)
@@ -347,19 +393,30 @@ class TaskActor final : public TaskHandle::base {
     }
   }
 
+  /// Asks for a tick when an operator wants time advanced (a periodic
+  /// watermark, a processing-time timer), unless an earlier one is due.
+  void schedule_tick() {
+    if (phase_ != Phase::running) return;
+    const auto wakeup = body_->next_wakeup();
+    if (!wakeup || (tick_pending_ && tick_at_ <= *wakeup)) return;
+    tick_pending_ = true;
+    tick_at_ = *wakeup;
+    const int64_t delay = std::max<int64_t>(0, *wakeup - detail::TaskTime::wall_clock_ms());
+    delayed_send(own_handle(), std::chrono::milliseconds(delay), tick_atom::value);
+  }
+
   // -- the end -------------------------------------------------------------------
 
   /// Every input ended (or the source did): close the operators, ship what is
   /// left, then end-of-stream on every output once its pending batches are out.
   void finish() {
     phase_ = Phase::closing;
+    body_->end_time();  // the maximal watermark: every window fires
     body_->close();
     body_->flush();
     body_->publish_counters();
-    for (uint32_t slot = 0; slot < out_.size(); ++slot) {
-      out_[slot].eos_queued = true;
-      pump(slot);
-    }
+    for (uint32_t slot = 0; slot < out_.size(); ++slot)
+      send_marker(slot, detail::Marker{detail::Marker::Kind::end_of_stream, 0});
     maybe_complete();
   }
 
@@ -418,6 +475,8 @@ class TaskActor final : public TaskHandle::base {
   bool paused_ = false;  ///< a paused job's source emits nothing until resumed
   bool flush_timer_pending_ = false;
   bool wake_pending_ = false;
+  bool tick_pending_ = false;
+  int64_t tick_at_ = 0;  ///< when the pending tick is due (ms since the epoch)
   int idle_polls_ = 0;
 };
 

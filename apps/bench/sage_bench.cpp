@@ -6,6 +6,8 @@
 //            -> key_by(key) -> count per key -> checksum sink; and the same as a loop.
 //   WC       word count over 1 M generated lines x 8 words (10 k vocabulary);
 //            SAGE with split/count parallelism 1 and 2; and the same as a loop.
+//   TW       20 M records over 10 k keys, event time i / 1000 ms -> 1 s tumbling windows
+//            counting per key (aggregate) -> checksum sink; and the same as a loop.
 //   latency  source -> map -> key_by -> map -> sink at 20 k records/s for 2.5 s (default
 //            config; extras with buffer.timeout 0 and with chaining off).
 //   memory   a fast source into a sink that spins ~100 ns per record: peak RSS.
@@ -13,7 +15,7 @@
 //   cluster  (--only cluster, not part of the default run) starts a head and a worker
 //            with the `sage` command and runs MFK across their task hosts.
 //
-// Usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|latency|memory] [--runs N]
+// Usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory] [--runs N]
 //                   [--skip-memory] [--<config key> <value> ...]
 //   A config key and value (e.g. --batch.size 4096) is applied to every job.
 //
@@ -38,6 +40,7 @@
 #include "memory_bench.hpp"
 #include "mfk_bench.hpp"
 #include "remote_bench.hpp"
+#include "tw_bench.hpp"
 #include "wc_bench.hpp"
 
 #include <sage/detail/runtime.hpp>
@@ -48,7 +51,7 @@ namespace {
 void usage() {
   std::fprintf(
       stderr,
-      "usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|latency|memory] [--runs N] "
+      "usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory] [--runs N] "
       "[--skip-memory] [--<config key> <value> ...]\n");
 }
 
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!only.empty() && only != "mfk" && only != "remote" && only != "cluster" && only != "wc" &&
-      only != "latency" && only != "memory") {
+      only != "tw" && only != "latency" && only != "memory") {
     usage();
     return 1;
   }
@@ -100,6 +103,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const size_t wc_lines = quick ? 100'000 : 1'000'000;
+  const uint64_t tw_records = quick ? 2'000'000 : 20'000'000;
   const double latency_seconds = quick ? 1.0 : 2.5;
   const uint64_t latency_rate = 20'000;
   const uint64_t memory_n = quick ? 3'000'000 : 30'000'000;
@@ -135,6 +139,8 @@ int main(int argc, char** argv) {
   if (only == "cluster") mfk_cluster_figures(mfk_n, runs, extra);
 
   if (enabled("wc")) wc_figures(wc_lines, runs, out, extra);
+
+  if (enabled("tw")) tw_figures(tw_records, runs, out, extra);
 
   if (enabled("latency")) latency_figures(latency_rate, latency_seconds, out, extra);
 

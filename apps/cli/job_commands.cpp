@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -231,10 +232,15 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
   if (format == "json") {
     Json operators = Json::array();
     for (const auto& op : r.operators)
-      operators.push_back({{"name", op.name},
-                           {"parallelism", op.parallelism},
-                           {"records_in", op.records_in},
-                           {"records_out", op.records_out}});
+      operators.push_back(
+          {{"name", op.name},
+           {"parallelism", op.parallelism},
+           {"records_in", op.records_in},
+           {"records_out", op.records_out},
+           {"records_late_dropped", op.records_late_dropped},
+           {"watermark", op.watermark == std::numeric_limits<int64_t>::min() ? Json(nullptr)
+                                                                             : Json(op.watermark)},
+           {"watermark_held_by", op.watermark_held_by}});
     Json instances = Json::array();
     for (const auto& t : r.tasks)
       instances.push_back({{"task", t.chain},
@@ -258,11 +264,21 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
               state_name(r.state).c_str(), local_time(r.submitted_ms).c_str(),
               duration(r.run_time_ms).c_str());
   if (!r.error.empty()) std::printf("error: %s\n", r.error.c_str());
-  std::printf("\n%-24s %11s %14s %14s\n", "OPERATOR", "PARALLELISM", "RECORDS IN", "RECORDS OUT");
-  for (const auto& op : r.operators)
-    std::printf("%-24s %11d %14llu %14llu\n", op.name.c_str(), op.parallelism,
+  // The watermark (event time reached, ms) and what holds it back: where to
+  // look when windows do not fire.
+  std::printf("\n%-24s %11s %14s %14s %10s %15s %s\n", "OPERATOR", "PARALLELISM", "RECORDS IN",
+              "RECORDS OUT", "LATE", "WATERMARK", "HELD BY");
+  for (const auto& op : r.operators) {
+    std::string wm = op.watermark == std::numeric_limits<int64_t>::min() ? "-"
+                     : op.watermark == std::numeric_limits<int64_t>::max()
+                         ? "end"
+                         : std::to_string(op.watermark);
+    std::printf("%-24s %11d %14llu %14llu %10llu %15s %s\n", op.name.c_str(), op.parallelism,
                 static_cast<unsigned long long>(op.records_in),
-                static_cast<unsigned long long>(op.records_out));
+                static_cast<unsigned long long>(op.records_out),
+                static_cast<unsigned long long>(op.records_late_dropped), wm.c_str(),
+                op.watermark_held_by.c_str());
+  }
   // Backpressure: the share of the run the task waited for credit from downstream.
   std::printf("\n%-32s %8s %-28s %14s %14s %13s\n", "TASK", "INSTANCE", "NODE", "RECORDS IN",
               "RECORDS OUT", "BACKPRESSURE");

@@ -164,8 +164,12 @@ JobStatus Environment::status() const {
   if (!job_) {
     JobStatus s;
     s.name = name_;
-    for (const auto& n : graph_.nodes)
-      s.operators.push_back(OperatorStatus{n->name, n->parallelism});
+    for (const auto& n : graph_.nodes) {
+      OperatorStatus op;
+      op.name = n->name;
+      op.parallelism = n->parallelism;
+      s.operators.push_back(std::move(op));
+    }
     return s;
   }
   if (!is_terminal(job_->state())) job_runtime_->refresh(*job_);

@@ -1,5 +1,7 @@
 #include <sage/detail/job_handle.hpp>
 
+#include <algorithm>
+
 #include <random>
 
 namespace sage {
@@ -48,6 +50,9 @@ JobHandle::JobHandle(JobId id, std::string name, const Graph& graph, const Physi
     for (int i = 0; i < plan.parallelism[n]; ++i)
       counters_[n].push_back(std::make_unique<InstanceCounters>());
   }
+  for (const auto& ch : plan.channels)
+    channel_producers_.push_back(graph.nodes[graph.edges[ch.edge].from]->name + "_" +
+                                 std::to_string(plan.tasks[ch.from_task].instance));
 }
 
 void JobHandle::set_running() {
@@ -108,6 +113,9 @@ std::vector<uint64_t> JobHandle::counter_values() const {
       out.push_back(c->in.load(std::memory_order_relaxed));
       out.push_back(c->out.load(std::memory_order_relaxed));
       out.push_back(c->blocked_ns.load(std::memory_order_relaxed));
+      out.push_back(c->late_dropped.load(std::memory_order_relaxed));
+      out.push_back(static_cast<uint64_t>(c->watermark.load(std::memory_order_relaxed)));
+      out.push_back(c->holding_channel.load(std::memory_order_relaxed));
     }
   return out;
 }
@@ -158,15 +166,30 @@ JobStatus JobHandle::snapshot() const {
     OperatorStatus op;
     op.name = operator_names_[n];
     op.parallelism = static_cast<int>(counters_[n].size());
+    bool first = true;
     for (const auto& c : counters_[n]) {
+      uint64_t v[counters_per_instance];
       if (!cluster.empty()) {
-        op.records_in += cluster[at];
-        op.records_out += cluster[at + 1];
+        std::copy_n(cluster.begin() + static_cast<std::ptrdiff_t>(at), counters_per_instance, v);
         at += counters_per_instance;
-        continue;
+      } else {
+        v[counter_in] = c->in.load(std::memory_order_relaxed);
+        v[counter_out] = c->out.load(std::memory_order_relaxed);
+        v[counter_late_dropped] = c->late_dropped.load(std::memory_order_relaxed);
+        v[counter_watermark] = static_cast<uint64_t>(c->watermark.load(std::memory_order_relaxed));
+        v[counter_holding_channel] = c->holding_channel.load(std::memory_order_relaxed);
       }
-      op.records_in += c->in.load(std::memory_order_relaxed);
-      op.records_out += c->out.load(std::memory_order_relaxed);
+      op.records_in += v[counter_in];
+      op.records_out += v[counter_out];
+      op.records_late_dropped += v[counter_late_dropped];
+      const auto wm = static_cast<int64_t>(v[counter_watermark]);
+      if (first || wm < op.watermark) {  // the slowest instance's, and what holds it
+        op.watermark = wm;
+        const uint64_t ch = v[counter_holding_channel];
+        op.watermark_held_by =
+            ch > 0 && ch <= channel_producers_.size() ? channel_producers_[ch - 1] : "";
+      }
+      first = false;
     }
     s.operators.push_back(std::move(op));
   }

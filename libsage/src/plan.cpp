@@ -37,7 +37,10 @@ std::vector<int> resolve_parallelism(const Graph& graph, const Config& config) {
     throw GraphError("config 'parallelism' must be at least 1, got " + std::to_string(fallback));
   std::vector<int> p;
   for (const auto& n : graph.nodes) {
-    const int v = n->parallelism == 0 ? static_cast<int>(fallback) : n->parallelism;
+    int v = n->parallelism == 0 ? static_cast<int>(fallback) : n->parallelism;
+    // Nodes come after their inputs (edges run from lower ids to higher).
+    if (n->parallelism == 0 && n->parallelism_of_input && !n->in_edges.empty())
+      v = p.at(static_cast<size_t>(graph.edges[n->in_edges.front()].from));
     if (v < 1)
       throw GraphError("operator '" + n->name + "': parallelism must be at least 1, got " +
                        std::to_string(v));

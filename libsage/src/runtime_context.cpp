@@ -13,6 +13,16 @@ void RuntimeContext::throw_no_key(const std::type_info& type, bool outside_recor
                               : "the operator is not applied to a KeyedStream with that key type"));
 }
 
+void RuntimeContext::throw_no_timers() const {
+  throw std::logic_error("ctx().timers() in '" + name_ +
+                         "': timers need an operator on a KeyedStream (KeyedProcessFunction)");
+}
+
+void RuntimeContext::throw_side_output_type(const std::string& tag) const {
+  throw std::logic_error("side output '" + tag + "' of '" + name_ +
+                         "' is used with two record types");
+}
+
 }  // namespace sage
 
 namespace sage::detail {

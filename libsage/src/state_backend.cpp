@@ -1,5 +1,6 @@
 #include <sage/detail/state_backend.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -163,6 +164,57 @@ void StateBackend::check_fits(const std::string& name, const StateTableBase& tab
   if (table.kind() != kind || table.value_type() != value_type)
     throw std::logic_error("state '" + name + "' was written as a " + value_type +
                            " state and is read as a " + table.value_type() + " state");
+}
+
+}  // namespace sage::detail
+
+namespace sage::detail {
+
+void HeapTimers::add(Domain d, int64_t ts) {
+  const uint32_t id = backend_->current();
+  auto& mine = entries_[id];
+  const std::pair<int32_t, int64_t> timer{d, ts};
+  if (std::find(mine.begin(), mine.end(), timer) != mine.end()) return;  // one per key and time
+  mine.push_back(timer);
+  queue_[d].emplace(ts, id);
+}
+
+void HeapTimers::remove(Domain d, int64_t ts) {
+  const uint32_t id = backend_->current();
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  auto& mine = it->second;
+  const std::pair<int32_t, int64_t> timer{d, ts};
+  auto t = std::find(mine.begin(), mine.end(), timer);
+  if (t == mine.end()) return;
+  mine.erase(t);
+  if (mine.empty()) entries_.erase(it);
+  queue_[d].erase({ts, id});
+}
+
+std::optional<std::pair<int64_t, uint32_t>> HeapTimers::pop_due(Domain d, int64_t now) {
+  auto& q = queue_[d];
+  if (q.empty() || q.begin()->first > now) return std::nullopt;
+  const auto due = *q.begin();
+  q.erase(q.begin());
+  if (auto it = entries_.find(due.second); it != entries_.end()) {
+    auto& mine = it->second;
+    mine.erase(std::remove(mine.begin(), mine.end(), std::pair<int32_t, int64_t>{d, due.first}),
+               mine.end());
+    if (mine.empty()) entries_.erase(it);
+  }
+  return due;
+}
+
+void HeapTimers::read_entries(const std::vector<uint32_t>& ids, ByteReader& r) {
+  HeapTable::read_entries(ids, r);
+  for (uint32_t id : ids)
+    if (auto it = entries_.find(id); it != entries_.end())
+      for (const auto& [d, ts] : it->second) {
+        if (d != event_time && d != processing_time)
+          throw DecodeError("a timer of an unknown time domain");
+        queue_[d].emplace(ts, id);
+      }
 }
 
 }  // namespace sage::detail

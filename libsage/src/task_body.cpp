@@ -5,9 +5,12 @@
 #include <sage/detail/key_groups.hpp>
 #include <sage/detail/typed_node.hpp>
 
+#include <algorithm>
+
 namespace sage::detail {
 
-TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
+TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
+    : transport_(&transport) {
   const auto& plan = job.plan;
   const auto& task = plan.tasks.at(task_id);
   const auto& chain = plan.chains.at(task.chain);
@@ -30,6 +33,7 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     }
     ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism, job.id,
                                 job.config);
+    ContextAccess::set_task_time(inst->context(), &time_);
     position[n] = static_cast<int>(operators_.size());
     counters_.push_back(&job.handle->counters(n, task.instance));
     operators_.push_back(std::move(inst));
@@ -38,11 +42,24 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
   for (auto& op : operators_)
     if (auto* hold = dynamic_cast<HoldBack*>(op.get())) holds_.push_back(hold);
 
-  // Chained edges inside the task.
+  // Chained edges inside the task (a side output's consumer knows its type).
+  chain_upstream_.assign(operators_.size(), -1);
   for (int n : chain.nodes)
     for (int e : graph.nodes[n]->out_edges)
-      if (plan.chained[e])
-        graph.nodes[n]->chain(*operators_[position[n]], *operators_[position[graph.edges[e].to]]);
+      if (plan.chained[e]) {
+        const auto& edge = graph.edges[e];
+        auto& from = *operators_[position[n]];
+        auto& to = *operators_[position[edge.to]];
+        if (edge.routing.side_output.empty())
+          graph.nodes[n]->chain(from, to);
+        else
+          graph.nodes[edge.to]->chain_side_output(from, edge.routing.side_output, to);
+        chain_upstream_[position[edge.to]] = position[n];
+      }
+  for (size_t i = 0; i < chain_upstream_.size(); ++i)
+    if (chain_upstream_[i] >= static_cast<int>(i))
+      throw std::logic_error("a chain whose operators are not in order");
+  op_status_.assign(operators_.size(), WatermarkStatus{});
 
   // Writers of the edges that leave the task.
   for (const auto& out : task.outputs) {
@@ -57,8 +74,14 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
     setup.record_max_bytes = job.record_max_bytes;
     setup.instance = task.instance;
     setup.max_parallelism = plan.max_parallelism;
-    writers_.push_back(graph.nodes[edge.from]->make_writer(*operators_[position[edge.from]],
-                                                           routing, std::move(setup)));
+    setup.timestamped = graph.nodes[edge.from]->timestamped;
+    setup.time = &time_;
+    auto& from = *operators_[position[edge.from]];
+    writers_.push_back(
+        edge.routing.side_output.empty()
+            ? graph.nodes[edge.from]->make_writer(from, routing, std::move(setup))
+            : graph.nodes[edge.to]->make_side_output_writer(from, routing, std::move(setup)));
+    writer_time_.push_back(WriterTime{position[edge.from], WatermarkStatus{}});
   }
 
   // Input ports: one per input edge, shared by that edge's channels.
@@ -81,7 +104,10 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport) {
       }
     }
     ports_.push_back(port_of_edge[in.edge]);
+    input_channels_.push_back(in.channel);
   }
+  if (!is_source()) valve_ = std::make_unique<WatermarkValve>(ports_.size());
+  time_.now_ms = TaskTime::wall_clock_ms();
 }
 
 TaskBody::~TaskBody() = default;
@@ -90,9 +116,89 @@ void TaskBody::open() {
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->open();
 }
 
-SourceStep TaskBody::run_source(StepBudget& budget) { return source_->step(budget); }
+SourceStep TaskBody::run_source(StepBudget& budget) {
+  time_.now_ms = TaskTime::wall_clock_ms();
+  return source_->step(budget);
+}
 
-void TaskBody::consume(uint32_t in_slot, BatchBase& batch) { ports_.at(in_slot)->consume(batch); }
+void TaskBody::consume(uint32_t in_slot, BatchBase& batch) {
+  time_.now_ms = TaskTime::wall_clock_ms();
+  ports_.at(in_slot)->consume(batch);
+}
+
+void TaskBody::on_marker(uint32_t in_slot, const Marker& marker) {
+  if (!valve_ || in_slot >= ports_.size())
+    throw std::logic_error("a marker on input slot " + std::to_string(in_slot) +
+                           " of a task with " + std::to_string(ports_.size()));
+  switch (marker.kind) {
+    case Marker::Kind::watermark:
+      valve_->on_watermark(in_slot, marker.value);
+      break;
+    case Marker::Kind::idle:
+      valve_->on_idle(in_slot);
+      break;
+    case Marker::Kind::active:
+      valve_->on_active(in_slot);
+      break;
+    case Marker::Kind::end_of_stream:
+      valve_->on_end(in_slot);
+      break;
+  }
+  const WatermarkStatus now{valve_->current(), valve_->idle()};
+  if (now != input_status_) {
+    input_status_ = now;
+    advance_time();
+  }
+}
+
+void TaskBody::advance_time() {
+  time_.now_ms = TaskTime::wall_clock_ms();
+  time_.status_changed = false;
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    const int up = chain_upstream_[i];
+    const WatermarkStatus in = up < 0 ? input_status_ : op_status_[up];
+    ContextAccess::set_watermark(operators_[i]->context(), in.watermark);
+    op_status_[i] = operators_[i]->advance_time(in);
+  }
+  // Each writer's channels learn their operator's new status, after the
+  // records that came before it.
+  for (size_t w = 0; w < writers_.size(); ++w) {
+    auto& wt = writer_time_[w];
+    const WatermarkStatus now = op_status_[wt.op];
+    if (now == wt.sent) continue;
+    writers_[w]->flush();
+    for (uint32_t slot : writers_[w]->channels()) {
+      if (now.watermark > wt.sent.watermark)
+        transport_->send_marker(slot, Marker{Marker::Kind::watermark, now.watermark});
+      if (now.idle != wt.sent.idle)
+        transport_->send_marker(slot,
+                                Marker{now.idle ? Marker::Kind::idle : Marker::Kind::active, 0});
+    }
+    wt.sent.watermark = std::max(wt.sent.watermark, now.watermark);
+    wt.sent.idle = now.idle;
+  }
+}
+
+void TaskBody::end_time() {
+  if (ended_) return;
+  ended_ = true;
+  input_status_ = WatermarkStatus{max_watermark, false};
+  advance_time();
+}
+
+std::optional<int64_t> TaskBody::next_wakeup() const {
+  std::optional<int64_t> soonest;
+  if (ended_) return soonest;
+  for (const auto& op : operators_)
+    if (auto t = op->next_wakeup(); t && (!soonest || *t < *soonest)) soonest = t;
+  return soonest;
+}
+
+bool TaskBody::take_status_change() {
+  const bool changed = time_.status_changed;
+  time_.status_changed = false;
+  return changed;
+}
 
 void TaskBody::close() {
   for (auto& op : operators_) op->close();
@@ -129,9 +235,19 @@ void TaskBody::publish_blocked(uint64_t nanoseconds) {
 }
 
 void TaskBody::publish_counters() {
+  // The channel that holds the task's watermark back, if one does (+1; 0: none).
+  uint64_t holding = 0;
+  if (valve_)
+    if (auto slot = valve_->holding_back(); slot && input_status_.watermark != max_watermark)
+      holding = static_cast<uint64_t>(input_channels_.at(*slot)) + 1;
   for (size_t i = 0; i < operators_.size(); ++i) {
-    counters_[i]->in.store(operators_[i]->records_in, std::memory_order_relaxed);
-    counters_[i]->out.store(operators_[i]->records_out, std::memory_order_relaxed);
+    auto& c = *counters_[i];
+    const auto& op = *operators_[i];
+    c.in.store(op.records_in, std::memory_order_relaxed);
+    c.out.store(op.records_out, std::memory_order_relaxed);
+    c.late_dropped.store(op.records_late_dropped, std::memory_order_relaxed);
+    c.watermark.store(operators_[i]->context().current_watermark(), std::memory_order_relaxed);
+    c.holding_channel.store(holding, std::memory_order_relaxed);
   }
 }
 

@@ -24,16 +24,21 @@ constexpr size_t frame_overhead_words = 8;
 }  // namespace
 
 std::vector<uint8_t> frame_batch(uint64_t record_type, size_t count,
-                                 const std::vector<uint8_t>& records) {
+                                 const std::vector<uint8_t>& records,
+                                 const std::vector<EventTime>& timestamps) {
   if (count > UINT32_MAX) throw std::logic_error("a batch of more than 2^32 records");
   // One segment big enough for everything: no reallocation while building.
   capnp::MallocMessageBuilder message(
-      static_cast<unsigned>(frame_overhead_words + records.size() / 8 + 1));
+      static_cast<unsigned>(frame_overhead_words + records.size() / 8 + 1 + timestamps.size() + 1));
   auto batch = message.initRoot<schema::RecordBatch>();
   batch.setRecordType(record_type);
   batch.setCount(static_cast<uint32_t>(count));
   auto data = batch.initRecords(static_cast<unsigned>(records.size()));
   if (!records.empty()) std::memcpy(data.begin(), records.data(), records.size());
+  if (!timestamps.empty()) {
+    auto stamps = batch.initTimestamps(static_cast<unsigned>(timestamps.size()));
+    for (unsigned i = 0; i < timestamps.size(); ++i) stamps.set(i, timestamps[i]);
+  }
   auto words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
   return std::vector<uint8_t>(bytes.begin(), bytes.end());
@@ -66,6 +71,9 @@ BatchView EncodedBatch::view() const {
     // The data lives inside the frame (or its aligned copy), which outlives the view.
     v.data = data.begin();
     v.size = data.size();
+    auto stamps = batch.getTimestamps();
+    v.timestamps.reserve(stamps.size());
+    for (auto t : stamps) v.timestamps.push_back(t);
     return v;
   } catch (const kj::Exception& e) {
     throw DecodeError(std::string("malformed record batch: ") + e.getDescription().cStr());

@@ -7,6 +7,9 @@
 //   cluster_check collect N P           sums N records over P instances, collected back
 //   cluster_check keyed-state N P       counts N records per key (1000 keys) in value state,
 //                                       P instances across the nodes; every count checked
+//   cluster_check windows N P           N random out-of-order events through tumbling,
+//                                       sliding, session and count windows and a timer
+//                                       function at parallelism P; each checked by brute force
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -27,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -34,6 +38,7 @@
 
 #include <pipeline_cases.hpp>
 #include <sage/sage.hpp>
+#include <window_oracle.hpp>
 
 namespace {
 
@@ -319,6 +324,100 @@ int keyed_state(int64_t n, int p) {
   return ok ? 0 : 1;
 }
 
+struct CountSum {
+  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
+  void add(const sage::test::Event& e, std::pair<int64_t, int64_t>& acc) const {
+    acc.first += 1;
+    acc.second += e.value;
+  }
+  void merge(std::pair<int64_t, int64_t>& into, const std::pair<int64_t, int64_t>& from) const {
+    into.first += from.first;
+    into.second += from.second;
+  }
+  sage::test::WindowResult result(const int& key, const sage::Window& w,
+                                  const std::pair<int64_t, int64_t>& acc) const {
+    return {key, w.start, w.end, acc.first, acc.second};
+  }
+};
+
+/// An event-time timer per record, 100 ms after it: emits the key's count then.
+class TimerCount : public sage::KeyedProcessFunction<int, sage::test::Event, int64_t> {
+ public:
+  void process(const sage::test::Event& e, sage::Collector<int64_t>&) override {
+    auto& n = ctx().value_state<int64_t>("n");
+    n.update(n.value().value_or(0) + 1);
+    ctx().timers().at_event_time(e.ts + 100);
+  }
+  void on_timer(int64_t, sage::Collector<int64_t>& out) override {
+    out.collect(ctx().key<int>() * 1'000'000 + *ctx().value_state<int64_t>("n").value());
+  }
+};
+
+int windows(int64_t n, int p) {
+  using sage::test::Event;
+  sage::RemoteEnvironment env("windows");
+  env.config().set("watermark.interval", 2).set("batch.size", 256);
+  const auto events = sage::test::random_events(static_cast<size_t>(n), 40, 1, 40, 5);
+  auto ts = [](const Event& e) { return e.ts; };
+  auto key = [](const Event& e) { return e.key; };
+  auto keyed = env.from_batch(events)
+                   .parallelism(2)
+                   .assign_timestamps(ts, sage::bounded_out_of_order(std::chrono::milliseconds(50)))
+                   .key_by(key);
+  auto tumbling = keyed.window(sage::tumbling(std::chrono::milliseconds(100)))
+                      .aggregate(CountSum{})
+                      .parallelism(p)
+                      .collect();
+  auto sliding =
+      keyed.window(sage::sliding(std::chrono::milliseconds(400), std::chrono::milliseconds(100)))
+          .aggregate(CountSum{})
+          .parallelism(p)
+          .collect();
+  auto sessions = keyed.window(sage::session(std::chrono::milliseconds(60)))
+                      .aggregate(CountSum{})
+                      .parallelism(p)
+                      .collect();
+  auto timers = keyed.process<TimerCount>().parallelism(p).collect();
+  // Count windows see each key's records in one order: one source instance.
+  auto counted = env.from_batch(events)
+                     .key_by(key)
+                     .count_window(25, 10)
+                     .aggregate(CountSum{})
+                     .parallelism(p)
+                     .collect();
+  if (int rc = run(env)) return rc;
+  auto sorted = [](std::vector<sage::test::WindowResult> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const bool t_ok = sorted(tumbling.get()) == sage::test::expected_time_windows(events, 100, 100);
+  const bool s_ok = sorted(sliding.get()) == sage::test::expected_time_windows(events, 400, 100);
+  const bool se_ok = sorted(sessions.get()) == sage::test::expected_sessions(events, 60);
+  const bool c_ok = sorted(counted.get()) == sage::test::expected_count_windows(events, 25, 10);
+  // Every distinct (key, time + 100) timer fired once, the last ones with every record counted.
+  std::map<int, std::set<int64_t>> times;
+  std::map<int, int64_t> records;
+  for (const auto& e : events) {
+    times[e.key].insert(e.ts + 100);
+    ++records[e.key];
+  }
+  size_t expected_timers = 0;
+  for (const auto& [k, t] : times) expected_timers += t.size();
+  const auto fired = timers.get();
+  std::map<int, int64_t> last;
+  for (int64_t v : fired)
+    last[static_cast<int>(v / 1'000'000)] =
+        std::max(last[static_cast<int>(v / 1'000'000)], v % 1'000'000);
+  const bool timers_ok = fired.size() == expected_timers && last == records;
+  const bool ok = t_ok && s_ok && se_ok && c_ok && timers_ok;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << n << " events at window parallelism " << p
+            << ": tumbling " << (t_ok ? "ok" : "wrong") << ", sliding " << (s_ok ? "ok" : "wrong")
+            << ", session " << (se_ok ? "ok" : "wrong") << ", count " << (c_ok ? "ok" : "wrong")
+            << ", timers " << (timers_ok ? "ok" : "wrong") << " (" << fired.size() << " of "
+            << expected_timers << ")" << std::endl;
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
@@ -330,6 +429,8 @@ int main(int argc, char** argv) {
       return pipeline(std::stoul(arg));
     else if (mode == "collect")
       return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
+    else if (mode == "windows")
+      return windows(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "keyed-state")
       return keyed_state(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 3);
     else if (mode == "endless")

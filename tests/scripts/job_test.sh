@@ -95,6 +95,14 @@ line=${out%%$'\n'*}
 echo "  $line"
 [[ $line == ok:* ]] || fail "keyed-state: $line"
 
+echo "event time: every window kind and timers, across the nodes, against a brute force"
+for p in 1 3; do
+  out=$("$check" windows 20000 $p 2>/dev/null) || fail "windows $p: $out"
+  line=${out%%$'\n'*}
+  echo "  $line"
+  [[ $line == ok:* ]] || fail "windows $p: $line"
+done
+
 echo "several jobs from one program run, one after the other"
 out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
 line=${out%%$'\n'*}

@@ -77,6 +77,26 @@ class TaskHarness final : private detail::BatchTransport {
     body_.consume(slot, batch);
   }
 
+  /// Feeds `records` with their event times as one batch on `slot`.
+  template <class T>
+  void push_timed(uint32_t slot, std::vector<T> records, std::vector<int64_t> timestamps) {
+    require_open(slot);
+    detail::Batch<T> batch(std::move(records), std::move(timestamps));
+    body_.consume(slot, batch);
+  }
+
+  /// A marker (watermark, idle, active) arriving on `slot`, after the batches before it.
+  void mark(uint32_t slot, detail::Marker marker) {
+    require_open(slot);
+    body_.on_marker(slot, marker);
+  }
+  void watermark(uint32_t slot, int64_t wm) {
+    mark(slot, detail::Marker{detail::Marker::Kind::watermark, wm});
+  }
+
+  /// What the task's periodic tick does: hands time down the chain now.
+  void tick() { body_.advance_time(); }
+
   /// Feeds `records` encoded, as a batch from another node arrives.
   template <class T>
   void push_encoded(uint32_t slot, std::vector<T> records) {
@@ -89,6 +109,7 @@ class TaskHarness final : private detail::BatchTransport {
   /// closes its operators and ships what is left.
   void end(uint32_t slot) {
     require_open(slot);
+    body_.on_marker(slot, detail::Marker{detail::Marker::Kind::end_of_stream, 0});
     ended_.at(slot) = true;
     for (bool e : ended_)
       if (!e) return;
@@ -119,14 +140,60 @@ class TaskHarness final : private detail::BatchTransport {
     std::vector<T> out;
     auto it = shipped_.find(slot);
     if (it == shipped_.end()) return out;
-    for (const auto& batch : it->second)
-      for (const auto& r : static_cast<const detail::Batch<T>&>(*batch).records) out.push_back(r);
+    for (const auto& item : it->second)
+      if (item.batch)
+        for (const auto& r : static_cast<const detail::Batch<T>&>(*item.batch).records)
+          out.push_back(r);
+    return out;
+  }
+  /// The event times of what went out on `slot` (empty if the stream has none).
+  template <class T>
+  std::vector<int64_t> shipped_timestamps(uint32_t slot) const {
+    std::vector<int64_t> out;
+    auto it = shipped_.find(slot);
+    if (it == shipped_.end()) return out;
+    for (const auto& item : it->second)
+      if (item.batch) {
+        const auto& ts = static_cast<const detail::Batch<T>&>(*item.batch).timestamps;
+        out.insert(out.end(), ts.begin(), ts.end());
+      }
+    return out;
+  }
+  /// The markers that went out on `slot`, in order.
+  [[nodiscard]] std::vector<detail::Marker> markers(uint32_t slot) const {
+    std::vector<detail::Marker> out;
+    auto it = shipped_.find(slot);
+    if (it != shipped_.end())
+      for (const auto& item : it->second)
+        if (!item.batch) out.push_back(item.marker);
+    return out;
+  }
+  /// What went out on `slot`, in order: "b3" for a batch of 3 records, "w100"
+  /// for a watermark, "idle", "active", "eos".
+  [[nodiscard]] std::vector<std::string> sequence(uint32_t slot) const {
+    std::vector<std::string> out;
+    auto it = shipped_.find(slot);
+    if (it == shipped_.end()) return out;
+    for (const auto& item : it->second) {
+      using K = detail::Marker::Kind;
+      if (item.batch)
+        out.push_back("b" + std::to_string(item.batch->size()));
+      else if (item.marker.kind == K::watermark)
+        out.push_back("w" + std::to_string(item.marker.value));
+      else
+        out.push_back(item.marker.kind == K::idle     ? "idle"
+                      : item.marker.kind == K::active ? "active"
+                                                      : "eos");
+    }
     return out;
   }
   /// How many batches went out on `slot`.
   [[nodiscard]] size_t batches(uint32_t slot) const {
     auto it = shipped_.find(slot);
-    return it == shipped_.end() ? 0 : it->second.size();
+    if (it == shipped_.end()) return 0;
+    size_t n = 0;
+    for (const auto& item : it->second) n += item.batch ? 1 : 0;
+    return n;
   }
   [[nodiscard]] bool finished() const { return closed_; }
   detail::TaskBody& body() { return body_; }
@@ -134,7 +201,10 @@ class TaskHarness final : private detail::BatchTransport {
 
  private:
   void send(uint32_t out_slot, detail::BatchPtr batch) override {
-    shipped_[out_slot].push_back(std::move(batch));
+    shipped_[out_slot].push_back(Shipped{std::move(batch), {}});
+  }
+  void send_marker(uint32_t out_slot, detail::Marker marker) override {
+    shipped_[out_slot].push_back(Shipped{nullptr, marker});
   }
   void require_open(uint32_t slot) const {
     if (closed_) throw std::logic_error("the task has finished");
@@ -142,6 +212,7 @@ class TaskHarness final : private detail::BatchTransport {
     if (ended_[slot]) throw std::logic_error("input slot " + std::to_string(slot) + " has ended");
   }
   void finish() {
+    body_.end_time();
     body_.close();
     body_.flush();
     closed_ = true;
@@ -151,7 +222,11 @@ class TaskHarness final : private detail::BatchTransport {
   detail::TaskBody body_;
   std::vector<bool> ended_;
   bool closed_ = false;
-  std::map<uint32_t, std::vector<detail::BatchPtr>> shipped_;
+  struct Shipped {  // a batch, or (without one) a marker
+    detail::BatchPtr batch;
+    detail::Marker marker;
+  };
+  std::map<uint32_t, std::vector<Shipped>> shipped_;
 };
 
 }  // namespace sage::test

@@ -20,6 +20,7 @@ struct FakeTransport : BatchTransport {
   void send(uint32_t slot, BatchPtr batch) override {
     shipped.emplace_back(slot, static_cast<Batch<int>&>(*batch).records);
   }
+  void send_marker(uint32_t, Marker) override {}
 };
 
 WriterSetup setup(FakeTransport& t, size_t channels, size_t batch, int instance = 0) {

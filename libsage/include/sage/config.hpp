@@ -88,6 +88,8 @@ inline constexpr std::string_view chaining = "chaining";  // operator chaining, 
 inline constexpr std::string_view scheduler_threads = "scheduler.threads";  // default: cores
 inline constexpr std::string_view max_parallelism =
     "state.max_parallelism";  // key groups of a keyed stream, default 128 (at most 32768)
+inline constexpr std::string_view watermark_interval =
+    "watermark.interval";  // ms between periodic watermarks, default 200
 }  // namespace config_keys
 
 }  // namespace sage

@@ -15,8 +15,10 @@
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/key_selector.hpp>
+#include <sage/detail/time_operators.hpp>
 #include <sage/detail/traits.hpp>
 #include <sage/detail/typed_node.hpp>
+#include <sage/event_time.hpp>
 #include <sage/functions.hpp>
 
 namespace sage {
@@ -28,6 +30,8 @@ template <class T, class K>
 class KeyedStream;
 template <class T>
 class DataStreamSink;
+template <class T, class K>
+class WindowedStream;
 
 namespace detail {
 
@@ -188,6 +192,25 @@ class StreamOps {
     return KeyedStream<T, K>(env_, node_, std::move(r));
   }
 
+  /// Event time (API.md section 3.2): `ts(record)` (`int64_t(const T&)`, ms) is
+  /// each record's timestamp, and `strategy` says how watermarks follow them
+  /// (`bounded_out_of_order(d)`, `monotonous()`, `.with_idleness(d)`). Runs
+  /// with its input's parallelism, chained to it; watermarks go out every
+  /// `watermark.interval` ms.
+  template <class F>
+  DataStream<T> assign_timestamps(F&& ts, WatermarkStrategy strategy) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_convertible_v<std::invoke_result_t<Fn&, const T&>, int64_t>,
+                  "assign_timestamps: the function must be int64_t(const T&), event time in ms");
+    auto out = add_transform<T>("timestamps", [fn = Fn(std::forward<F>(ts)), strategy] {
+      return std::make_unique<TimestampsInstance<T, Fn>>(fn, strategy);
+    });
+    auto& node = *EnvAccess::graph(*env_).nodes[out.node_id()];
+    node.timestamped = true;
+    node.parallelism_of_input = true;
+    return out;
+  }
+
   /// The next operator receives the records in turn, evenly.
   DataStream<T> rebalance() { return repartition(Routing::round_robin, nullptr); }
   /// Every instance of the next operator receives every record.
@@ -219,6 +242,7 @@ class StreamOps {
     auto& graph = EnvAccess::graph(*env_);
     auto node = std::make_shared<TypedNode<In, Out>>(
         kind, kind_name, [factory]() -> std::unique_ptr<OperatorInstance> { return factory(); });
+    node->timestamped = graph.nodes[node_]->timestamped;
     const int id = graph.add_node(std::move(node));
     graph.add_edge(node_, id, routing_);
     return id;
@@ -237,6 +261,8 @@ class StreamOps {
 
   template <class>
   friend class OperatorSettings;
+  template <class, class>
+  friend class ::sage::WindowedStream;
 };
 
 }  // namespace detail
@@ -249,6 +275,15 @@ class DataStream : public detail::StreamOps<T>, public detail::OperatorSettings<
       : detail::StreamOps<T>(env, node, std::move(routing)) {}
   /// The id of the operator that produces this stream in the logical graph.
   [[nodiscard]] int node_id() const { return this->node_; }
+
+  /// The records the operator emitted to `tag` (a window's late records,
+  /// `ctx().output(tag, value)` in a function), as a stream of their own.
+  template <class U>
+  DataStream<U> side_output(const OutputTag<U>& tag) const {
+    detail::EdgeRouting r;
+    r.side_output = tag.name();
+    return DataStream<U>(this->env_, this->node_, std::move(r));
+  }
 
  private:
   friend class detail::OperatorSettings<DataStream<T>>;
@@ -278,6 +313,146 @@ class KeyedStream : public detail::StreamOps<T> {
       return std::make_unique<detail::ReduceInstance<T, Fn>>(f);
     });
   }
+
+  /// Records, keyed state and timers: `F` derives from
+  /// `KeyedProcessFunction<K, T, Out>` and is built per instance from `args`.
+  template <class F, class... A>
+  DataStream<typename F::output_type> process(A&&... args) {
+    using Out = typename F::output_type;
+    static_assert(std::is_base_of_v<KeyedProcessFunction<K, T, Out>, F>,
+                  "process<F>: F must derive from sage::KeyedProcessFunction<K, T, Out> with the "
+                  "stream's key and record types");
+    return this->template add_transform<Out>(
+        "process", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+          return std::make_unique<detail::KeyedProcessInstance<K, T, Out, F>>(
+              detail::construct_from<F>(a));
+        });
+  }
+
+  /// Windows of time per key: `sage::tumbling(size)`, `sliding(size, slide)`,
+  /// `session(gap)`; on event time if the stream has timestamps, else on
+  /// processing time. A size, slide or gap that is not positive is a `GraphError`.
+  WindowedStream<T, K> window(WindowAssigner assigner) {
+    detail::WindowSpec spec;
+    switch (assigner.kind) {
+      case WindowAssigner::Kind::tumbling:
+        spec.kind = detail::WindowSpec::Kind::tumbling;
+        spec.size = assigner.size_ms;
+        if (spec.size <= 0)
+          throw GraphError("a tumbling window's size must be positive, got " +
+                           std::to_string(spec.size) + " ms");
+        break;
+      case WindowAssigner::Kind::sliding:
+        spec.kind = detail::WindowSpec::Kind::sliding;
+        spec.size = assigner.size_ms;
+        spec.slide = assigner.slide_ms;
+        if (spec.size <= 0 || spec.slide <= 0)
+          throw GraphError("a sliding window's size and slide must be positive, got " +
+                           std::to_string(spec.size) + " ms and " + std::to_string(spec.slide) +
+                           " ms");
+        break;
+      case WindowAssigner::Kind::session:
+        spec.kind = detail::WindowSpec::Kind::session;
+        spec.gap = assigner.gap_ms;
+        if (spec.gap <= 0)
+          throw GraphError("a session window's gap must be positive, got " +
+                           std::to_string(spec.gap) + " ms");
+        break;
+    }
+    spec.event_time = detail::EnvAccess::graph(*this->env_).nodes[this->node_]->timestamped;
+    return WindowedStream<T, K>(*this, std::move(spec));
+  }
+
+  /// Windows of `size` records per key, or (with `slide`) of the last `size`
+  /// records every `slide` records, as Flink's `countWindow`. A window that is
+  /// not full when the stream ends does not fire.
+  WindowedStream<T, K> count_window(int64_t size) { return counted(size, 0); }
+  WindowedStream<T, K> count_window(int64_t size, int64_t slide) {
+    if (slide <= 0)
+      throw GraphError("a count window's slide must be positive, got " + std::to_string(slide));
+    return counted(size, slide);
+  }
+
+ private:
+  WindowedStream<T, K> counted(int64_t size, int64_t slide) {
+    if (size <= 0)
+      throw GraphError("a count window's size must be positive, got " + std::to_string(size));
+    detail::WindowSpec spec;
+    spec.kind = detail::WindowSpec::Kind::count;
+    spec.size = size;
+    spec.slide = slide;
+    spec.event_time = detail::EnvAccess::graph(*this->env_).nodes[this->node_]->timestamped;
+    return WindowedStream<T, K>(*this, std::move(spec));
+  }
+
+  template <class, class>
+  friend class WindowedStream;
+};
+
+/// A keyed stream cut into windows (`KeyedStream::window`, `count_window`):
+/// set the lateness and the side output of late records, then say what each
+/// window computes.
+template <class T, class K>
+class WindowedStream {
+ public:
+  WindowedStream(KeyedStream<T, K> keyed, detail::WindowSpec spec)
+      : keyed_(std::move(keyed)), spec_(std::move(spec)) {}
+
+  /// A window that fired fires again, updated, for records up to `d` late
+  /// (event time); it is dropped once the watermark passes its end plus `d`.
+  template <class Rep, class Period>
+  WindowedStream& allowed_lateness(std::chrono::duration<Rep, Period> d) {
+    spec_.allowed_lateness = detail::to_ms(d);
+    if (spec_.allowed_lateness < 0)
+      throw GraphError("allowed_lateness must not be negative, got " +
+                       std::to_string(spec_.allowed_lateness) + " ms");
+    return *this;
+  }
+  /// Records later than that go to `result.side_output(tag)` instead of being
+  /// dropped (and counted in `records_late_dropped`).
+  WindowedStream& side_output_late(const OutputTag<T>& tag) {
+    spec_.late_tag = tag.name();
+    return *this;
+  }
+
+  /// `T(const T&, const T&)`, combined as records come: one value per key and window.
+  template <class F>
+  DataStream<T> reduce(F f) {
+    using Fn = detail::ReduceWindowFunction<T, std::decay_t<F>>;
+    static_assert(
+        std::is_convertible_v<std::invoke_result_t<std::decay_t<F>&, const T&, const T&>, T>,
+        "window reduce: f must be T(const T&, const T&)");
+    return add<T>(Fn{std::move(f)});
+  }
+
+  /// `agg.create()`, `agg.add(record, acc)`, and `agg.result(acc)` or
+  /// `agg.result(key, window, acc)` (and `agg.merge(acc, other)` if it has one,
+  /// for session windows): one accumulator per key and window.
+  template <class A>
+  auto aggregate(A agg) {
+    using Fn = detail::AggregateWindowFunction<T, K, A>;
+    return add<typename Fn::Out>(Fn{std::move(agg)});
+  }
+
+  /// `void(const K&, const Window&, const std::vector<T>&, Collector<Out>&)`,
+  /// with every record of the window.
+  template <class F>
+  auto process(F f) {
+    using Out = typename detail::last_collector_output<std::decay_t<F>>::type;
+    using Fn = detail::ProcessWindowFunction<T, K, Out, std::decay_t<F>>;
+    return add<Out>(Fn{std::move(f)});
+  }
+
+ private:
+  template <class Out, class Fn>
+  DataStream<Out> add(Fn fn) {
+    return keyed_.template add_transform<Out>("window", [fn = std::move(fn), spec = spec_] {
+      return std::make_unique<detail::WindowInstance<T, K, Fn>>(fn, spec);
+    });
+  }
+
+  KeyedStream<T, K> keyed_;
+  detail::WindowSpec spec_;
 };
 
 /// The handle of a sink, for its own settings.

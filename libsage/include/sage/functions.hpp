@@ -134,6 +134,20 @@ class SourceFunction : public BaseFunction {
   virtual void execute(SourceContext<T>& ctx) = 0;
 };
 
+/// Records of one key at a time, with keyed state and timers
+/// (`KeyedStream::process<F>()`): `process` per record; `on_timer(ts, out)` once
+/// per timer registered with `ctx().timers()`, with `ctx().key<K>()` the
+/// timer's key; `ctx().current_watermark()` is the event time reached.
+template <class K, class In, class Out>
+class KeyedProcessFunction : public BaseFunction {
+ public:
+  using key_type = K;
+  using input_type = In;
+  using output_type = Out;
+  virtual void process(const In& x, Collector<Out>& out) = 0;
+  virtual void on_timer(int64_t /*timestamp*/, Collector<Out>& /*out*/) {}
+};
+
 /// Custom partitioning: the downstream instance of a record, in `[0, n)`.
 template <class T>
 class Partitioner {

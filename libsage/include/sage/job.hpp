@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -46,12 +47,21 @@ constexpr bool is_terminal(JobState s) {
   return s == JobState::finished || s == JobState::failed || s == JobState::cancelled;
 }
 
-/// Records in and out of one operator, summed over its instances.
+/// Records in and out of one operator, summed over its instances; its event
+/// time (the lowest of its instances') and what holds that back.
 struct OperatorStatus {
   std::string name;
   int parallelism = 1;
   uint64_t records_in = 0;
   uint64_t records_out = 0;
+  /// Records that came later than a window's allowed lateness and had no side output.
+  uint64_t records_late_dropped = 0;
+  /// The watermark the operator has reached: its slowest instance's, the
+  /// minimum over that instance's active inputs. `INT64_MIN` before the first.
+  int64_t watermark = std::numeric_limits<int64_t>::min();
+  /// The upstream instance whose watermark holds this one back ("parser_2"),
+  /// if one does: where to look when windows do not fire.
+  std::string watermark_held_by;
 };
 
 /// A snapshot of a job.

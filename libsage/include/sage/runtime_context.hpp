@@ -2,6 +2,7 @@
 /// @file runtime_context.hpp
 /// `sage::RuntimeContext`: what an operator instance knows about itself (API.md section 5).
 
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -10,6 +11,8 @@
 #include <sage/config.hpp>
 #include <sage/detail/record_flow.hpp>
 #include <sage/detail/state_backend.hpp>
+#include <sage/detail/time.hpp>
+#include <sage/event_time.hpp>
 #include <sage/job.hpp>
 #include <sage/state.hpp>
 
@@ -21,7 +24,18 @@ namespace sage {
 
 namespace detail {
 struct ContextAccess;
-}
+
+/// The consumers of one side output of an operator instance.
+class SideOutputBase {
+ public:
+  virtual ~SideOutputBase() = default;
+};
+template <class U>
+class SideOutput final : public SideOutputBase {
+ public:
+  FanOut<U> out;
+};
+}  // namespace detail
 
 /// One per operator instance. Function classes reach it through `ctx()`.
 class RuntimeContext {
@@ -46,9 +60,33 @@ class RuntimeContext {
   template <class K>
   [[nodiscard]] K key() const {
     auto* extractor = dynamic_cast<const detail::KeyExtractor<K>*>(key_source_.extractor);
+    if (extractor != nullptr && key_source_.fixed_key != nullptr)  // a timer fires
+      return *static_cast<const K*>(key_source_.fixed_key);
     if (extractor == nullptr || key_source_.record == nullptr)
       throw_no_key(typeid(K), key_source_.extractor != nullptr && key_source_.record == nullptr);
     return extractor->extract(key_source_.record);
+  }
+
+  /// The event time this operator has reached: the minimum of its inputs'
+  /// watermarks (`INT64_MIN` before the first watermark).
+  [[nodiscard]] int64_t current_watermark() const { return watermark_; }
+
+  /// The timers of the current key (a `KeyedProcessFunction`, or any operator
+  /// on a keyed stream). Throws `std::logic_error` elsewhere.
+  TimerService& timers() {
+    if (!state_ || !state_->keyed()) throw_no_timers();
+    return state_->timers();
+  }
+
+  /// Emits `value` to the side output `tag` (`result.side_output(tag)`); a tag
+  /// nobody reads drops it.
+  template <class U>
+  void output(const OutputTag<U>& tag, U value) {
+    auto it = side_outputs_.find(tag.name());
+    if (it == side_outputs_.end()) return;
+    auto* side = dynamic_cast<detail::SideOutput<U>*>(it->second.get());
+    if (side == nullptr) throw_side_output_type(tag.name());
+    side->out.push(std::move(value));
   }
 
   /// Managed state (API.md section 5): in an operator applied to a keyed
@@ -74,6 +112,8 @@ class RuntimeContext {
   }
   friend struct detail::ContextAccess;
   [[noreturn]] void throw_no_key(const std::type_info& type, bool outside_record) const;
+  [[noreturn]] void throw_no_timers() const;
+  [[noreturn]] void throw_side_output_type(const std::string& tag) const;
 
   std::string name_;
   std::string operator_name_;
@@ -84,6 +124,9 @@ class RuntimeContext {
   std::shared_ptr<spdlog::logger> logger_;
   detail::KeySource key_source_;
   std::shared_ptr<detail::StateBackend> state_;
+  detail::TaskTime* time_ = nullptr;
+  int64_t watermark_ = detail::min_watermark;
+  std::map<std::string, std::unique_ptr<detail::SideOutputBase>> side_outputs_;
 };
 
 namespace detail {
@@ -102,6 +145,33 @@ struct ContextAccess {
   static void set_keyed_state(RuntimeContext& ctx, std::shared_ptr<StateBackend> state) {
     state->follow(&ctx.key_source_);
     ctx.state_ = std::move(state);
+  }
+  /// The instance's state backend (keyed or operator state), made if absent.
+  static StateBackend& state(RuntimeContext& ctx) { return ctx.state(); }
+  /// Makes key `id` of the keyed backend current outside a record (a timer).
+  static void set_fixed_key(RuntimeContext& ctx, uint32_t id) {
+    ctx.key_source_.fixed_key = ctx.state_->key_address(id);
+    ctx.key_source_.fixed_id = id;
+  }
+  static void clear_fixed_key(RuntimeContext& ctx) { ctx.key_source_.fixed_key = nullptr; }
+  static void set_task_time(RuntimeContext& ctx, TaskTime* time) { ctx.time_ = time; }
+  /// The task's time (never null once the task is built; a fresh one before).
+  static TaskTime& time(RuntimeContext& ctx) {
+    if (ctx.time_ == nullptr) {
+      static thread_local TaskTime unset;
+      return unset;
+    }
+    return *ctx.time_;
+  }
+  static void set_watermark(RuntimeContext& ctx, int64_t watermark) { ctx.watermark_ = watermark; }
+  /// The consumers of side output `tag` of type `U` (made on first use).
+  template <class U>
+  static FanOut<U>& side_output(RuntimeContext& ctx, const std::string& tag) {
+    auto& slot = ctx.side_outputs_[tag];
+    if (!slot) slot = std::make_unique<SideOutput<U>>();
+    auto* side = dynamic_cast<SideOutput<U>*>(slot.get());
+    if (side == nullptr) ctx.throw_side_output_type(tag);
+    return side->out;
   }
 };
 }  // namespace detail

@@ -8,6 +8,7 @@
 #include <sage/datastream.hpp>
 #include <sage/environment.hpp>
 #include <sage/error.hpp>
+#include <sage/event_time.hpp>
 #include <sage/functions.hpp>
 #include <sage/job.hpp>
 #include <sage/runtime_context.hpp>

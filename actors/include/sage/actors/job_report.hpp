@@ -5,6 +5,7 @@
 /// the submitting program saw of earlier jobs (replayed to later task hosts).
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,12 +40,15 @@ struct OperatorReport {
   int32_t parallelism = 0;
   uint64_t records_in = 0;
   uint64_t records_out = 0;
+  uint64_t records_late_dropped = 0;
+  int64_t watermark = std::numeric_limits<int64_t>::min();  ///< of its slowest instance
+  std::string watermark_held_by;  ///< the upstream instance that holds it back, if one does
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, OperatorReport& x) {
   return f(caf::meta::type_name("sage.operator_report"), x.name, x.parallelism, x.records_in,
-           x.records_out);
+           x.records_out, x.records_late_dropped, x.watermark, x.watermark_held_by);
 }
 
 /// A job as `sage job status` shows it; also what its end is reported with.

@@ -83,6 +83,21 @@
 #include <sage/detail/job_spec.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/time.hpp>
+
+namespace sage::detail {
+/// A marker as it crosses a node: its kind as one byte (a kind a peer made up
+/// is refused by the receiving task, which fails the job saying so) and its value.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Marker& x) {
+  auto kind = static_cast<uint8_t>(x.kind);
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.kind = static_cast<Marker::Kind>(kind);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("sage.marker"), kind, x.value, load);
+}
+}  // namespace sage::detail
 
 namespace sage::actors {
 
@@ -98,7 +113,7 @@ using task_fail_atom = caf::atom_constant<caf::atom("task_fail")>;
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
-using eos_atom = caf::atom_constant<caf::atom("eos")>;
+using marker_atom = caf::atom_constant<caf::atom("marker")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using add_node_atom = caf::atom_constant<caf::atom("add_node")>;
 using spawn_tasks_atom = caf::atom_constant<caf::atom("spawn_task")>;
@@ -129,6 +144,7 @@ using replay_records_atom = caf::atom_constant<caf::atom("replay_rec")>;
 using continue_atom = caf::atom_constant<caf::atom("continue")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
 using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
@@ -141,15 +157,19 @@ struct BatchMessage;
 
 /// A task instance (task_actor.cpp). Its Dispatcher wires it (and waits for the
 /// answer before starting any task), starts, stops, pauses and resumes it; its
-/// upstream tasks send it batches and end-of-stream by input slot, its
-/// downstream tasks credit by output slot. The last three it sends itself: the
-/// next source step, the buffer.timeout flush, and a held-back operator's wake.
-using TaskHandle = caf::typed_actor<
-    caf::reacts_to<wire_atom, TaskWiring>, caf::reacts_to<start_atom>,
-    caf::reacts_to<batch_atom, uint32_t, BatchMessage>, caf::reacts_to<eos_atom, uint32_t>,
-    caf::reacts_to<credit_atom, uint32_t, int32_t>, caf::reacts_to<stop_atom>,
-    caf::reacts_to<job_pause_atom>, caf::reacts_to<job_resume_atom>, caf::reacts_to<continue_atom>,
-    caf::reacts_to<flush_atom>, caf::reacts_to<resume_atom>>;
+/// upstream tasks send it batches and markers (watermarks, idleness,
+/// end-of-stream: in order with the batches) by input slot, its downstream
+/// tasks credit by output slot. The last four it sends itself: the next source
+/// step, the buffer.timeout flush, a held-back operator's wake, and the tick
+/// at which an operator wants time advanced (periodic watermarks, timers).
+using TaskHandle =
+    caf::typed_actor<caf::reacts_to<wire_atom, TaskWiring>, caf::reacts_to<start_atom>,
+                     caf::reacts_to<batch_atom, uint32_t, BatchMessage>,
+                     caf::reacts_to<marker_atom, uint32_t, detail::Marker>,
+                     caf::reacts_to<credit_atom, uint32_t, int32_t>, caf::reacts_to<stop_atom>,
+                     caf::reacts_to<job_pause_atom>, caf::reacts_to<job_resume_atom>,
+                     caf::reacts_to<continue_atom>, caf::reacts_to<flush_atom>,
+                     caf::reacts_to<resume_atom>, caf::reacts_to<tick_atom>>;
 
 // -- payloads ----------------------------------------------------------------------
 
@@ -243,6 +263,7 @@ using ListenerHandle = caf::typed_actor<caf::reacts_to<job_end_atom, JobReport>>
 /// Registers the messages that may cross nodes; every node's actor system needs it.
 inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<BatchMessage>("sage.batch");
+  cfg.add_message_type<detail::Marker>("sage.marker");
   cfg.add_message_type<TaskWiring>("sage.TaskWiring");
   cfg.add_message_type<std::vector<int32_t>>("sage.task_ids");  // spawn_tasks
   cfg.add_message_type<std::vector<TaskHandle>>("sage.tasks");  // spawn_tasks' answer

@@ -54,7 +54,10 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
         setup_(std::move(setup)),
         buffers_(setup_.channels.size()),
         bytes_(setup_.channels.size(), 0),
+        stamps_(setup_.timestamped ? setup_.channels.size() : 0),
         ctx_(&ctx) {
+    if (setup_.timestamped && setup_.time == nullptr)
+      throw std::logic_error("a timestamped stream's writer without the task's time");
     // Records of one size: the byte bound is a count bound, with no cost per record.
     if constexpr (fixed_footprint<T>)
       setup_.batch_size =
@@ -112,6 +115,8 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
       if (!buffers_[i].empty()) ship(i);
   }
 
+  [[nodiscard]] const std::vector<uint32_t>& channels() const override { return setup_.channels; }
+
   [[nodiscard]] bool has_partial() const override {
     for (const auto& b : buffers_)
       if (!b.empty()) return true;
@@ -146,6 +151,7 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
 
   void append(size_t i, T&& x) {
     auto& b = buffers_[i];
+    if (!stamps_.empty()) stamps_[i].push_back(setup_.time->record_timestamp);
     if constexpr (fixed_footprint<T>) {
       b.push_back(std::move(x));
       if (b.size() >= setup_.batch_size) ship(i);
@@ -163,7 +169,13 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
   }
 
   void ship(size_t i) {
-    auto batch = std::make_shared<Batch<T>>(std::move(buffers_[i]));
+    std::vector<EventTime> stamps;
+    if (!stamps_.empty()) {
+      stamps = std::move(stamps_[i]);
+      stamps_[i] = std::vector<EventTime>();
+      stamps_[i].reserve(setup_.batch_size);
+    }
+    auto batch = std::make_shared<Batch<T>>(std::move(buffers_[i]), std::move(stamps));
     bytes_[i] = 0;
     buffers_[i] = std::vector<T>();
     buffers_[i].reserve(setup_.batch_size);
@@ -173,7 +185,8 @@ class ChannelWriter final : public Receiver<T>, public ChannelWriterBase {
   Routing kind_;
   WriterSetup setup_;
   std::vector<std::vector<T>> buffers_;
-  std::vector<size_t> bytes_;  ///< the footprint of each buffer's records
+  std::vector<size_t> bytes_;                   ///< the footprint of each buffer's records
+  std::vector<std::vector<EventTime>> stamps_;  ///< per buffer, of a timestamped stream
   std::unique_ptr<KeySelector<T>> key_;
   int groups_ = 1;                     ///< key groups (hash edges)
   uint64_t group_mask_ = 0;            ///< groups - 1 when a power of two, else 0

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/time.hpp>
 
 namespace sage {
 
@@ -70,6 +71,8 @@ struct EdgeRouting {
   std::shared_ptr<const PartitionerFactoryBase>
       partitioner;                                        ///< a `PartitionerFactory<T>` (custom)
   std::shared_ptr<const KeyExtractorBase> key_extractor;  ///< set on keyed streams
+  /// The edge leaves its upstream through this side output (empty: the main output).
+  std::string side_output;
 };
 
 struct Edge {
@@ -98,6 +101,10 @@ struct WriterSetup {
   size_t record_max_bytes = size_t{256} << 20;  ///< a bigger record fails the job
   int instance = 0;           ///< this task's instance index (round-robin starts here)
   int max_parallelism = 128;  ///< key groups of a hash edge (key_groups.hpp)
+  /// The stream has event time: each record travels with the task's current
+  /// record timestamp (`time->record_timestamp`).
+  bool timestamped = false;
+  const TaskTime* time = nullptr;
 };
 
 /// One operator of the logical graph.
@@ -120,6 +127,10 @@ class Node {
   /// How many distinct inputs the operator reads (0 for a source, 1 for a map;
   /// each input may be fed by several edges).
   int num_inputs;
+  /// Its output records carry event time (it assigns timestamps, or its input has them).
+  bool timestamped = false;
+  /// Unless set explicitly, its parallelism is its input's (`assign_timestamps`).
+  bool parallelism_of_input = false;
   std::string name;     ///< unique in the job
   int parallelism = 0;  ///< 0: the config's default
   Resources resources;
@@ -144,6 +155,14 @@ class Node {
   [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_writer(OperatorInstance& from,
                                                                        const EdgeRouting& routing,
                                                                        WriterSetup setup) const = 0;
+  /// The same for an edge that leaves `from` through its side output `tag`, of
+  /// this node's input type (only the consumer of a side output knows its type).
+  virtual void chain_side_output(OperatorInstance& from, const std::string& tag,
+                                 OperatorInstance& to) const = 0;
+  [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_side_output_writer(
+      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const = 0;
+  /// Whether this node's input records have a codec (they cross a node on a side output edge).
+  [[nodiscard]] virtual bool input_has_codec() const = 0;
   /// A port that feeds batches arriving on an input edge into `to` (an instance of this node).
   [[nodiscard]] virtual std::unique_ptr<InputPortBase> make_input_port(
       OperatorInstance& to, const EdgeRouting& routing) const = 0;

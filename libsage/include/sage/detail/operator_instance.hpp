@@ -17,10 +17,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/time.hpp>
 #include <sage/runtime_context.hpp>
 
 namespace sage::detail {
@@ -45,6 +48,9 @@ class BatchTransport {
  public:
   virtual ~BatchTransport() = default;
   virtual void send(uint32_t out_slot, BatchPtr batch) = 0;
+  /// Sends a marker after everything sent on the slot before (it takes no
+  /// credit, but waits behind batches that wait for it).
+  virtual void send_marker(uint32_t out_slot, Marker marker) = 0;
 };
 
 /// One operator's instance inside a task.
@@ -55,10 +61,20 @@ class OperatorInstance {
   virtual void open() = 0;
   /// Calls the user function's `close`; may emit (a sink's or a counter's final output).
   virtual void close() = 0;
+  /// Time has advanced to `in` (the watermark of the operator's inputs, and
+  /// whether they are idle); the processing time is the task's `now_ms`. The
+  /// operator fires what that completes (windows, timers) and returns the
+  /// status of its own output: the same, unless it makes its own watermarks.
+  virtual WatermarkStatus advance_time(WatermarkStatus in) { return in; }
+  /// The processing time (ms) at which the operator wants `advance_time`
+  /// called again (a processing-time timer, the next periodic watermark).
+  [[nodiscard]] virtual std::optional<int64_t> next_wakeup() const { return std::nullopt; }
 
   RuntimeContext& context() { return ctx_; }
   uint64_t records_in = 0;
   uint64_t records_out = 0;
+  /// Records that came later than a window's allowed lateness, without a side output.
+  uint64_t records_late_dropped = 0;
 
  protected:
   RuntimeContext ctx_;
@@ -131,6 +147,8 @@ class ChannelWriterBase {
   /// Ships every partly filled batch.
   virtual void flush() = 0;
   [[nodiscard]] virtual bool has_partial() const = 0;
+  /// The task's output slots it writes to, one per downstream instance.
+  [[nodiscard]] virtual const std::vector<uint32_t>& channels() const = 0;
 };
 
 /// Feeds the records of an arriving batch into the head operator of a task.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <sage/codec.hpp>
+#include <sage/detail/time.hpp>
 
 namespace sage::detail {
 
@@ -92,9 +93,11 @@ uint64_t record_type_id() {
   return id;
 }
 
-/// Wraps encoded records into a `RecordBatch` message (wire.cpp).
+/// Wraps encoded records (and their event times, if the stream has them: one
+/// per record, or none) into a `RecordBatch` message (wire.cpp).
 std::vector<uint8_t> frame_batch(uint64_t record_type, size_t count,
-                                 const std::vector<uint8_t>& records);
+                                 const std::vector<uint8_t>& records,
+                                 const std::vector<EventTime>& timestamps = {});
 
 /// The records inside a `RecordBatch` message; valid while the message is.
 struct BatchView {
@@ -102,6 +105,7 @@ struct BatchView {
   size_t count = 0;
   const uint8_t* data = nullptr;
   size_t size = 0;
+  std::vector<EventTime> timestamps;  ///< one per record, or none
 };
 
 /// A batch that arrived from another node: the `RecordBatch` message, decoded
@@ -121,36 +125,46 @@ class EncodedBatch final : public BatchBase {
   mutable std::vector<uint64_t> aligned_;  // a copy, if the frame is not 8-byte aligned
 };
 
+/// Records of one channel, and their event times when the stream has them
+/// (`timestamps` then holds one per record; it is empty otherwise).
 template <class T>
 class Batch final : public BatchBase {
  public:
-  explicit Batch(std::vector<T>&& records) : records(std::move(records)) {}
+  explicit Batch(std::vector<T>&& records, std::vector<EventTime>&& timestamps = {})
+      : records(std::move(records)), timestamps(std::move(timestamps)) {}
   [[nodiscard]] size_t size() const override { return records.size(); }
   [[nodiscard]] std::vector<uint8_t> encode() const override {
     if constexpr (has_codec<T>) {
       std::vector<uint8_t> bytes;
       encode_records(records, bytes);
-      return frame_batch(record_type_id<T>(), records.size(), bytes);
+      return frame_batch(record_type_id<T>(), records.size(), bytes, timestamps);
     } else {
       throw std::logic_error("record type " + type_name(typeid(T)) +
                              " has no codec: it cannot cross a node (see sage/codec.hpp)");
     }
   }
   std::vector<T> records;
+  std::vector<EventTime> timestamps;
 };
 
-/// The records of a batch that arrived encoded; throws `DecodeError` when the
-/// bytes are malformed or hold another record type.
+/// The records of a batch that arrived encoded (`view` is its parsed message);
+/// throws `DecodeError` when the bytes are malformed or hold another record type.
 template <class T>
-std::vector<T> decode_batch(const EncodedBatch& batch) {
+std::vector<T> decode_batch(const BatchView& v) {
   if constexpr (has_codec<T>) {
-    const BatchView v = batch.view();
     if (v.record_type != record_type_id<T>())
       throw DecodeError("a batch of another record type arrived on this channel");
+    if (!v.timestamps.empty() && v.timestamps.size() != v.count)
+      throw DecodeError("a batch with " + std::to_string(v.timestamps.size()) + " timestamps for " +
+                        std::to_string(v.count) + " records");
     return decode_records<T>(v.data, v.size, v.count);
   } else {
     throw DecodeError("record type " + type_name(typeid(T)) + " has no codec");
   }
+}
+template <class T>
+std::vector<T> decode_batch(const EncodedBatch& batch) {
+  return decode_batch<T>(batch.view());
 }
 
 class StateBackend;

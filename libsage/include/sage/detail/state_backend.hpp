@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -34,6 +35,7 @@
 #include <sage/codec.hpp>
 #include <sage/detail/key_groups.hpp>
 #include <sage/detail/record_flow.hpp>
+#include <sage/event_time.hpp>
 #include <sage/state.hpp>
 
 namespace sage::detail {
@@ -45,10 +47,14 @@ inline constexpr uint32_t operator_state_id = 0;
 /// `RuntimeContext`: the record being processed, the extractor of its key, and
 /// a count that changes with every record (a record's address may be reused).
 /// The key is looked up only when a state is used, once per record.
+/// Outside a record (a timer that fires) the current key is a fixed one
+/// instead: `fixed_key` (a `K` kept by the backend's dictionary) of id `fixed_id`.
 struct KeySource {
   const void* record = nullptr;
   const KeyExtractorBase* extractor = nullptr;
   uint64_t seq = 0;
+  const void* fixed_key = nullptr;
+  uint32_t fixed_id = 0;
 };
 
 // -- keys ------------------------------------------------------------------------------
@@ -68,6 +74,8 @@ class KeyDictionaryBase {
   /// Reads `n` keys and forgets them (a group another instance owns).
   virtual void skip_keys(size_t n, ByteReader& r) const = 0;
   [[nodiscard]] virtual std::string key_type() const = 0;
+  /// The key of `id`, a `K`.
+  [[nodiscard]] virtual const void* key_address(uint32_t id) const = 0;
 };
 
 template <class K>
@@ -130,6 +138,7 @@ class KeyDictionary final : public KeyDictionaryBase {
     }
   }
   [[nodiscard]] std::string key_type() const override { return type_name(typeid(K)); }
+  [[nodiscard]] const void* key_address(uint32_t id) const override { return keys_.at(id); }
 
  private:
   std::unordered_map<K, uint32_t, KeyHash<K>> ids_;
@@ -139,7 +148,7 @@ class KeyDictionary final : public KeyDictionaryBase {
 
 // -- tables ----------------------------------------------------------------------------
 
-enum class StateKind : uint8_t { value = 1, list = 2, map = 3 };
+enum class StateKind : uint8_t { value = 1, list = 2, map = 3, timers = 4, windows = 5 };
 
 /// One named state of an instance, untyped.
 class StateTableBase {
@@ -157,16 +166,46 @@ class StateTableBase {
 
 class StateBackend;
 
-/// A state's entries, by key id, of stored type `S`.
+/// A state's entries, by key id, of stored type `S`. The user's states need a
+/// codec for `S` (a compile error otherwise: `StateBackend::value_state`); the
+/// runtime's own (window accumulators of the user's type) may lack one, and
+/// then cannot be snapshotted (an error that says so).
 template <class S, StateKind Kind>
 class HeapTable : public StateTableBase {
  public:
-  static_assert(has_codec<S>,
-                "a state's type needs a codec (sage/codec.hpp): state is snapshotted through it");
   explicit HeapTable(const StateBackend& backend) : backend_(&backend) {}
   [[nodiscard]] StateKind kind() const override { return Kind; }
   [[nodiscard]] std::string value_type() const override { return type_name(typeid(S)); }
   void write_entries(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
+    if constexpr (has_codec<S>)
+      write_with_codec(ids, w);
+    else
+      throw std::logic_error("state of type " + value_type() +
+                             " has no codec: it cannot be snapshotted (sage/codec.hpp)");
+  }
+  void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) override {
+    if constexpr (has_codec<S>)
+      read_with_codec(ids, r);
+    else
+      throw std::logic_error("state of type " + value_type() +
+                             " has no codec: it cannot be restored (sage/codec.hpp)");
+  }
+
+  /// The current key's entry, or null.
+  [[nodiscard]] const S* find() const;
+  [[nodiscard]] S* find_mutable();
+  /// The current key's entry, made if absent.
+  S& get_or_create();
+  void erase();
+  /// The entry of key `id`, or null.
+  [[nodiscard]] S* find_id(uint32_t id) {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  void erase_id(uint32_t id) { entries_.erase(id); }
+
+ private:
+  void write_with_codec(const std::vector<uint32_t>& ids, ByteWriter& w) const {
     std::vector<std::pair<size_t, const S*>> present;
     for (size_t i = 0; i < ids.size(); ++i)
       if (auto it = entries_.find(ids[i]); it != entries_.end())
@@ -182,7 +221,7 @@ class HeapTable : public StateTableBase {
       w.bytes(bytes.data(), bytes.size());
     }
   }
-  void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) override {
+  void read_with_codec(const std::vector<uint32_t>& ids, ByteReader& r) {
     const size_t n = r.size();
     for (size_t i = 0; i < n; ++i) {
       const uint64_t index = r.varint();
@@ -197,9 +236,6 @@ class HeapTable : public StateTableBase {
   }
 
  protected:
-  [[nodiscard]] const S* find() const;
-  S& get_or_create();
-  void erase();
   std::unordered_map<uint32_t, S> entries_;
   const StateBackend* backend_;
 };
@@ -265,6 +301,39 @@ class HeapMapState final : public HeapTable<std::unordered_map<K, V, KeyHash<K>>
   void clear() override { this->erase(); }
 };
 
+/// Timers of a keyed instance (`TimerService`): per key its timers, and per
+/// time domain one queue by time, so that the due ones pop in order. One timer
+/// per key, domain and time. Kept as a state, so that snapshots cover them.
+class HeapTimers final
+    : public HeapTable<std::vector<std::pair<int32_t, int64_t>>, StateKind::timers>,
+      public TimerService {
+ public:
+  enum Domain : int32_t { event_time = 0, processing_time = 1 };
+  using HeapTable::HeapTable;
+
+  void at_event_time(int64_t ts) override { add(event_time, ts); }
+  void at_processing_time(int64_t ts) override { add(processing_time, ts); }
+  void delete_event_time(int64_t ts) override { remove(event_time, ts); }
+  void delete_processing_time(int64_t ts) override { remove(processing_time, ts); }
+
+  /// Registers a timer of the current key.
+  void add(Domain d, int64_t ts);
+  void remove(Domain d, int64_t ts);
+  /// The earliest timer of `d`, if any.
+  [[nodiscard]] std::optional<int64_t> next(Domain d) const {
+    const auto& q = queue_[d];
+    return q.empty() ? std::nullopt : std::optional<int64_t>(q.begin()->first);
+  }
+  /// Removes and returns the earliest timer of `d` due at `now` (time <= now):
+  /// its time and key id.
+  std::optional<std::pair<int64_t, uint32_t>> pop_due(Domain d, int64_t now);
+
+  void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) override;
+
+ private:
+  std::set<std::pair<int64_t, uint32_t>> queue_[2];
+};
+
 // -- the backend -----------------------------------------------------------------------
 
 class StateBackend {
@@ -308,6 +377,7 @@ class StateBackend {
   [[nodiscard]] uint32_t current() const {
     if (!keyed()) return operator_state_id;
     if (source_ != nullptr) {
+      if (source_->fixed_key != nullptr) return source_->fixed_id;
       if (source_->record == nullptr || source_->extractor == nullptr) {
         has_current_ = false;
       } else if (!has_current_ || source_->seq != resolved_seq_) {
@@ -322,16 +392,35 @@ class StateBackend {
 
   template <class T>
   ValueState<T>& value_state(const std::string& name) {
+    static_assert(has_codec<T>,
+                  "a state's type needs a codec (sage/codec.hpp): state is snapshotted through it");
     return table<HeapValueState<T>>(name);
   }
   template <class T>
   ListState<T>& list_state(const std::string& name) {
+    static_assert(has_codec<T>,
+                  "a state's type needs a codec (sage/codec.hpp): state is snapshotted through it");
     return table<HeapListState<T>>(name);
   }
   template <class K2, class V>
   MapState<K2, V>& map_state(const std::string& name) {
+    static_assert(has_codec<K2> && has_codec<V>,
+                  "a state's type needs a codec (sage/codec.hpp): state is snapshotted through it");
     return table<HeapMapState<K2, V>>(name);
   }
+  /// The instance's timers (a state named "sage.timers"; names starting with
+  /// "sage." are the runtime's).
+  HeapTimers& timers() {
+    if (timers_ == nullptr) timers_ = &table<HeapTimers>("sage.timers");
+    return *timers_;
+  }
+  /// A state of the runtime's own (window contents): `Table` is a `HeapTable`.
+  template <class Table>
+  Table& internal_table(const std::string& name) {
+    return table<Table>(name);
+  }
+  /// The key of id `id` (a `K` of the backend's key type).
+  [[nodiscard]] const void* key_address(uint32_t id) const { return keys_->key_address(id); }
 
   /// Every state of the instance, as bytes.
   [[nodiscard]] std::vector<uint8_t> snapshot() const;
@@ -389,10 +478,16 @@ class StateBackend {
   mutable uint64_t resolved_seq_ = 0;
   std::map<std::string, std::unique_ptr<StateTableBase>> tables_;
   std::map<std::string, Restored> pending_;
+  HeapTimers* timers_ = nullptr;
 };
 
 template <class S, StateKind Kind>
 const S* HeapTable<S, Kind>::find() const {
+  auto it = entries_.find(backend_->current());
+  return it == entries_.end() ? nullptr : &it->second;
+}
+template <class S, StateKind Kind>
+S* HeapTable<S, Kind>::find_mutable() {
   auto it = entries_.find(backend_->current());
   return it == entries_.end() ? nullptr : &it->second;
 }

@@ -63,6 +63,27 @@ struct flatmap_result<F, T> {
   using type = std::remove_cvref_t<std::ranges::range_value_t<std::invoke_result_t<F&, const T&>>>;
 };
 
+/// The `R` of a window's `process(key, window, records, Collector<R>&)` callable.
+template <class M>
+struct last_collector_of_member {};
+template <class C, class Ret, class A, class B, class D, class R>
+struct last_collector_of_member<Ret (C::*)(A, B, D, Collector<R>&) const> {
+  using type = R;
+};
+template <class C, class Ret, class A, class B, class D, class R>
+struct last_collector_of_member<Ret (C::*)(A, B, D, Collector<R>&)> {
+  using type = R;
+};
+template <class F, class = void>
+struct last_collector_output {};
+template <class F>
+struct last_collector_output<F, std::void_t<decltype(&F::operator())>>
+    : last_collector_of_member<decltype(&F::operator())> {};
+template <class Ret, class A, class B, class D, class R>
+struct last_collector_output<Ret (*)(A, B, D, Collector<R>&)> {
+  using type = R;
+};
+
 /// Builds `F` from a tuple of stored constructor arguments.
 template <class F, class Tuple>
 std::unique_ptr<F> construct_from(const Tuple& args) {

@@ -69,6 +69,33 @@ class TypedNode final : public Node {
     }
   }
 
+  void chain_side_output(OperatorInstance& from, const std::string& tag,
+                         OperatorInstance& to) const override {
+    if constexpr (std::is_void_v<In>) {
+      throw std::logic_error("sage: a source reads no side output");
+    } else {
+      ContextAccess::side_output<In>(from.context(), tag).add(&input_of<In>(to));
+    }
+  }
+
+  [[nodiscard]] std::unique_ptr<ChannelWriterBase> make_side_output_writer(
+      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const override {
+    if constexpr (std::is_void_v<In>) {
+      throw std::logic_error("sage: a source reads no side output");
+    } else {
+      auto writer = std::make_unique<ChannelWriter<In>>(routing, std::move(setup), from.context());
+      ContextAccess::side_output<In>(from.context(), routing.side_output).add(writer.get());
+      return writer;
+    }
+  }
+
+  [[nodiscard]] bool input_has_codec() const override {
+    if constexpr (std::is_void_v<In>)
+      return false;
+    else
+      return has_codec<In>;
+  }
+
   [[nodiscard]] std::unique_ptr<InputPortBase> make_input_port(
       OperatorInstance& to, const EdgeRouting& routing) const override {
     if constexpr (std::is_void_v<In>) {

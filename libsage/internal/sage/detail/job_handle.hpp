@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,16 +19,29 @@
 
 namespace sage::detail {
 
-/// Records in and out of one operator instance, published by its task; and, for
-/// the first operator of a task, the time the task waited for downstream credit.
+/// Records in and out of one operator instance, published by its task; for
+/// the first operator of a task, the time the task waited for downstream
+/// credit; records dropped as late; the event time the instance has reached
+/// and the input channel that holds it back (a plan channel id + 1; 0: none).
 struct InstanceCounters {
   std::atomic<uint64_t> in{0};
   std::atomic<uint64_t> out{0};
   std::atomic<uint64_t> blocked_ns{0};
+  std::atomic<uint64_t> late_dropped{0};
+  std::atomic<int64_t> watermark{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> holding_channel{0};
 };
 
-/// Values per operator instance in `JobHandle::counter_values()`.
-constexpr size_t counters_per_instance = 3;
+/// Values per operator instance in `JobHandle::counter_values()`, in this order.
+enum CounterSlot : size_t {
+  counter_in,
+  counter_out,
+  counter_blocked_ns,
+  counter_late_dropped,
+  counter_watermark,  ///< an int64_t, as its bits
+  counter_holding_channel,
+  counters_per_instance
+};
 
 /// The live state of a job. Thread-safe: the runtime writes, the program reads and waits.
 class JobHandle {
@@ -69,6 +83,8 @@ class JobHandle {
   JobId id_;
   std::string name_;
   std::vector<std::string> operator_names_;
+  /// By plan channel: the operator instance whose records it carries ("map_1").
+  std::vector<std::string> channel_producers_;
   std::vector<std::vector<std::unique_ptr<InstanceCounters>>> counters_;  // [node][instance]
   std::vector<uint64_t> cluster_counters_;  // guarded by mutex_; empty: not a cluster job
   std::chrono::steady_clock::time_point started_;

@@ -16,16 +16,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <vector>
 
-namespace sage::detail {
+#include <sage/detail/time.hpp>
 
-/// Event time, in milliseconds since the epoch.
-using EventTime = int64_t;
-inline constexpr EventTime min_watermark = std::numeric_limits<EventTime>::min();
-inline constexpr EventTime max_watermark = std::numeric_limits<EventTime>::max();
+namespace sage::detail {
 
 class WatermarkValve {
  public:

@@ -1,0 +1,123 @@
+#pragma once
+/// @file window_oracle.hpp
+/// Brute-force expectations for window tests: every record placed in every
+/// window it belongs to, by the definitions of API.md section 3.2, without any
+/// of the runtime's incremental machinery. Shared by the local tests and the
+/// cluster check program.
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace sage::test {
+
+/// A record of the window tests: key, event time (ms), value.
+struct Event {
+  int key = 0;
+  int64_t ts = 0;
+  int64_t value = 0;
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, Event& e) {
+  return f(e.key, e.ts, e.value);
+}
+
+/// (key, window start, window end, count, sum of values): what the tests'
+/// windows emit, sorted for comparison.
+using WindowResult = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
+
+/// `n` events over `keys` keys with timestamps that rise by about `step` ms per
+/// event and come out of order by at most `disorder` ms.
+inline std::vector<Event> random_events(size_t n, int keys, int64_t step, int64_t disorder,
+                                        uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> key(0, keys - 1);
+  std::uniform_int_distribution<int64_t> jitter(0, disorder);
+  std::uniform_int_distribution<int64_t> value(1, 100);
+  std::vector<Event> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t base = static_cast<int64_t>(i) * step;
+    out.push_back(Event{key(rng), std::max<int64_t>(0, base - jitter(rng)), value(rng)});
+  }
+  return out;
+}
+
+inline int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/// Tumbling (`slide == size`) or sliding windows of event time.
+inline std::vector<WindowResult> expected_time_windows(const std::vector<Event>& events,
+                                                       int64_t size, int64_t slide) {
+  std::map<std::tuple<int, int64_t, int64_t>, std::pair<int64_t, int64_t>> acc;
+  for (const auto& e : events) {
+    // Every window [s, s + size) with s a multiple of slide and s <= ts < s + size.
+    for (int64_t s = floor_div(e.ts, slide) * slide; s > e.ts - size; s -= slide) {
+      auto& a = acc[{e.key, s, s + size}];
+      a.first += 1;
+      a.second += e.value;
+    }
+  }
+  std::vector<WindowResult> out;
+  for (const auto& [k, a] : acc)
+    out.emplace_back(std::get<0>(k), std::get<1>(k), std::get<2>(k), a.first, a.second);
+  return out;
+}
+
+/// Session windows: per key, the events sorted by time; a session ends where
+/// the next event is more than... exactly: windows [ts, ts + gap) merged while they
+/// touch or overlap (as Flink merges them).
+inline std::vector<WindowResult> expected_sessions(const std::vector<Event>& events, int64_t gap) {
+  std::map<int, std::vector<const Event*>> by_key;
+  for (const auto& e : events) by_key[e.key].push_back(&e);
+  std::vector<WindowResult> out;
+  for (auto& [key, list] : by_key) {
+    std::sort(list.begin(), list.end(), [](auto* a, auto* b) { return a->ts < b->ts; });
+    int64_t start = list.front()->ts, end = list.front()->ts + gap, count = 0, sum = 0;
+    for (const auto* e : list) {
+      if (e->ts > end) {  // [ts, ts + gap) does not touch [start, end)
+        out.emplace_back(key, start, end, count, sum);
+        start = e->ts;
+        end = e->ts + gap;
+        count = sum = 0;
+      }
+      end = std::max(end, e->ts + gap);
+      ++count;
+      sum += e->value;
+    }
+    out.emplace_back(key, start, end, count, sum);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Count windows of `size` records per key, every `slide` records (Flink's
+/// countWindow: the first windows hold fewer; windows not full at the end
+/// never fire). `order` is the order the window operator sees each key's
+/// records in (the tests keep one upstream instance per key's order).
+inline std::vector<WindowResult> expected_count_windows(const std::vector<Event>& events,
+                                                        int64_t size, int64_t slide) {
+  std::map<int, std::vector<const Event*>> by_key;
+  for (const auto& e : events) by_key[e.key].push_back(&e);
+  std::vector<WindowResult> out;
+  for (auto& [key, list] : by_key) {
+    const auto n = static_cast<int64_t>(list.size());
+    for (int64_t end = slide; end <= n; end += slide) {  // fires after record end - 1
+      const int64_t first = std::max<int64_t>(0, end - size);
+      int64_t sum = 0;
+      for (int64_t i = first; i < end; ++i) sum += list[static_cast<size_t>(i)]->value;
+      out.emplace_back(key, first, end, end - first, sum);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace sage::test
