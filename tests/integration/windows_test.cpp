@@ -90,6 +90,29 @@ TEST_CASE("windows: tumbling, sliding, session and count windows match the brute
   }
 }
 
+/// CountSum without `merge`: session windows then keep their records.
+struct CountSumNoMerge {
+  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
+  void add(const Event& e, std::pair<int64_t, int64_t>& acc) const {
+    acc.first += 1;
+    acc.second += e.value;
+  }
+  WindowResult result(const int& key, const sage::Window& w,
+                      const std::pair<int64_t, int64_t>& acc) const {
+    return {key, w.start, w.end, acc.first, acc.second};
+  }
+};
+
+TEST_CASE("windows: an aggregate without merge works on sessions and every other window") {
+  const auto events = sage::test::random_events(5000, 10, 2, 30, 9);
+  CHECK(run_windows(events, 2, 2, [](auto& k) {
+          return k.window(sage::session(9ms)).aggregate(CountSumNoMerge{});
+        }) == sage::test::expected_sessions(events, 9));
+  CHECK(run_windows(events, 2, 2, [](auto& k) {
+          return k.window(sage::sliding(100ms, 50ms)).aggregate(CountSumNoMerge{});
+        }) == sage::test::expected_time_windows(events, 100, 50));
+}
+
 TEST_CASE("windows: reduce and process give the same windows as aggregate") {
   const auto events = sage::test::random_events(5000, 10, 2, 30, 3);
   auto expected = sage::test::expected_time_windows(events, 200, 200);

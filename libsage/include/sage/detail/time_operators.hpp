@@ -249,6 +249,19 @@ template <class Inspector, class Acc>
 requires has_codec<Acc>
 auto inspect(Inspector& f, WindowEntry<Acc>& e) { return f(e.window, e.acc, e.fired); }
 
+/// The contents of a window whose function cannot merge accumulators: the
+/// accumulator, or (session windows, which merge) the records.
+template <class FnAcc, class T>
+struct UnmergedAcc {
+  FnAcc acc{};
+  std::vector<T> records;
+};
+
+template <class Inspector, class FnAcc, class T>
+requires(has_codec<FnAcc>&& has_codec<T>) auto inspect(Inspector& f, UnmergedAcc<FnAcc, T>& a) {
+  return f(a.acc, a.records);
+}
+
 /// How a window operator assigns records (`KeyedStream::window`, `count_window`).
 struct WindowSpec {
   enum class Kind : uint8_t { tumbling, sliding, session, count };
@@ -272,9 +285,10 @@ class WindowInstance final : public OperatorInstance,
                              public Emitter<typename Fn::Out> {
  public:
   using Out = typename Fn::Out;
-  /// Sessions whose function cannot merge accumulators keep their records.
+  /// Sessions whose function cannot merge accumulators keep their records
+  /// instead (other windows never do: they do not merge).
   static constexpr bool keep_records = !Fn::can_merge;
-  using Acc = std::conditional_t<keep_records, std::vector<T>, typename Fn::Acc>;
+  using Acc = std::conditional_t<keep_records, UnmergedAcc<typename Fn::Acc, T>, typename Fn::Acc>;
   using Entries = std::vector<WindowEntry<Acc>>;
   using Table = HeapTable<Entries, StateKind::windows>;
 
@@ -356,15 +370,19 @@ class WindowInstance final : public OperatorInstance,
 
   Acc fresh() {
     if constexpr (keep_records)
-      return {};
+      return Acc{fn_.create(), {}};
     else
       return fn_.create();
   }
   void add_to(const T& x, Acc& acc) {
-    if constexpr (keep_records)
-      acc.push_back(x);
-    else
+    if constexpr (keep_records) {
+      if (spec_.kind == WindowSpec::Kind::session)
+        acc.records.push_back(x);
+      else
+        fn_.add(x, acc.acc);
+    } else {
       fn_.add(x, acc);
+    }
   }
 
   /// Adds `x` to window `w` of the current key; fires it at once if it has
@@ -457,8 +475,8 @@ class WindowInstance final : public OperatorInstance,
 
   void merge_into(Acc& into, Acc&& from) {
     if constexpr (keep_records)
-      into.insert(into.end(), std::make_move_iterator(from.begin()),
-                  std::make_move_iterator(from.end()));
+      into.records.insert(into.records.end(), std::make_move_iterator(from.records.begin()),
+                          std::make_move_iterator(from.records.end()));
     else
       fn_.merge(into, std::move(from));
   }
@@ -519,8 +537,12 @@ class WindowInstance final : public OperatorInstance,
   void emit(const K& key, const WindowEntry<Acc>& e) {
     Collector<Out> out(this->out_, records_out);
     if constexpr (keep_records) {
+      if (spec_.kind != WindowSpec::Kind::session) {
+        fn_.emit(key, e.window, e.acc.acc, out);
+        return;
+      }
       auto acc = fn_.create();
-      for (const auto& x : e.acc) fn_.add(x, acc);
+      for (const auto& x : e.acc.records) fn_.add(x, acc);
       fn_.emit(key, e.window, acc, out);
     } else {
       fn_.emit(key, e.window, e.acc, out);
