@@ -18,27 +18,13 @@
 
 #include "window_oracle.hpp"
 
+using sage::test::CountSum;
+using sage::test::CountSumNoMerge;
 using sage::test::Event;
 using sage::test::WindowResult;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct CountSum {
-  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
-  void add(const Event& e, std::pair<int64_t, int64_t>& acc) const {
-    acc.first += 1;
-    acc.second += e.value;
-  }
-  void merge(std::pair<int64_t, int64_t>& into, const std::pair<int64_t, int64_t>& from) const {
-    into.first += from.first;
-    into.second += from.second;
-  }
-  WindowResult result(const int& key, const sage::Window& w,
-                      const std::pair<int64_t, int64_t>& acc) const {
-    return {key, w.start, w.end, acc.first, acc.second};
-  }
-};
 
 int key_of(const Event& e) { return e.key; }
 int64_t ts_of(const Event& e) { return e.ts; }
@@ -89,19 +75,6 @@ TEST_CASE("windows: tumbling, sliding, session and count windows match the brute
           }) == sage::test::expected_count_windows(events, 30, 30));
   }
 }
-
-/// CountSum without `merge`: session windows then keep their records.
-struct CountSumNoMerge {
-  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
-  void add(const Event& e, std::pair<int64_t, int64_t>& acc) const {
-    acc.first += 1;
-    acc.second += e.value;
-  }
-  WindowResult result(const int& key, const sage::Window& w,
-                      const std::pair<int64_t, int64_t>& acc) const {
-    return {key, w.start, w.end, acc.first, acc.second};
-  }
-};
 
 TEST_CASE("windows: an aggregate without merge works on sessions and every other window") {
   const auto events = sage::test::random_events(5000, 10, 2, 30, 9);

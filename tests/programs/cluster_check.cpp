@@ -324,22 +324,6 @@ int keyed_state(int64_t n, int p) {
   return ok ? 0 : 1;
 }
 
-struct CountSum {
-  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
-  void add(const sage::test::Event& e, std::pair<int64_t, int64_t>& acc) const {
-    acc.first += 1;
-    acc.second += e.value;
-  }
-  void merge(std::pair<int64_t, int64_t>& into, const std::pair<int64_t, int64_t>& from) const {
-    into.first += from.first;
-    into.second += from.second;
-  }
-  sage::test::WindowResult result(const int& key, const sage::Window& w,
-                                  const std::pair<int64_t, int64_t>& acc) const {
-    return {key, w.start, w.end, acc.first, acc.second};
-  }
-};
-
 /// An event-time timer per record, 100 ms after it: emits the key's count then.
 class TimerCount : public sage::KeyedProcessFunction<int, sage::test::Event, int64_t> {
  public:
@@ -365,16 +349,16 @@ int windows(int64_t n, int p) {
                    .assign_timestamps(ts, sage::bounded_out_of_order(std::chrono::milliseconds(50)))
                    .key_by(key);
   auto tumbling = keyed.window(sage::tumbling(std::chrono::milliseconds(100)))
-                      .aggregate(CountSum{})
+                      .aggregate(sage::test::CountSum{})
                       .parallelism(p)
                       .collect();
   auto sliding =
       keyed.window(sage::sliding(std::chrono::milliseconds(400), std::chrono::milliseconds(100)))
-          .aggregate(CountSum{})
+          .aggregate(sage::test::CountSum{})
           .parallelism(p)
           .collect();
   auto sessions = keyed.window(sage::session(std::chrono::milliseconds(60)))
-                      .aggregate(CountSum{})
+                      .aggregate(sage::test::CountSum{})
                       .parallelism(p)
                       .collect();
   auto timers = keyed.process<TimerCount>().parallelism(p).collect();
@@ -382,7 +366,7 @@ int windows(int64_t n, int p) {
   auto counted = env.from_batch(events)
                      .key_by(key)
                      .count_window(25, 10)
-                     .aggregate(CountSum{})
+                     .aggregate(sage::test::CountSum{})
                      .parallelism(p)
                      .collect();
   if (int rc = run(env)) return rc;

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <sage/event_time.hpp>
+
 namespace sage::test {
 
 /// A record of the window tests: key, event time (ms), value.
@@ -31,6 +33,28 @@ auto inspect(Inspector& f, Event& e) {
 /// (key, window start, window end, count, sum of values): what the tests'
 /// windows emit, sorted for comparison.
 using WindowResult = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
+
+/// The tests' window aggregate: count and sum of values per key and window,
+/// without `merge` (session windows then keep their records)...
+struct CountSumNoMerge {
+  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
+  void add(const Event& e, std::pair<int64_t, int64_t>& acc) const {
+    acc.first += 1;
+    acc.second += e.value;
+  }
+  WindowResult result(const int& key, const sage::Window& w,
+                      const std::pair<int64_t, int64_t>& acc) const {
+    return {key, w.start, w.end, acc.first, acc.second};
+  }
+};
+
+/// ... and with it.
+struct CountSum : CountSumNoMerge {
+  void merge(std::pair<int64_t, int64_t>& into, const std::pair<int64_t, int64_t>& from) const {
+    into.first += from.first;
+    into.second += from.second;
+  }
+};
 
 /// `n` events over `keys` keys with timestamps that rise by about `step` ms per
 /// event and come out of order by at most `disorder` ms.

@@ -16,25 +16,13 @@
 #include "task_harness.hpp"
 #include "window_oracle.hpp"
 
+using sage::test::CountSum;
 using sage::test::Event;
 using sage::test::TaskHarness;
 using sage::test::WindowResult;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Counts and sums per key and window.
-struct CountSum {
-  std::pair<int64_t, int64_t> create() const { return {0, 0}; }
-  void add(const Event& e, std::pair<int64_t, int64_t>& acc) const {
-    acc.first += 1;
-    acc.second += e.value;
-  }
-  WindowResult result(const int& key, const sage::Window& w,
-                      const std::pair<int64_t, int64_t>& acc) const {
-    return {key, w.start, w.end, acc.first, acc.second};
-  }
-};
 
 int key_of(const Event& e) { return e.key; }
 
@@ -56,6 +44,21 @@ std::unique_ptr<TaskHarness> window_task(const Results& out, sage::WindowAssigne
   result.sink([out](const WindowResult& r) { out->push_back(r); });
   if (late_side) result.side_output(tag).sink([late](const Event& e) { late->push_back(e); });
   return TaskHarness::of(env, "window");
+}
+
+/// Feeds `events` (3 ms apart, at most 40 ms out of order) in batches of 500,
+/// each followed by a watermark that trails them by the disorder bound, then ends.
+void feed_in_pieces(TaskHarness& h, const std::vector<Event>& events) {
+  for (size_t i = 0; i < events.size(); i += 500) {
+    const size_t end = std::min(events.size(), i + 500);
+    std::vector<Event> piece(events.begin() + static_cast<std::ptrdiff_t>(i),
+                             events.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<int64_t> stamps;
+    for (const auto& e : piece) stamps.push_back(e.ts);
+    h.push_timed<Event>(0, std::move(piece), std::move(stamps));
+    h.watermark(0, static_cast<int64_t>(end) * 3 - 41);
+  }
+  h.end(0);
 }
 
 }  // namespace
@@ -111,32 +114,18 @@ TEST_CASE("event time: records later than the lateness without a side output are
 
 TEST_CASE("event time: sliding and session windows match the brute force") {
   const auto events = sage::test::random_events(3000, 7, 3, 40, 11);
-  std::vector<int64_t> stamps;
-  for (const auto& e : events) stamps.push_back(e.ts);
   SUBCASE("sliding") {
     auto out = std::make_shared<std::vector<WindowResult>>();
     auto h = window_task(out, sage::sliding(300ms, 100ms));
     // In pieces, with watermarks between that trail the records by the disorder bound.
-    for (size_t i = 0; i < events.size(); i += 500) {
-      const size_t end = std::min(events.size(), i + 500);
-      h->push_timed<Event>(0, {events.begin() + i, events.begin() + end},
-                           {stamps.begin() + i, stamps.begin() + end});
-      h->watermark(0, static_cast<int64_t>(end) * 3 - 41);
-    }
-    h->end(0);
+    feed_in_pieces(*h, events);
     std::sort(out->begin(), out->end());
     CHECK(*out == sage::test::expected_time_windows(events, 300, 100));
   }
   SUBCASE("session") {
     auto out = std::make_shared<std::vector<WindowResult>>();
     auto h = window_task(out, sage::session(25ms));
-    for (size_t i = 0; i < events.size(); i += 500) {
-      const size_t end = std::min(events.size(), i + 500);
-      h->push_timed<Event>(0, {events.begin() + i, events.begin() + end},
-                           {stamps.begin() + i, stamps.begin() + end});
-      h->watermark(0, static_cast<int64_t>(end) * 3 - 41);
-    }
-    h->end(0);
+    feed_in_pieces(*h, events);
     std::sort(out->begin(), out->end());
     CHECK(*out == sage::test::expected_sessions(events, 25));
   }
