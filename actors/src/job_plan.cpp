@@ -51,7 +51,7 @@ JobPlan make_job_plan(const detail::JobSpec& job) {
         static_cast<uint32_t>(ch.to_slot),
         side ? producer.name + " (side output " + edge.routing.side_output + ")" : producer.name,
         side ? "the side output's type" : producer.output_type_name(),
-        side ? consumer.input_has_codec() : producer.output_has_codec()});
+        side ? consumer.input_has_codec(edge.input) : producer.output_has_codec()});
   }
   out.fingerprint = fingerprint(out);
   return out;

@@ -1,5 +1,7 @@
 #include <sage/detail/graph.hpp>
 
+#include <algorithm>
+
 #include <sage/error.hpp>
 
 namespace sage::detail {
@@ -40,12 +42,14 @@ int Graph::add_node(std::shared_ptr<Node> node) {
   return nodes.back()->id;
 }
 
-void Graph::add_edge(int from, int to, EdgeRouting routing) {
+void Graph::add_edge(int from, int to, EdgeRouting routing, int input) {
   if (from < 0 || from >= static_cast<int>(nodes.size()) || to < 0 ||
       to >= static_cast<int>(nodes.size()))
     throw GraphError("edge between unknown operators");
   const int id = static_cast<int>(edges.size());
-  edges.push_back(Edge{from, to, std::move(routing)});
+  if (input < 0 || input >= std::max(1, nodes[to]->num_inputs))
+    throw GraphError("operator '" + nodes[to]->name + "' has no input " + std::to_string(input));
+  edges.push_back(Edge{from, to, std::move(routing), input});
   nodes[from]->out_edges.push_back(id);
   nodes[to]->in_edges.push_back(id);
 }

@@ -80,21 +80,24 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
     writers_.push_back(
         edge.routing.side_output.empty()
             ? graph.nodes[edge.from]->make_writer(from, routing, std::move(setup))
-            : graph.nodes[edge.to]->make_side_output_writer(from, routing, std::move(setup)));
+            : graph.nodes[edge.to]->make_side_output_writer(from, edge, routing, std::move(setup)));
     writer_time_.push_back(WriterTime{position[edge.from], WatermarkStatus{}});
   }
 
   // Input ports: one per input edge, shared by that edge's channels.
   std::vector<InputPortBase*> port_of_edge(graph.edges.size(), nullptr);
+  std::vector<bool> has_keyed_state(operators_.size(), false);
   for (const auto& in : task.inputs) {
     if (port_of_edge[in.edge] == nullptr) {
       const auto& edge = graph.edges[in.edge];
       auto& target = *operators_[position[edge.to]];
-      owned_ports_.push_back(graph.nodes[edge.to]->make_input_port(target, edge.routing));
+      owned_ports_.push_back(graph.nodes[edge.to]->make_input_port(target, edge));
       port_of_edge[in.edge] = owned_ports_.back().get();
       // An operator on a keyed stream has keyed state, of the key groups it owns
-      // (all of them when the stream is not partitioned by key).
-      if (edge.routing.key_extractor) {
+      // (all of them when the stream is not partitioned by key). The inputs of
+      // a keyed connect share it: their keys are of one type.
+      if (edge.routing.key_extractor && !has_keyed_state[position[edge.to]]) {
+        has_keyed_state[position[edge.to]] = true;
         const int max_p = plan.max_parallelism;
         const auto groups = plan.routing[in.edge] == Routing::hash
                                 ? key_groups_of(task.instance, max_p, task.parallelism)

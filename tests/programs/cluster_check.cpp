@@ -10,6 +10,9 @@
 //   cluster_check windows N P           N random out-of-order events through tumbling,
 //                                       sliding, session and count windows and a timer
 //                                       function at parallelism P; each checked by brute force
+//   cluster_check joins N P             several inputs across the nodes: union_with, comap,
+//                                       a keyed connect with shared state, window_join and
+//                                       interval_join at parallelism P; each checked by brute force
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -33,6 +36,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -402,6 +406,90 @@ int windows(int64_t n, int p) {
   return ok ? 0 : 1;
 }
 
+/// Counts each key's records over both inputs of a keyed connect in one keyed state.
+struct SharedCount
+    : sage::CoMapFunction<std::pair<int, int64_t>, sage::test::Event, sage::test::Event> {
+  std::pair<int, int64_t> map0(const sage::test::Event& e) override { return bump(e); }
+  std::pair<int, int64_t> map1(const sage::test::Event& e) override { return bump(e); }
+  std::pair<int, int64_t> bump(const sage::test::Event& e) {
+    auto& n = ctx().value_state<int64_t>("n");
+    n.update(n.value().value_or(0) + 1);
+    return {e.key, *n.value()};
+  }
+};
+
+int joins(int64_t n, int p) {
+  using sage::test::Event;
+  using sage::test::JoinPair;
+  using std::chrono::milliseconds;
+  sage::RemoteEnvironment env("joins");
+  env.config().set("watermark.interval", 2).set("batch.size", 256);
+  const auto left = sage::test::random_events(static_cast<size_t>(n), 30, 2, 40, 31);
+  const auto right = sage::test::random_events(static_cast<size_t>(n / 2), 30, 4, 40, 32);
+  auto ts = [](const Event& e) { return e.ts; };
+  auto key = [](const Event& e) { return e.key; };
+  auto pair = [](const Event& l, const Event& r) { return sage::test::join_pair(l, r); };
+  auto l = env.from_batch(left).parallelism(2).assign_timestamps(
+      ts, sage::bounded_out_of_order(milliseconds(50)));
+  auto r = env.from_batch(right).parallelism(3).assign_timestamps(
+      ts, sage::bounded_out_of_order(milliseconds(50)));
+  auto lk = l.key_by(key);
+  auto rk = r.key_by(key);
+  auto unioned = l.union_with(r).parallelism(p).collect();
+  auto tagged = l.connect(r)
+                    .comap([](const Event& e) { return std::make_pair(0, e.value); },
+                           [](const Event& e) { return std::make_pair(1, e.value); })
+                    .parallelism(p)
+                    .collect();
+  auto shared = lk.connect(rk).comap<SharedCount>().parallelism(p).collect();
+  auto windowed =
+      lk.window_join(rk, sage::tumbling(milliseconds(100)), pair).parallelism(p).collect();
+  auto sessions =
+      lk.window_join(rk, sage::session(milliseconds(20)), pair).parallelism(p).collect();
+  auto interval =
+      lk.interval_join(rk, milliseconds(-20), milliseconds(30), pair).parallelism(p).collect();
+  if (int rc = run(env)) return rc;
+  auto sorted = [](auto v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  auto all = left;
+  all.insert(all.end(), right.begin(), right.end());
+  auto by_value = [](const Event& a, const Event& b) {
+    return std::tie(a.key, a.ts, a.value) < std::tie(b.key, b.ts, b.value);
+  };
+  auto got_union = unioned.get();
+  std::sort(got_union.begin(), got_union.end(), by_value);
+  std::sort(all.begin(), all.end(), by_value);
+  const bool u_ok = got_union == all;
+  int64_t left_sum = 0, right_sum = 0;
+  for (const auto& e : left) left_sum += e.value;
+  for (const auto& e : right) right_sum += e.value;
+  int64_t got_left = 0, got_right = 0;
+  for (auto [input, v] : tagged.get()) (input == 0 ? got_left : got_right) += v;
+  const bool c_ok = got_left == left_sum && got_right == right_sum;
+  std::map<int, int64_t> records, highest;
+  for (const auto& e : all) ++records[e.key];
+  size_t counts = 0;
+  for (auto [k, c] : shared.get()) {
+    highest[k] = std::max(highest[k], c);
+    ++counts;
+  }
+  const bool s_ok = highest == records && counts == all.size();
+  const bool w_ok =
+      sorted(windowed.get()) == sage::test::expected_window_join(left, right, 100, 100);
+  const bool se_ok = sorted(sessions.get()) == sage::test::expected_session_join(left, right, 20);
+  const bool i_ok =
+      sorted(interval.get()) == sage::test::expected_interval_join(left, right, -20, 30);
+  const bool ok = u_ok && c_ok && s_ok && w_ok && se_ok && i_ok;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << n << " + " << n / 2 << " events at parallelism " << p
+            << ": union " << (u_ok ? "ok" : "wrong") << ", comap " << (c_ok ? "ok" : "wrong")
+            << ", keyed connect " << (s_ok ? "ok" : "wrong") << ", window_join "
+            << (w_ok ? "ok" : "wrong") << ", session window_join " << (se_ok ? "ok" : "wrong")
+            << ", interval_join " << (i_ok ? "ok" : "wrong") << std::endl;
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
@@ -415,6 +503,8 @@ int main(int argc, char** argv) {
       return collect(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 2);
     else if (mode == "windows")
       return windows(std::stoll(argv[2]), std::stoi(argv[3]));
+    else if (mode == "joins")
+      return joins(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "keyed-state")
       return keyed_state(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 3);
     else if (mode == "endless")

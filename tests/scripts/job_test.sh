@@ -103,6 +103,14 @@ for p in 1 3; do
   [[ $line == ok:* ]] || fail "windows $p: $line"
 done
 
+echo "several inputs: union, comap, keyed connect and joins across the nodes, against a brute force"
+for p in 1 3; do
+  out=$("$check" joins 4000 $p 2>/dev/null) || fail "joins $p: $out"
+  line=${out%%$'\n'*}
+  echo "  $line"
+  [[ $line == ok:* ]] || fail "joins $p: $line"
+done
+
 echo "several jobs from one program run, one after the other"
 out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
 line=${out%%$'\n'*}

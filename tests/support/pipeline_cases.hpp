@@ -5,6 +5,7 @@
 // cluster test program (the same cases on a RemoteEnvironment).
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -210,6 +211,18 @@ sage::DataStream<Value> apply_step(S& in, const Step& s, bool keyed) {
       return in.flatmap([](const Value& x, sage::Collector<Value>& out) {
         for (Value i = 0; i < x; ++i) out.collect(i);
       });
+  } else if (s.op == "union" && s.fn == "add") {
+    return in.union_with(in.map([n](const Value& x) { return x + n; }));
+  } else if (s.op == "connect" && s.fn == "neg") {
+    return in.connect(in).comap([](const Value& x) { return x; },
+                                [](const Value& x) { return -x; });
+  } else if (s.op == "window_sum") {
+    if constexpr (requires { in.window(sage::tumbling(std::chrono::milliseconds(1))); }) {
+      return in.window(sage::tumbling(std::chrono::milliseconds(std::stoll(s.fn))))
+          .reduce([](const Value& a, const Value& b) { return a + b; });
+    } else {
+      throw std::runtime_error("window_sum needs a keyed stream");
+    }
   }
   throw std::runtime_error("unknown operation '" + s.op + " " + s.fn + "'");
 }
@@ -243,6 +256,11 @@ inline sage::Collected<Value> build_case(sage::Environment& env, const Case& c) 
     }
     if (s.op == "broadcast") {
       stream = std::get<sage::DataStream<Value>>(stream).broadcast();
+      continue;
+    }
+    if (s.op == "timestamps") {
+      stream = std::get<sage::DataStream<Value>>(stream).assign_timestamps(
+          [](const Value& x) { return static_cast<int64_t>(x); }, sage::monotonous());
       continue;
     }
     const bool keyed = std::holds_alternative<sage::KeyedStream<Value, Value>>(stream);

@@ -144,4 +144,74 @@ inline std::vector<WindowResult> expected_count_windows(const std::vector<Event>
   return out;
 }
 
+// -- joins ------------------------------------------------------------------------------
+
+/// (key, left ts, left value, right ts, right value): what the tests' joins emit.
+using JoinPair = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
+
+inline JoinPair join_pair(const Event& l, const Event& r) {
+  return {l.key, l.ts, l.value, r.ts, r.value};
+}
+
+/// Every pair of one key in the same tumbling or sliding window (once per
+/// window they share).
+inline std::vector<JoinPair> expected_window_join(const std::vector<Event>& left,
+                                                  const std::vector<Event>& right, int64_t size,
+                                                  int64_t slide) {
+  std::vector<JoinPair> out;
+  for (const auto& l : left)
+    for (const auto& r : right) {
+      if (l.key != r.key) continue;
+      for (int64_t s = floor_div(l.ts, slide) * slide; s > l.ts - size; s -= slide)
+        if (s <= r.ts && r.ts < s + size) out.push_back(join_pair(l, r));
+    }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Every pair of one key in the same session of both sides' records together.
+inline std::vector<JoinPair> expected_session_join(const std::vector<Event>& left,
+                                                   const std::vector<Event>& right, int64_t gap) {
+  struct Tagged {
+    const Event* e;
+    bool is_left;
+  };
+  std::map<int, std::vector<Tagged>> by_key;
+  for (const auto& e : left) by_key[e.key].push_back({&e, true});
+  for (const auto& e : right) by_key[e.key].push_back({&e, false});
+  std::vector<JoinPair> out;
+  for (auto& [key, list] : by_key) {
+    std::sort(list.begin(), list.end(), [](auto& a, auto& b) { return a.e->ts < b.e->ts; });
+    std::vector<const Event*> ls, rs;
+    auto flush = [&] {
+      for (auto* l : ls)
+        for (auto* r : rs) out.push_back(join_pair(*l, *r));
+      ls.clear();
+      rs.clear();
+    };
+    int64_t end = list.front().e->ts + gap;
+    for (const auto& t : list) {
+      if (t.e->ts > end) flush();
+      end = (ls.empty() && rs.empty()) ? t.e->ts + gap : std::max(end, t.e->ts + gap);
+      (t.is_left ? ls : rs).push_back(t.e);
+    }
+    flush();
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Every pair of one key with `l.ts + lower <= r.ts <= l.ts + upper`.
+inline std::vector<JoinPair> expected_interval_join(const std::vector<Event>& left,
+                                                    const std::vector<Event>& right, int64_t lower,
+                                                    int64_t upper) {
+  std::vector<JoinPair> out;
+  for (const auto& l : left)
+    for (const auto& r : right)
+      if (l.key == r.key && l.ts + lower <= r.ts && r.ts <= l.ts + upper)
+        out.push_back(join_pair(l, r));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace sage::test

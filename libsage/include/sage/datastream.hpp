@@ -4,6 +4,8 @@
 /// Every call records a node in the environment's logical graph; nothing runs
 /// before `submit()`.
 
+#include <array>
+#include <chrono>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -14,10 +16,12 @@
 #include <sage/collected.hpp>
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
+#include <sage/detail/joins.hpp>
 #include <sage/detail/key_selector.hpp>
 #include <sage/detail/time_operators.hpp>
 #include <sage/detail/traits.hpp>
 #include <sage/detail/typed_node.hpp>
+#include <sage/error.hpp>
 #include <sage/event_time.hpp>
 #include <sage/functions.hpp>
 
@@ -32,8 +36,37 @@ template <class T>
 class DataStreamSink;
 template <class T, class K>
 class WindowedStream;
+template <class... Ins>
+class ConnectedStreams;
+template <class K, class... Ins>
+class KeyedConnectedStreams;
 
 namespace detail {
+
+/// One input of an operator with several: the upstream operator and how the edge routes.
+struct StreamInput {
+  int node = -1;
+  EdgeRouting routing;
+};
+
+/// Adds an operator with one input per type of `Ins`, fed by `inputs` in order
+/// (defined after `DataStream`).
+template <class Out, class... Ins, class Factory>
+DataStream<Out> add_multi_input(Environment* env, const char* kind,
+                                const std::array<StreamInput, sizeof...(Ins)>& inputs,
+                                Factory factory);
+
+/// Whether a stream handle is a `KeyedStream`, and its key type (void if not).
+template <class S>
+struct stream_key {
+  static constexpr bool keyed = false;
+  using type = void;
+};
+template <class T, class K>
+struct stream_key<KeyedStream<T, K>> {
+  static constexpr bool keyed = true;
+  using type = K;
+};
 
 /// The stream API's access to its environment (defined in environment.cpp).
 struct EnvAccess {
@@ -211,6 +244,28 @@ class StreamOps {
     return out;
   }
 
+  /// Every record of this stream and of `others` (streams of the same type,
+  /// each routed as it says: `key_by`, `rebalance`, ...); ends when all have ended.
+  template <class... Others>
+  DataStream<T> union_with(const Others&... others) {
+    static_assert(sizeof...(Others) >= 1, "union_with: give at least one other stream");
+    static_assert((std::is_same_v<typename Others::value_type, T> && ...),
+                  "union_with: every stream must have the record type of this one");
+    auto& graph = EnvAccess::graph(*env_);
+    auto node = std::make_shared<TypedNode<T, T>>(
+        NodeKind::transform, "union",
+        []() -> std::unique_ptr<OperatorInstance> { return std::make_unique<UnionInstance<T>>(); });
+    node->timestamped = graph.nodes[node_]->timestamped;
+    ((node->timestamped = node->timestamped || graph.nodes[others.node_]->timestamped), ...);
+    ((others.env_ == env_ ? void()
+                          : throw GraphError("union_with: a stream of another environment")),
+     ...);
+    const int id = graph.add_node(std::move(node));
+    graph.add_edge(node_, id, routing_);
+    (graph.add_edge(others.node_, id, others.routing_), ...);
+    return DataStream<T>(env_, id, EdgeRouting{});
+  }
+
   /// The next operator receives the records in turn, evenly.
   DataStream<T> rebalance() { return repartition(Routing::round_robin, nullptr); }
   /// Every instance of the next operator receives every record.
@@ -263,6 +318,14 @@ class StreamOps {
   friend class OperatorSettings;
   template <class, class>
   friend class ::sage::WindowedStream;
+  template <class>
+  friend class StreamOps;
+  template <class... Ins>
+  friend class ::sage::ConnectedStreams;
+  template <class, class>
+  friend class ::sage::KeyedStream;
+  template <class>
+  friend class ::sage::DataStream;
 };
 
 }  // namespace detail
@@ -283,6 +346,20 @@ class DataStream : public detail::StreamOps<T>, public detail::OperatorSettings<
     detail::EdgeRouting r;
     r.side_output = tag.name();
     return DataStream<U>(this->env_, this->node_, std::move(r));
+  }
+
+  /// Two to five inputs of any types, in this order (input 0 is this one),
+  /// for `comap` and `coflatmap` (section 3.1 of API.md).
+  template <class... Others>
+  ConnectedStreams<T, typename Others::value_type...> connect(const Others&... others) {
+    static_assert(sizeof...(Others) >= 1 && sizeof...(Others) <= 4,
+                  "connect: 2 to 5 inputs in all");
+    static_assert((!detail::stream_key<Others>::keyed && ...),
+                  "connect: a stream that is not keyed connects with streams that are not keyed; "
+                  "key every input (by the same key type) for a keyed connect");
+    return ConnectedStreams<T, typename Others::value_type...>(
+        this->env_, {detail::StreamInput{this->node_, this->routing_},
+                     detail::StreamInput{others.node_, others.routing_}...});
   }
 
  private:
@@ -333,34 +410,79 @@ class KeyedStream : public detail::StreamOps<T> {
   /// `session(gap)`; on event time if the stream has timestamps, else on
   /// processing time. A size, slide or gap that is not positive is a `GraphError`.
   WindowedStream<T, K> window(WindowAssigner assigner) {
-    detail::WindowSpec spec;
-    switch (assigner.kind) {
-      case WindowAssigner::Kind::tumbling:
-        spec.kind = detail::WindowSpec::Kind::tumbling;
-        spec.size = assigner.size_ms;
-        if (spec.size <= 0)
-          throw GraphError("a tumbling window's size must be positive, got " +
-                           std::to_string(spec.size) + " ms");
-        break;
-      case WindowAssigner::Kind::sliding:
-        spec.kind = detail::WindowSpec::Kind::sliding;
-        spec.size = assigner.size_ms;
-        spec.slide = assigner.slide_ms;
-        if (spec.size <= 0 || spec.slide <= 0)
-          throw GraphError("a sliding window's size and slide must be positive, got " +
-                           std::to_string(spec.size) + " ms and " + std::to_string(spec.slide) +
-                           " ms");
-        break;
-      case WindowAssigner::Kind::session:
-        spec.kind = detail::WindowSpec::Kind::session;
-        spec.gap = assigner.gap_ms;
-        if (spec.gap <= 0)
-          throw GraphError("a session window's gap must be positive, got " +
-                           std::to_string(spec.gap) + " ms");
-        break;
-    }
+    detail::WindowSpec spec = detail::time_window_spec(assigner);
     spec.event_time = detail::EnvAccess::graph(*this->env_).nodes[this->node_]->timestamped;
     return WindowedStream<T, K>(*this, std::move(spec));
+  }
+
+  /// A keyed connect: every input keyed by the same key type `K` (a compile
+  /// error otherwise), partitioned by key; in `comap`, `coflatmap` and `join`
+  /// `ctx().key<K>()` is the record's key, and keyed state is shared by the
+  /// inputs for that key.
+  template <class... Others>
+  KeyedConnectedStreams<K, T, typename Others::value_type...> connect(const Others&... others) {
+    static_assert(sizeof...(Others) >= 1 && sizeof...(Others) <= 4,
+                  "connect: 2 to 5 inputs in all");
+    static_assert((detail::stream_key<Others>::keyed && ...),
+                  "connect: a keyed stream connects with keyed streams only");
+    static_assert((std::is_same_v<typename detail::stream_key<Others>::type, K> && ...),
+                  "connect: a keyed connect needs the same key type on every side");
+    return KeyedConnectedStreams<K, T, typename Others::value_type...>(
+        this->env_, {detail::StreamInput{this->node_, this->routing_},
+                     detail::StreamInput{others.node_, others.routing_}...});
+  }
+
+  /// Every pair `(l, r)` of one key in the same window (`sage::tumbling`,
+  /// `sliding`, `session`), as `f(l, r)` (`Out(const T&, const R&)`) when the
+  /// window fires. Event time when both inputs have timestamps, processing
+  /// time when neither has.
+  template <class R, class K2, class F>
+  auto window_join(const KeyedStream<R, K2>& other, WindowAssigner assigner, F f) -> DataStream<
+      std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, const T&, const R&>>> {
+    static_assert(std::is_same_v<K, K2>,
+                  "window_join: both sides must be keyed by the same key type");
+    using Fn = std::decay_t<F>;
+    using Out = std::remove_cvref_t<std::invoke_result_t<Fn&, const T&, const R&>>;
+    detail::WindowSpec spec = detail::time_window_spec(assigner);
+    spec.event_time = both_timestamped(other, "window_join");
+    return detail::add_multi_input<Out, T, R>(
+        this->env_, "window_join",
+        {detail::StreamInput{this->node_, this->routing_},
+         detail::StreamInput{other.node_, other.routing_}},
+        [fn = Fn(std::move(f)), spec] {
+          return std::make_unique<detail::WindowJoinInstance<K, T, R, Out, Fn>>(fn, spec);
+        });
+  }
+
+  /// Event time: every pair `(l, r)` of one key with
+  /// `l.ts + lower <= r.ts <= l.ts + upper` (inclusive; either bound may be
+  /// negative), as `f(l, r)` at the later of the two times. Buffered records are
+  /// dropped once the watermark passes them; a record that arrives behind the
+  /// watermark is late (dropped and counted).
+  template <class R, class K2, class Rep1, class Period1, class Rep2, class Period2, class F>
+  auto interval_join(const KeyedStream<R, K2>& other, std::chrono::duration<Rep1, Period1> lower,
+                     std::chrono::duration<Rep2, Period2> upper, F f)
+      -> DataStream<
+          std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, const T&, const R&>>> {
+    static_assert(std::is_same_v<K, K2>,
+                  "interval_join: both sides must be keyed by the same key type");
+    using Fn = std::decay_t<F>;
+    using Out = std::remove_cvref_t<std::invoke_result_t<Fn&, const T&, const R&>>;
+    const int64_t lo = detail::to_ms(lower);
+    const int64_t hi = detail::to_ms(upper);
+    if (lo > hi)
+      throw GraphError("interval_join: the lower bound (" + std::to_string(lo) +
+                       " ms) is above the upper bound (" + std::to_string(hi) + " ms)");
+    if (!both_timestamped(other, "interval_join"))
+      throw GraphError(
+          "interval_join works on event time: give both inputs timestamps (assign_timestamps)");
+    return detail::add_multi_input<Out, T, R>(
+        this->env_, "interval_join",
+        {detail::StreamInput{this->node_, this->routing_},
+         detail::StreamInput{other.node_, other.routing_}},
+        [fn = Fn(std::move(f)), lo, hi] {
+          return std::make_unique<detail::IntervalJoinInstance<K, T, R, Out, Fn>>(fn, lo, hi);
+        });
   }
 
   /// Windows of `size` records per key, or (with `slide`) of the last `size`
@@ -385,8 +507,23 @@ class KeyedStream : public detail::StreamOps<T> {
     return WindowedStream<T, K>(*this, std::move(spec));
   }
 
+  /// Whether both inputs of a join have event time; one with and one without is a `GraphError`.
+  template <class R>
+  bool both_timestamped(const KeyedStream<R, K>& other, const char* op) {
+    auto& nodes = detail::EnvAccess::graph(*this->env_).nodes;
+    const bool mine = nodes[this->node_]->timestamped;
+    const bool theirs = nodes[other.node_]->timestamped;
+    if (mine != theirs)
+      throw GraphError(std::string(op) +
+                       ": one input has timestamps and the other has none; give both "
+                       "timestamps (assign_timestamps) or neither");
+    return mine;
+  }
+
   template <class, class>
   friend class WindowedStream;
+  template <class, class>
+  friend class KeyedStream;
 };
 
 /// A keyed stream cut into windows (`KeyedStream::window`, `count_window`):
@@ -453,6 +590,133 @@ class WindowedStream {
 
   KeyedStream<T, K> keyed_;
   detail::WindowSpec spec_;
+};
+
+namespace detail {
+/// Adds an operator with one input per type of `Ins`, fed by `inputs` in order.
+template <class Out, class... Ins, class Factory>
+DataStream<Out> add_multi_input(Environment* env, const char* kind,
+                                const std::array<StreamInput, sizeof...(Ins)>& inputs,
+                                Factory factory) {
+  auto& graph = EnvAccess::graph(*env);
+  auto node = std::make_shared<MultiInputNode<Out, Ins...>>(
+      kind, [factory]() -> std::unique_ptr<OperatorInstance> { return factory(); });
+  for (const auto& in : inputs)
+    node->timestamped = node->timestamped || graph.nodes[in.node]->timestamped;
+  const int id = graph.add_node(std::move(node));
+  for (size_t i = 0; i < inputs.size(); ++i)
+    graph.add_edge(inputs[i].node, id, inputs[i].routing, static_cast<int>(i));
+  return DataStream<Out>(env, id, EdgeRouting{});
+}
+}  // namespace detail
+
+/// Two to five streams of any types (`a.connect(b, c...)`), for an operator
+/// with one function per input: `comap` and `coflatmap`. Input `i` is the
+/// `i`-th stream; the operator ends when every instance of every input has.
+template <class... Ins>
+class ConnectedStreams {
+ public:
+  static constexpr size_t input_count = sizeof...(Ins);
+  ConnectedStreams(Environment* env, std::array<detail::StreamInput, sizeof...(Ins)> inputs)
+      : env_(env), inputs_(std::move(inputs)) {
+    for (const auto& in : inputs_)
+      if (in.node < 0) throw GraphError("connect: an input without an operator");
+  }
+
+  /// One callable per input, `Out(const In_i&)`, all returning the same `Out`.
+  template <detail::Callable... Fs>
+  requires(sizeof...(Fs) == sizeof...(Ins)) auto comap(Fs&&... fs) {
+    static_assert((std::is_invocable_v<std::decay_t<Fs>&, const Ins&> && ...),
+                  "comap: the i-th callable must take const In_i& (the i-th input's record)");
+    using Out = std::remove_cvref_t<
+        std::invoke_result_t<std::tuple_element_t<0, std::tuple<std::decay_t<Fs>...>>&,
+                             const std::tuple_element_t<0, std::tuple<Ins...>>&>>;
+    static_assert(
+        (std::is_same_v<std::remove_cvref_t<std::invoke_result_t<std::decay_t<Fs>&, const Ins&>>,
+                        Out> &&
+         ...),
+        "comap: every callable must return the same type");
+    using Fn = std::tuple<std::decay_t<Fs>...>;
+    return add<Out>("comap", [fn = Fn(std::forward<Fs>(fs)...)] {
+      return std::make_unique<detail::CoMapInstance<Out, Fn, Ins...>>(fn);
+    });
+  }
+  /// `F` derives from `CoMapFunction<Out, In0, In1, ...>`, built per instance from `args`.
+  template <detail::FunctionClass F, class... A>
+  DataStream<typename F::output_type> comap(A&&... args) {
+    using Out = typename F::output_type;
+    static_assert(std::is_base_of_v<CoMapFunction<Out, Ins...>, F>,
+                  "comap<F>: F must derive from sage::CoMapFunction<Out, In0, In1, ...> with the "
+                  "inputs' record types in order");
+    return add<Out>("comap", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+      return std::make_unique<detail::CoMapInstance<Out, std::unique_ptr<F>, Ins...>>(
+          detail::construct_from<F>(a));
+    });
+  }
+
+  /// One callable per input, `void(const In_i&, Collector<Out>&)`, any number
+  /// of outputs per record.
+  template <detail::Callable... Fs>
+  requires(sizeof...(Fs) == sizeof...(Ins)) auto coflatmap(Fs&&... fs) {
+    using Out = typename detail::flatmap_output<
+        std::tuple_element_t<0, std::tuple<std::decay_t<Fs>...>>>::type;
+    static_assert(
+        (std::is_invocable_v<std::decay_t<Fs>&, const Ins&, Collector<Out>&> && ...),
+        "coflatmap: the i-th callable must be void(const In_i&, sage::Collector<Out>&), one Out");
+    using Fn = std::tuple<std::decay_t<Fs>...>;
+    return add<Out>("coflatmap", [fn = Fn(std::forward<Fs>(fs)...)] {
+      return std::make_unique<detail::CoFlatMapInstance<Out, Fn, Ins...>>(fn);
+    });
+  }
+  /// `F` derives from `CoFlatMapFunction<Out, In0, In1, ...>`.
+  template <detail::FunctionClass F, class... A>
+  DataStream<typename F::output_type> coflatmap(A&&... args) {
+    using Out = typename F::output_type;
+    static_assert(std::is_base_of_v<CoFlatMapFunction<Out, Ins...>, F>,
+                  "coflatmap<F>: F must derive from sage::CoFlatMapFunction<Out, In0, In1, ...> "
+                  "with the inputs' record types in order");
+    return add<Out>("coflatmap", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
+      return std::make_unique<detail::CoFlatMapInstance<Out, std::unique_ptr<F>, Ins...>>(
+          detail::construct_from<F>(a));
+    });
+  }
+
+ protected:
+  template <class Out, class Factory>
+  DataStream<Out> add(const char* kind, Factory factory) {
+    return detail::add_multi_input<Out, Ins...>(env_, kind, inputs_, std::move(factory));
+  }
+
+  Environment* env_;
+  std::array<detail::StreamInput, sizeof...(Ins)> inputs_;
+};
+
+/// Connected streams that are all keyed by `K` (`ka.connect(kb)`): the same
+/// operators, with `ctx().key<K>()` and keyed state shared by the inputs, and
+/// `join<F>()`.
+template <class K, class... Ins>
+class KeyedConnectedStreams : public ConnectedStreams<Ins...> {
+ public:
+  using key_type = K;
+  using ConnectedStreams<Ins...>::ConnectedStreams;
+
+  /// `F` derives from `JoinFunction<K, L, R, Out>`: `left` per record of input
+  /// 0, `right` per record of input 1, each with its key; it keeps what it must
+  /// remember in keyed state.
+  template <class F, class... A>
+  DataStream<typename F::output_type> join(A&&... args) {
+    static_assert(sizeof...(Ins) == 2, "join<F>: a join has two inputs");
+    using L = std::tuple_element_t<0, std::tuple<Ins...>>;
+    using R = std::tuple_element_t<1, std::tuple<Ins...>>;
+    using Out = typename F::output_type;
+    static_assert(std::is_base_of_v<JoinFunction<K, L, R, Out>, F>,
+                  "join<F>: F must derive from sage::JoinFunction<K, L, R, Out> with the streams' "
+                  "key and record types");
+    return this->template add<Out>("join", [a = std::make_tuple(
+                                                std::decay_t<A>(std::forward<A>(args))...)] {
+      return std::make_unique<detail::JoinInstance<K, L, R, Out, F>>(detail::construct_from<F>(a));
+    });
+  }
 };
 
 /// The handle of a sink, for its own settings.

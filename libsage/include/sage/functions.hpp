@@ -148,6 +148,88 @@ class KeyedProcessFunction : public BaseFunction {
   virtual void on_timer(int64_t /*timestamp*/, Collector<Out>& /*out*/) {}
 };
 
+namespace detail {
+/// The per-input methods of `CoMapFunction` and `CoFlatMapFunction`, for 2 to 5 inputs.
+template <class Out, class... Ins>
+struct CoMapMethods {
+  static_assert(sizeof...(Ins) >= 2 && sizeof...(Ins) <= 5,
+                "CoMapFunction<Out, In0, In1, ...>: 2 to 5 inputs");
+};
+template <class Out, class A, class B>
+struct CoMapMethods<Out, A, B> {
+  virtual ~CoMapMethods() = default;
+  virtual Out map0(const A& x) = 0;
+  virtual Out map1(const B& x) = 0;
+};
+template <class Out, class A, class B, class C>
+struct CoMapMethods<Out, A, B, C> : CoMapMethods<Out, A, B> {
+  virtual Out map2(const C& x) = 0;
+};
+template <class Out, class A, class B, class C, class D>
+struct CoMapMethods<Out, A, B, C, D> : CoMapMethods<Out, A, B, C> {
+  virtual Out map3(const D& x) = 0;
+};
+template <class Out, class A, class B, class C, class D, class E>
+struct CoMapMethods<Out, A, B, C, D, E> : CoMapMethods<Out, A, B, C, D> {
+  virtual Out map4(const E& x) = 0;
+};
+
+template <class Out, class... Ins>
+struct CoFlatMapMethods {
+  static_assert(sizeof...(Ins) >= 2 && sizeof...(Ins) <= 5,
+                "CoFlatMapFunction<Out, In0, In1, ...>: 2 to 5 inputs");
+};
+template <class Out, class A, class B>
+struct CoFlatMapMethods<Out, A, B> {
+  virtual ~CoFlatMapMethods() = default;
+  virtual void flatmap0(const A& x, Collector<Out>& out) = 0;
+  virtual void flatmap1(const B& x, Collector<Out>& out) = 0;
+};
+template <class Out, class A, class B, class C>
+struct CoFlatMapMethods<Out, A, B, C> : CoFlatMapMethods<Out, A, B> {
+  virtual void flatmap2(const C& x, Collector<Out>& out) = 0;
+};
+template <class Out, class A, class B, class C, class D>
+struct CoFlatMapMethods<Out, A, B, C, D> : CoFlatMapMethods<Out, A, B, C> {
+  virtual void flatmap3(const D& x, Collector<Out>& out) = 0;
+};
+template <class Out, class A, class B, class C, class D, class E>
+struct CoFlatMapMethods<Out, A, B, C, D, E> : CoFlatMapMethods<Out, A, B, C, D> {
+  virtual void flatmap4(const E& x, Collector<Out>& out) = 0;
+};
+}  // namespace detail
+
+/// One method per input of `connect` (2 to 5): `Out map0(const In0&)`,
+/// `Out map1(const In1&)`, ...; on a keyed connect `ctx().key<K>()` is the
+/// record's key and keyed state is shared by the inputs.
+template <class Out, class... Ins>
+class CoMapFunction : public BaseFunction, public detail::CoMapMethods<Out, Ins...> {
+ public:
+  using output_type = Out;
+};
+
+/// As `CoMapFunction`, with any number of outputs per record:
+/// `void flatmap0(const In0&, Collector<Out>&)`, `flatmap1`, ...
+template <class Out, class... Ins>
+class CoFlatMapFunction : public BaseFunction, public detail::CoFlatMapMethods<Out, Ins...> {
+ public:
+  using output_type = Out;
+};
+
+/// `ka.connect(kb).join<F>()`: the records of both keyed inputs, one key at a
+/// time: `left` for each record of the first input, `right` for the second;
+/// what it must remember it keeps in keyed state (shared by both sides).
+template <class K, class L, class R, class Out>
+class JoinFunction : public BaseFunction {
+ public:
+  using key_type = K;
+  using left_type = L;
+  using right_type = R;
+  using output_type = Out;
+  virtual void left(const K& key, const L& x, Collector<Out>& out) = 0;
+  virtual void right(const K& key, const R& x, Collector<Out>& out) = 0;
+};
+
 /// Custom partitioning: the downstream instance of a record, in `[0, n)`.
 template <class T>
 class Partitioner {

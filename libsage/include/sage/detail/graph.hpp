@@ -79,6 +79,8 @@ struct Edge {
   int from = -1;
   int to = -1;
   EdgeRouting routing;
+  /// Which input of `to` the edge feeds (0 unless `to` has several: `connect`).
+  int input = 0;
 };
 
 enum class NodeKind : uint8_t { source, transform, sink };
@@ -159,13 +161,17 @@ class Node {
   /// this node's input type (only the consumer of a side output knows its type).
   virtual void chain_side_output(OperatorInstance& from, const std::string& tag,
                                  OperatorInstance& to) const = 0;
+  /// A writer for `edge`, which leaves `from` through a side output into this
+  /// node: it writes records of this node's input `edge.input`.
   [[nodiscard]] virtual std::unique_ptr<ChannelWriterBase> make_side_output_writer(
-      OperatorInstance& from, const EdgeRouting& routing, WriterSetup setup) const = 0;
-  /// Whether this node's input records have a codec (they cross a node on a side output edge).
-  [[nodiscard]] virtual bool input_has_codec() const = 0;
-  /// A port that feeds batches arriving on an input edge into `to` (an instance of this node).
-  [[nodiscard]] virtual std::unique_ptr<InputPortBase> make_input_port(
-      OperatorInstance& to, const EdgeRouting& routing) const = 0;
+      OperatorInstance& from, const Edge& edge, EdgeRouting routing, WriterSetup setup) const = 0;
+  /// Whether the records of this node's input `input` have a codec (they cross
+  /// a node on a side output edge).
+  [[nodiscard]] virtual bool input_has_codec(int input) const = 0;
+  /// A port that feeds batches arriving on `edge` into `to` (an instance of
+  /// this node), as records of its input `edge.input`.
+  [[nodiscard]] virtual std::unique_ptr<InputPortBase> make_input_port(OperatorInstance& to,
+                                                                       const Edge& edge) const = 0;
 };
 
 /// The logical graph of one environment.
@@ -175,8 +181,8 @@ struct Graph {
 
   /// Adds a node, gives it an id and a unique name, and returns the id.
   int add_node(std::shared_ptr<Node> node);
-  /// Adds an edge from `from` to `to`.
-  void add_edge(int from, int to, EdgeRouting routing);
+  /// Adds an edge from `from` to input `input` of `to`.
+  void add_edge(int from, int to, EdgeRouting routing, int input = 0);
   /// Renames a node; names stay unique (a clash is a `GraphError`).
   void rename(int node, const std::string& name);
   /// A deep copy: what a submitted job runs, unaffected by later calls on the

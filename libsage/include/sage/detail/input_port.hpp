@@ -37,6 +37,7 @@ class InputPort final : public InputPortBase {
   size_t push_all(std::vector<T>& records, const std::vector<EventTime>& stamps) {
     const size_t n = records.size();
     const bool stamped = stamps.size() == n && n > 0;
+    if (!stamped) time_->record_timestamp = min_watermark;  // a union of streams with and without
     if constexpr (std::is_same_v<T, bool>) {
       for (size_t i = 0; i < n; ++i) {  // std::vector<bool> has no bool&
         if (stamped) time_->record_timestamp = stamps[i];

@@ -148,6 +148,19 @@ class FilterInstance final : public WithFunction<F>, public Receiver<T>, public 
   }
 };
 
+/// `union_with`: the records of every input, as they come.
+template <class T>
+class UnionInstance final : public OperatorInstance, public Receiver<T>, public Emitter<T> {
+ public:
+  void open() override {}
+  void close() override {}
+  void push(T&& x) override {
+    ++records_in;
+    ++records_out;
+    this->out_.push(std::move(x));
+  }
+};
+
 /// `KeyedStream::reduce`: per key, the value so far (in keyed state) combined
 /// with each record by `f(so_far, record)`; the new value is emitted after
 /// every record.

@@ -17,6 +17,7 @@
 #include <sage/detail/operator_instances.hpp>
 #include <sage/detail/state_backend.hpp>
 #include <sage/detail/time.hpp>
+#include <sage/error.hpp>
 #include <sage/event_time.hpp>
 
 namespace sage::detail {
@@ -274,15 +275,48 @@ struct WindowSpec {
   std::string late_tag;          ///< the side output of late records; empty: dropped and counted
 };
 
+/// The windows of `a` (tumbling, sliding, session); a size, slide or gap that
+/// is not positive is a `GraphError`.
+inline WindowSpec time_window_spec(const WindowAssigner& a) {
+  WindowSpec spec;
+  switch (a.kind) {
+    case WindowAssigner::Kind::tumbling:
+      spec.kind = WindowSpec::Kind::tumbling;
+      spec.size = a.size_ms;
+      if (spec.size <= 0)
+        throw GraphError("a tumbling window's size must be positive, got " +
+                         std::to_string(spec.size) + " ms");
+      break;
+    case WindowAssigner::Kind::sliding:
+      spec.kind = WindowSpec::Kind::sliding;
+      spec.size = a.size_ms;
+      spec.slide = a.slide_ms;
+      if (spec.size <= 0 || spec.slide <= 0)
+        throw GraphError("a sliding window's size and slide must be positive, got " +
+                         std::to_string(spec.size) + " ms and " + std::to_string(spec.slide) +
+                         " ms");
+      break;
+    case WindowAssigner::Kind::session:
+      spec.kind = WindowSpec::Kind::session;
+      spec.gap = a.gap_ms;
+      if (spec.gap <= 0)
+        throw GraphError("a session window's gap must be positive, got " +
+                         std::to_string(spec.gap) + " ms");
+      break;
+  }
+  return spec;
+}
+
 /// A keyed window operator: per key and window one accumulator (`Fn::Acc`),
 /// kept in the keyed state backend (state "sage.windows") with one timer per
 /// key and window end (state "sage.timers"). Event-time windows fire when the
 /// watermark passes their end, processing-time windows when the clock does,
-/// count windows when they are full.
+/// count windows when they are full. The window join derives from it, with
+/// records of either input as `T` (joins.hpp).
 template <class T, class K, class Fn>
-class WindowInstance final : public OperatorInstance,
-                             public Receiver<T>,
-                             public Emitter<typename Fn::Out> {
+class WindowInstance : public OperatorInstance,
+                       public Receiver<T>,
+                       public Emitter<typename Fn::Out> {
  public:
   using Out = typename Fn::Out;
   /// Sessions whose function cannot merge accumulators keep their records
@@ -310,19 +344,8 @@ class WindowInstance final : public OperatorInstance,
 
   void push(T&& x) override {
     ++records_in;
-    guarded(ctx_, [&] {
-      CurrentRecord current(ctx_, &x);
-      switch (spec_.kind) {
-        case WindowSpec::Kind::count:
-          add_counted(x);
-          break;
-        case WindowSpec::Kind::session:
-          add_session(x);
-          break;
-        default:
-          add_aligned(x);
-      }
-    });
+    CurrentRecord current(ctx_, &x);
+    assign(x);
   }
 
   WatermarkStatus advance_time(WatermarkStatus in) override {
@@ -341,6 +364,24 @@ class WindowInstance final : public OperatorInstance,
     if (ended_ || spec_.event_time || spec_.kind == WindowSpec::Kind::count || timers_ == nullptr)
       return std::nullopt;
     return timers_->next(HeapTimers::processing_time);
+  }
+
+ protected:
+  /// Puts `x` into its windows; the context's current record is the one whose
+  /// key is `x`'s.
+  void assign(T& x) {
+    guarded(ctx_, [&] {
+      switch (spec_.kind) {
+        case WindowSpec::Kind::count:
+          add_counted(x);
+          break;
+        case WindowSpec::Kind::session:
+          add_session(x);
+          break;
+        default:
+          add_aligned(x);
+      }
+    });
   }
 
  private:
