@@ -12,6 +12,9 @@
 ///
 /// The job ends, and the listener hears of it, only after every task actor has
 /// terminated: when `submit(true)` or `close()` returns, no user code runs.
+///
+/// A job with feedback loops ends by itself: the Dispatcher detects when a loop
+/// has nothing left in it (`LoopWatch` below) and tells the loop's futures.
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +48,32 @@ constexpr auto peers_timeout = std::chrono::seconds(60);
 constexpr auto host_exit_grace = std::chrono::milliseconds(1000);
 /// How long a host may take to report its counters.
 constexpr auto counters_timeout = std::chrono::seconds(5);
+/// The pause between termination waves of a loop that is still busy: it
+/// doubles from the shortest to the longest while the loop stays busy.
+constexpr auto shortest_wave_pause = std::chrono::milliseconds(1);
+constexpr auto longest_wave_pause = std::chrono::milliseconds(100);
+
+/// Termination detection for one feedback loop (Mattern's four counters).
+/// Once every task of the loop has said that its inputs from outside have
+/// ended, the Dispatcher runs waves: it asks every task for the messages it has
+/// sent and consumed inside the loop, and starts the next wave only when the
+/// last one is complete. When two consecutive waves find the same totals, with
+/// as many sent as consumed, no task consumed anything between them and no
+/// message is in flight: the loop has ended, since a task of a loop whose
+/// outside has ended only sends when it consumes.
+struct LoopWatch {
+  std::vector<int> tasks;
+  std::vector<int> heads;  ///< its futures' tasks, told `loop_end`
+  size_t ready = 0;        ///< tasks whose outside inputs have all ended
+  uint64_t wave = 0;       ///< the wave under way (1, 2, ...)
+  size_t answers = 0;      ///< of this wave
+  uint64_t sent = 0;       ///< the totals of this wave so far
+  uint64_t received = 0;
+  /// The totals of the last complete wave, if it found as many sent as consumed.
+  std::optional<std::pair<uint64_t, uint64_t>> quiet;
+  std::chrono::milliseconds pause = shortest_wave_pause;
+  bool ended = false;
+};
 
 /// What the Dispatcher knows of the host of one node's tasks.
 struct Host {
@@ -119,6 +148,11 @@ class DispatcherActor final : public caf::event_based_actor {
           stop_requested_ = true;
           if (phase_ == Phase::running) stop_sources();
         },
+        [this](loop_ready_atom, int task) { on_loop_ready(task); },
+        [this](loop_counts_atom, int task, uint64_t wave, uint64_t sent, uint64_t received) {
+          on_loop_counts(task, wave, sent, received);
+        },
+        [this](loop_wave_atom, int loop) { start_wave(loop); },
         [this](cancel_atom) { end(JobState::cancelled, {}); },
         [this](job_pause_atom) { set_paused(true); },
         [this](job_resume_atom) { set_paused(false); },
@@ -153,6 +187,15 @@ class DispatcherActor final : public caf::event_based_actor {
   void deploy() {
     tasks_.resize(plan_.tasks.size());
     done_.assign(plan_.tasks.size(), false);
+    loop_ready_.assign(plan_.tasks.size(), false);
+    answered_wave_.assign(plan_.tasks.size(), 0);
+    for (size_t t = 0; t < plan_.tasks.size(); ++t) {
+      const int loop = plan_.tasks[t].loop;
+      if (loop < 0) continue;
+      if (static_cast<size_t>(loop) >= loops_.size()) loops_.resize(static_cast<size_t>(loop) + 1);
+      loops_[loop].tasks.push_back(static_cast<int>(t));
+      if (plan_.tasks[t].loop_head) loops_[loop].heads.push_back(static_cast<int>(t));
+    }
     hosts_.resize(nodes_.size());
     for (size_t t = 0; t < plan_.tasks.size(); ++t) hosts_[node_of_task_[t]].used = true;
     for (size_t n = 0; n < nodes_.size(); ++n) {
@@ -339,6 +382,61 @@ class DispatcherActor final : public caf::event_based_actor {
       }
   }
 
+  // -- feedback loops: termination detection (LoopWatch) -------------------------
+
+  /// The loop of task `task`, if it is a task of this job in a loop.
+  LoopWatch* loop_of(int task) {
+    if (task < 0 || static_cast<size_t>(task) >= plan_.tasks.size()) return nullptr;
+    const int loop = plan_.tasks[task].loop;
+    return loop < 0 || static_cast<size_t>(loop) >= loops_.size() ? nullptr : &loops_[loop];
+  }
+
+  void on_loop_ready(int task) {
+    auto* loop = loop_of(task);
+    if (loop == nullptr || loop_ready_[task]) return;
+    loop_ready_[task] = true;
+    if (++loop->ready == loop->tasks.size()) start_wave(plan_.tasks[task].loop);
+  }
+
+  void start_wave(int index) {
+    if (ending() || index < 0 || static_cast<size_t>(index) >= loops_.size()) return;
+    auto& loop = loops_[index];
+    if (loop.ended || loop.ready < loop.tasks.size()) return;
+    ++loop.wave;
+    loop.answers = 0;
+    loop.sent = loop.received = 0;
+    for (int t : loop.tasks) send(tasks_[t], loop_probe_atom::value, loop.wave);
+  }
+
+  void on_loop_counts(int task, uint64_t wave, uint64_t sent, uint64_t received) {
+    auto* loop = loop_of(task);
+    if (ending() || loop == nullptr || loop->ended || wave != loop->wave ||
+        answered_wave_[task] == wave)
+      return;
+    answered_wave_[task] = wave;
+    loop->sent += sent;
+    loop->received += received;
+    if (++loop->answers < loop->tasks.size()) return;
+    const int index = plan_.tasks[task].loop;
+    const std::pair totals{loop->sent, loop->received};
+    const bool quiet = totals.first == totals.second;
+    if (quiet && loop->quiet == totals) {
+      loop->ended = true;
+      detail::log("runtime").debug("job {}: loop {} ended after {} messages, {} waves", plan_.id,
+                                   index, totals.first, loop->wave);
+      for (int t : loop->heads) send(tasks_[t], loop_end_atom::value);
+      return;
+    }
+    loop->quiet = quiet ? std::optional(totals) : std::nullopt;
+    if (quiet) {  // confirm at once
+      loop->pause = shortest_wave_pause;
+      start_wave(index);
+      return;
+    }
+    delayed_send(this, loop->pause, loop_wave_atom::value, index);
+    loop->pause = std::min(loop->pause * 2, longest_wave_pause);
+  }
+
   // -- counters -----------------------------------------------------------------
 
   /// Sums the counters of every host (each instance counts on the one host
@@ -504,6 +602,9 @@ class DispatcherActor final : public caf::event_based_actor {
                                         // node may still say how it ended
   std::vector<TaskHandle> tasks_;       // by task id; empty until its host spawned it
   std::vector<bool> done_;
+  std::vector<LoopWatch> loops_;
+  std::vector<bool> loop_ready_;         // by task: it said its outside ended
+  std::vector<uint64_t> answered_wave_;  // by task: the last wave it answered
   std::map<uint64_t, caf::typed_response_promise<JobReport>> status_requests_;  // pending
   uint64_t next_status_request_ = 0;
   size_t alive_ = 0;

@@ -38,6 +38,11 @@ JobPlan make_job_plan(const detail::JobSpec& job) {
       if (node.runs_at_submitter) t.at_submitter = true;
     }
     t.is_source = job.graph.nodes[chain.nodes.front()]->kind == detail::NodeKind::source;
+    t.loop = task.loop;
+    if (task.loop >= 0) {
+      const auto& heads = plan.loops[task.loop].heads;
+      t.loop_head = std::find(heads.begin(), heads.end(), task.id) != heads.end();
+    }
     out.tasks.push_back(std::move(t));
   }
   for (const auto& ch : plan.channels) {
@@ -70,7 +75,9 @@ std::vector<std::string> describe_lines(const JobPlan& plan) {
     std::ostringstream line;
     line << "task \"" << t.chain << "\" instance " << t.instance << ", " << t.input_slots
          << " inputs, " << t.output_slots << " outputs"
-         << (t.at_submitter ? ", at the submitter" : "") << ", operators";
+         << (t.at_submitter ? ", at the submitter" : "");
+    if (t.loop >= 0) line << ", in loop " << t.loop << (t.loop_head ? " (its future)" : "");
+    line << ", operators";
     for (int32_t op : t.operators) line << ' ' << op;
     lines.push_back(line.str());
   }
@@ -121,7 +128,7 @@ std::string validate(const JobPlan& plan) {
     return "what the operators hold does not match them";
   for (const auto& t : plan.tasks) {
     if (t.instance < 0 || t.input_slots > max_slots || t.output_slots > max_slots ||
-        t.operators.empty())
+        t.operators.empty() || t.loop < -1 || t.loop >= static_cast<int64_t>(plan.tasks.size()))
       return "task \"" + t.chain + "\" is malformed";
     for (int32_t op : t.operators)
       if (op < 0 || static_cast<size_t>(op) >= plan.operators.size())

@@ -8,6 +8,13 @@
 /// runs no source step. Input batches are acknowledged (credit returned) only
 /// once processed, so backpressure travels upstream to the sources and memory
 /// stays bounded (docs/architecture.md, "Flow control").
+///
+/// Feedback loops (docs/streams.md): a channel that carries a loop's feedback
+/// edge never waits for credit (a cycle of bounded channels can deadlock). A
+/// task of a loop counts the messages it sends and consumes on the loop's
+/// channels and tells its Dispatcher once its inputs from outside the loop have
+/// ended; the Dispatcher's waves of `loop_probe` find out when nothing is left
+/// in the loop, and then tell the loop's future that its feedback inputs ended.
 
 #include <algorithm>
 #include <deque>
@@ -61,6 +68,7 @@ class TaskActor final : public TaskHandle::base {
         },
         [this](credit_atom, uint32_t slot, int32_t n) {
           run_or_fail([&] {
+            if (out_.at(slot).feedback) return;  // it never waits for credit
             out_.at(slot).credit += n;
             pump(slot);
             if (!blocked()) {
@@ -111,6 +119,24 @@ class TaskActor final : public TaskHandle::base {
             if (phase_ == Phase::running && body_->is_source()) finish();
           });
         },
+        [this](loop_probe_atom, uint64_t wave) {
+          run_or_fail([&] {
+            // What the operators hold in partial batches counts as sent.
+            if (phase_ == Phase::running) body_->flush();
+            caf::anon_send(dispatcher_, loop_counts_atom::value, task_id_, wave, loop_sent_,
+                           loop_received_);
+          });
+        },
+        [this](loop_end_atom) {
+          run_or_fail([&] {
+            // Nothing is left in the loop: its feedback inputs have ended.
+            for (auto& c : in_)
+              if (c.feedback && !c.eos)
+                c.queued.push_back(
+                    Incoming{nullptr, detail::Marker{detail::Marker::Kind::end_of_stream, 0}});
+            drain_inputs();
+          });
+        },
     };
   }
 
@@ -143,6 +169,8 @@ class TaskActor final : public TaskHandle::base {
     /// Waits for credit: its front is a batch (markers behind it wait with it).
     std::deque<Outgoing> pending;
     bool eos_sent = false;
+    bool in_loop = false;   ///< inside this task's loop: its messages are counted
+    bool feedback = false;  ///< a loop's feedback edge: never waits for credit
   };
 
   struct InChannel {
@@ -151,6 +179,8 @@ class TaskActor final : public TaskHandle::base {
     std::deque<Incoming> queued;
     bool eos = false;  ///< its end-of-stream was processed
     int32_t unacked = 0;
+    bool in_loop = false;   ///< inside this task's loop: its messages are counted
+    bool feedback = false;  ///< a loop's feedback edge: takes no credit
     [[nodiscard]] bool ended() const { return eos; }
   };
 
@@ -182,6 +212,17 @@ class TaskActor final : public TaskHandle::base {
     // credit sent over it may be lost, and the job must fail rather than hang.
     for (const auto& peer : w.outputs) watch(peer);
     for (const auto& peer : w.inputs) watch(peer);
+    loop_ = job_->plan.tasks[task_id_].loop;
+    for (const auto& ch : job_->plan.channels) {
+      if (ch.from_task == task_id_ && static_cast<size_t>(ch.from_slot) < out_.size()) {
+        out_[ch.from_slot].in_loop = ch.loop >= 0;
+        out_[ch.from_slot].feedback = ch.feedback;
+      }
+      if (ch.to_task == task_id_ && static_cast<size_t>(ch.to_slot) < in_.size()) {
+        in_[ch.to_slot].in_loop = ch.loop >= 0;
+        in_[ch.to_slot].feedback = ch.feedback;
+      }
+    }
   }
 
   void watch(const TaskHandle& peer) {
@@ -215,7 +256,8 @@ class TaskActor final : public TaskHandle::base {
     body_->open();
     phase_ = Phase::running;
     for (auto& c : in_)
-      send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
+      if (!c.feedback)
+        send(c.peer, credit_atom::value, c.peer_slot, int32_t{job_->channel_credits});
     if (body_->is_source())
       schedule_source_step();
     else
@@ -227,6 +269,11 @@ class TaskActor final : public TaskHandle::base {
 
   void send_batch(uint32_t slot, BatchPtr batch) {
     auto& c = out_[slot];
+    if (c.in_loop) ++loop_sent_;  // from now on in the loop: sent, or waiting to be
+    if (c.feedback) {
+      send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(batch)});
+      return;
+    }
     if (c.pending.empty() && c.credit > 0) {
       --c.credit;
       send(c.peer, batch_atom::value, c.peer_slot, BatchMessage{std::move(batch)});
@@ -241,6 +288,7 @@ class TaskActor final : public TaskHandle::base {
   /// waits behind them (it takes no credit itself).
   void send_marker(uint32_t slot, detail::Marker marker) {
     auto& c = out_[slot];
+    if (c.in_loop) ++loop_sent_;
     if (c.pending.empty()) {
       transmit_marker(c, marker);
       return;
@@ -316,25 +364,45 @@ class TaskActor final : public TaskHandle::base {
       idle = 0;
       Incoming next = std::move(c.queued.front());
       c.queued.pop_front();
+      if (c.in_loop) ++loop_received_;
       if (next.batch == nullptr) {
         if (c.eos) continue;  // nothing follows end-of-stream
         if (next.marker.kind == detail::Marker::Kind::end_of_stream) c.eos = true;
         body_->on_marker(slot, next.marker);
         continue;
       }
+      if (c.eos) {
+        // Only a loop's feedback edge can bring records after its end: what an
+        // operator of the loop emitted into it while the loop closed.
+        detail::log("runtime").warn(
+            "{}: {} records came back over a feedback edge after the loop had ended", body_->name(),
+            next.batch->size());
+        continue;
+      }
       body_->consume(slot, *next.batch);
       next.batch.reset();
-      if (!c.eos && ++c.unacked >= credit_chunk_) {
+      if (!c.eos && !c.feedback && ++c.unacked >= credit_chunk_) {
         send(c.peer, credit_atom::value, c.peer_slot, c.unacked);
         c.unacked = 0;
       }
     }
+    report_loop_ready();
     for (const auto& c : in_)
       if (!c.ended()) {
         after_step();
         return;
       }
     finish();  // end-of-stream on every input channel, and nothing left to process
+  }
+
+  /// Tells the Dispatcher, once, that every input from outside this task's
+  /// loop has ended: from then on only the loop's own records can keep it busy.
+  void report_loop_ready() {
+    if (loop_ < 0 || loop_ready_reported_) return;
+    for (const auto& c : in_)
+      if (!c.in_loop && !c.eos) return;
+    loop_ready_reported_ = true;
+    caf::anon_send(dispatcher_, loop_ready_atom::value, task_id_);
   }
 
   // -- sources -----------------------------------------------------------------
@@ -478,6 +546,12 @@ class TaskActor final : public TaskHandle::base {
   bool tick_pending_ = false;
   int64_t tick_at_ = 0;  ///< when the pending tick is due (ms since the epoch)
   int idle_polls_ = 0;
+  /// Feedback loops: this task's loop (-1: none), the messages it sent and
+  /// consumed on the loop's channels, and whether it said its outside ended.
+  int loop_ = -1;
+  uint64_t loop_sent_ = 0;
+  uint64_t loop_received_ = 0;
+  bool loop_ready_reported_ = false;
 };
 
 }  // namespace

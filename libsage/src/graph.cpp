@@ -54,6 +54,16 @@ void Graph::add_edge(int from, int to, EdgeRouting routing, int input) {
   nodes[to]->in_edges.push_back(id);
 }
 
+void Graph::add_feedback_edge(int from, int future, EdgeRouting routing) {
+  if (future < 0 || future >= static_cast<int>(nodes.size()) || !nodes[future]->future)
+    throw GraphError("fill_future: the stream to fill is not a future (env.from_future)");
+  if (!nodes[future]->in_edges.empty())
+    throw GraphError("the future '" + nodes[future]->name +
+                     "' is filled twice: a future is closed by one fill_future");
+  add_edge(from, future, std::move(routing));
+  edges.back().feedback = true;
+}
+
 void Graph::rename(int node, const std::string& name) {
   if (name.empty()) throw GraphError("an operator name cannot be empty");
   if (name_taken(*this, name, node))

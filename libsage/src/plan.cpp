@@ -15,6 +15,10 @@ void validate(const Graph& graph) {
   bool has_source = false;
   for (const auto& n : graph.nodes) {
     if (n->kind == NodeKind::source) has_source = true;
+    if (n->future && n->in_edges.empty())
+      throw GraphError("the future '" + n->name +
+                       "' is never filled: close its loop with stream.fill_future(" + n->name +
+                       ")");
     if (n->num_inputs > 0 && n->in_edges.empty())
       throw GraphError("operator '" + n->name + "' has no input");
     if (n->num_inputs == 0 && !n->in_edges.empty())
@@ -26,8 +30,10 @@ void validate(const Graph& graph) {
                    [](const auto& n) { return n->kind == NodeKind::sink; }))
     throw GraphError(
         "the job has no sink: end its streams in sink(), print(), collect() or another sink");
+  // Edges run from earlier operators to later ones, except the feedback edges
+  // that close loops (fill_future), which run back to a future.
   for (const auto& e : graph.edges)
-    if (e.from >= e.to)
+    if (!e.feedback && e.from >= e.to)
       throw GraphError("the graph has a cycle through '" + graph.nodes[e.to]->name + "'");
 }
 
@@ -47,6 +53,35 @@ std::vector<int> resolve_parallelism(const Graph& graph, const Config& config) {
     p.push_back(v);
   }
   return p;
+}
+
+/// By node: the feedback loop it lies on (a strongly connected component
+/// with a cycle, numbered by its first node), or -1. Graphs are small: a
+/// reachability search from every node is enough.
+std::vector<int> loop_of_nodes(const Graph& graph, int& loops) {
+  const size_t n = graph.nodes.size();
+  std::vector<std::vector<bool>> reach(n, std::vector<bool>(n, false));
+  for (size_t s = 0; s < n; ++s) {
+    std::vector<int> stack{static_cast<int>(s)};
+    while (!stack.empty()) {
+      const int v = stack.back();
+      stack.pop_back();
+      for (int e : graph.nodes[v]->out_edges)
+        if (const int w = graph.edges[e].to; !reach[s][w]) {
+          reach[s][w] = true;
+          stack.push_back(w);
+        }
+    }
+  }
+  std::vector<int> loop(n, -1);
+  loops = 0;
+  for (size_t a = 0; a < n; ++a) {
+    if (loop[a] >= 0 || !reach[a][a]) continue;
+    for (size_t b = a; b < n; ++b)
+      if (reach[a][b] && reach[b][a]) loop[b] = loops;
+    ++loops;
+  }
+  return loop;
 }
 
 }  // namespace
@@ -79,13 +114,15 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
                        std::to_string(plan.max_parallelism) + ")");
     plan.routing.push_back(r);
     // Chained: a forward edge of equal parallelism into an operator with one
-    // input edge, where both ends allow it.
+    // input edge, where both ends allow it (never a feedback edge: its target,
+    // a future, heads a chain, so that no chain is a cycle).
     const auto& from = *graph.nodes[e.from];
     const auto& to = *graph.nodes[e.to];
     const bool apart = options.collect_apart && to.runs_at_submitter;
-    plan.chained.push_back(chaining && r == Routing::forward && to.in_edges.size() == 1 &&
-                           to.num_inputs == 1 && to.chaining == Chaining::always &&
-                           from.chaining != Chaining::never && !apart);
+    plan.chained.push_back(chaining && !e.feedback && r == Routing::forward &&
+                           to.in_edges.size() == 1 && to.num_inputs == 1 &&
+                           to.chaining == Chaining::always && from.chaining != Chaining::never &&
+                           !apart);
   }
 
   // Chains: each head collects the nodes reachable over chained edges.
@@ -123,6 +160,23 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
     }
   }
 
+  // Loops: a task is in the loop of its chain's head. (Only a head can be
+  // entered from another task, so a chain that reaches into a loop starts in it.)
+  int loop_count = 0;
+  const auto loop_of_node = loop_of_nodes(graph, loop_count);
+  plan.loops.resize(static_cast<size_t>(loop_count));
+  for (auto& task : plan.tasks) {
+    const int head = plan.chains[task.chain].nodes.front();
+    task.loop = loop_of_node[head];
+    if (task.loop < 0) continue;
+    auto& loop = plan.loops[task.loop];
+    loop.tasks.push_back(task.id);
+    if (!graph.nodes[head]->future) continue;
+    loop.heads.push_back(task.id);
+    if (task.instance == 0)
+      loop.futures += (loop.futures.empty() ? "'" : ", '") + graph.nodes[head]->name + "'";
+  }
+
   // Channels: every unchained edge joins its upstream instances to its downstream
   // instances (all to all, or i to i for forward).
   for (size_t e = 0; e < graph.edges.size(); ++e) {
@@ -148,6 +202,8 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
         ch.from_slot = from.output_slot_count++;
         ch.to_task = dt;
         ch.to_slot = static_cast<int>(to.inputs.size());
+        if (from.loop >= 0 && from.loop == to.loop) ch.loop = from.loop;
+        ch.feedback = edge.feedback && ch.loop >= 0;
         to.inputs.push_back(TaskInput{static_cast<int>(e), ch.id});
         out.slots.push_back(ch.from_slot);
         plan.channels.push_back(ch);

@@ -109,7 +109,13 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
     ports_.push_back(port_of_edge[in.edge]);
     input_channels_.push_back(in.channel);
   }
-  if (!is_source()) valve_ = std::make_unique<WatermarkValve>(ports_.size());
+  if (!is_source()) {
+    valve_ = std::make_unique<WatermarkValve>(ports_.size());
+    // Event time in a loop follows the inputs from outside it: what comes back
+    // over a feedback edge never holds the watermark back.
+    for (size_t slot = 0; slot < input_channels_.size(); ++slot)
+      if (plan.channels[input_channels_[slot]].feedback) valve_->on_end(slot);
+  }
   time_.now_ms = TaskTime::wall_clock_ms();
 }
 
@@ -117,6 +123,12 @@ TaskBody::~TaskBody() = default;
 
 void TaskBody::open() {
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->open();
+  // A future's task, fed by feedback edges only, holds nobody back downstream.
+  if (valve_)
+    if (const WatermarkStatus now{valve_->current(), valve_->idle()}; now != input_status_) {
+      input_status_ = now;
+      advance_time();
+    }
 }
 
 SourceStep TaskBody::run_source(StepBudget& budget) {

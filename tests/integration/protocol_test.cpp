@@ -166,4 +166,8 @@ TEST_CASE("protocol: every message listed for the Dispatcher reaches a handler")
   CHECK(check(job_pause_atom::value));
   CHECK(check(job_resume_atom::value));
   CHECK(check(job_status_atom::value));
+  // A task of a loop, as a task that is in none: dropped after a look at the plan.
+  CHECK(check(loop_ready_atom::value, 0));
+  CHECK(check(loop_counts_atom::value, 0, uint64_t{1}, uint64_t{2}, uint64_t{2}));
+  CHECK(check(loop_wave_atom::value, 7));
 }

@@ -13,6 +13,9 @@
 //   cluster_check joins N P             several inputs across the nodes: union_with, comap,
 //                                       a keyed connect with shared state, window_join and
 //                                       interval_join at parallelism P; each checked by brute force
+//   cluster_check loops N P             feedback loops across the nodes: a counter to 10, and N
+//                                       walks of different lengths around a loop at parallelism P;
+//                                       the job ends by itself
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -40,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include <loops.hpp>
 #include <pipeline_cases.hpp>
 #include <sage/sage.hpp>
 #include <window_oracle.hpp>
@@ -490,6 +494,30 @@ int joins(int64_t n, int p) {
   return ok ? 0 : 1;
 }
 
+int loops(int64_t n, int p) {
+  sage::RemoteEnvironment env("loops");
+  env.config().set("batch.size", 64);
+  auto counter = env.from_future<int>("counter");
+  auto next = env.from_batch({0}).union_with(counter).map([](const int& x) { return x + 1; });
+  next.filter([](const int& x) { return x < 10; }).fill_future(counter);
+  auto counted = next.collect();
+  auto walks = sage::test::collatz_loop(env, n, p);
+  if (int rc = run(env)) return rc;
+  const bool c_ok = counted.get() == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  auto got = walks.get();
+  std::sort(got.begin(), got.end());
+  const auto expected = sage::test::expected_walks(n);
+  const bool w_ok = got == expected;
+  int64_t trips = 0;
+  for (const auto& w : expected) trips += w.steps;
+  const bool ok = c_ok && w_ok;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << "the job ended by itself: counter to 10 "
+            << (c_ok ? "ok" : "wrong") << ", " << n << " walks (" << trips
+            << " trips) around a loop at parallelism " << p << " " << (w_ok ? "ok" : "wrong")
+            << std::endl;
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
@@ -505,6 +533,8 @@ int main(int argc, char** argv) {
       return windows(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "joins")
       return joins(std::stoll(argv[2]), std::stoi(argv[3]));
+    else if (mode == "loops")
+      return loops(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "keyed-state")
       return keyed_state(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 3);
     else if (mode == "endless")

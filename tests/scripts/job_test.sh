@@ -111,6 +111,14 @@ for p in 1 3; do
   [[ $line == ok:* ]] || fail "joins $p: $line"
 done
 
+echo "feedback loops across the nodes end by themselves (no timeout)"
+for p in 1 2; do
+  out=$("$check" loops 2000 $p 2>/dev/null) || fail "loops $p: $out"
+  line=${out%%$'\n'*}
+  echo "  $line"
+  [[ $line == ok:* ]] || fail "loops $p: $line"
+done
+
 echo "several jobs from one program run, one after the other"
 out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
 line=${out%%$'\n'*}

@@ -106,3 +106,54 @@ TEST_CASE("plan: a keyed operator has at most state.max_parallelism instances") 
   f.env.config().set("state.max_parallelism", 40000);
   CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("between 1 and 32768"), sage::GraphError);
 }
+
+TEST_CASE("plan: a feedback loop is found, its future heads a chain, its feedback never waits") {
+  PlanFixture f;
+  f.env.config().set("parallelism", 2);
+  auto loop = f.env.from_future<int>("loop");
+  auto body = f.env.from_batch({1}).union_with(loop).map(identity);
+  body.filter([](const int& x) { return x < 3; }).fill_future(loop);
+  body.print();  // chained to the loop's body, but not on the cycle
+  auto plan = f.compile();
+  REQUIRE(plan.loops.size() == 1);
+  // Tasks: the source (1), the future (2), union -> map -> filter -> print (2).
+  CHECK(plan.tasks.size() == 5);
+  CHECK(plan.loops[0].tasks.size() == 4);
+  CHECK(plan.loops[0].heads.size() == 2);
+  CHECK(plan.loops[0].futures == "'loop'");
+  for (int t : plan.loops[0].heads) {
+    const auto& chain = plan.chains[plan.tasks[t].chain];
+    CHECK(chain.name == "loop");
+  }
+  int feedback = 0, inside = 0, outside = 0;
+  for (const auto& ch : plan.channels) {
+    feedback += ch.feedback ? 1 : 0;
+    (ch.loop == 0 ? inside : outside) += 1;
+    const auto& edge = sage::detail::EnvAccess::graph(f.env).edges[ch.edge];
+    CHECK(ch.feedback == edge.feedback);
+  }
+  CHECK(feedback == 2);  // filter -> loop, forward at equal parallelism
+  CHECK(inside == 4);    // and loop -> union, forward
+  CHECK(outside == 2);   // the source to the unions
+  for (const auto& t : plan.tasks)
+    CHECK((t.loop == 0) == (plan.chains[t.chain].name != "from_batch"));
+}
+
+TEST_CASE("plan: a future filled by a stream that does not come from it makes no loop") {
+  PlanFixture f;
+  auto later = f.env.from_future<int>("later");
+  later.print();
+  f.env.from_batch({1}).map(identity).fill_future(later);
+  auto plan = f.compile();
+  CHECK(plan.loops.empty());
+  for (const auto& ch : plan.channels) CHECK_FALSE(ch.feedback);
+  for (const auto& t : plan.tasks) CHECK(t.loop == -1);
+}
+
+TEST_CASE("plan: a future never filled is a GraphError naming it") {
+  PlanFixture f;
+  auto f1 = f.env.from_future<int>("requests");
+  f.env.from_batch({1}).union_with(f1).print();
+  CHECK_THROWS_WITH_AS(f.compile(), doctest::Contains("the future 'requests' is never filled"),
+                       sage::GraphError);
+}

@@ -266,6 +266,17 @@ class StreamOps {
     return DataStream<T>(env_, id, EdgeRouting{});
   }
 
+  /// Closes the feedback loop opened by `env.from_future<T>(name)`: this
+  /// stream's records come out of `future` again, routed as this stream says.
+  /// A future is filled once (a `GraphError` naming it otherwise).
+  void fill_future(const DataStream<T>& future) {
+    if (future.env_ != env_) throw GraphError("fill_future: a future of another environment");
+    auto& graph = EnvAccess::graph(*env_);
+    graph.add_feedback_edge(node_, future.node_, routing_);
+    // What goes around keeps its event time.
+    graph.nodes[future.node_]->timestamped = graph.nodes[node_]->timestamped;
+  }
+
   /// The next operator receives the records in turn, evenly.
   DataStream<T> rebalance() { return repartition(Routing::round_robin, nullptr); }
   /// Every instance of the next operator receives every record.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <ranges>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <sage/collected.hpp>
@@ -77,6 +78,29 @@ class Environment {
                                         std::decay_t<A>(std::forward<A>(args))...)] {
       return std::make_unique<detail::FunctionSourceInstance<T, F>>(detail::construct_from<F>(a));
     });
+  }
+
+  /// A placeholder stream of `T`, named `name`, that `stream.fill_future(f)`
+  /// closes later: the records of that stream come out of it again (a
+  /// feedback loop; docs/streams.md). A job with a loop ends by itself once
+  /// every source has ended and no record is left in the loop.
+  template <class T>
+  DataStream<T> from_future(std::string name) {
+    static_assert(std::is_copy_constructible_v<T>, "from_future<T>: T must be copyable");
+    auto node = std::make_shared<detail::TypedNode<T, T>>(
+        detail::NodeKind::transform, "future", []() -> std::unique_ptr<detail::OperatorInstance> {
+          return std::make_unique<detail::UnionInstance<T>>();
+        });
+    node->future = true;
+    node->chaining = detail::Chaining::head;
+    const int id = graph_.add_node(std::move(node));
+    try {
+      graph_.rename(id, name);
+    } catch (...) {
+      graph_.nodes.pop_back();  // a name taken (or empty): as if never called
+      throw;
+    }
+    return DataStream<T>(this, id, detail::EdgeRouting{});
   }
 
   /// Compiles the pipeline and starts it. With `autostop`, blocks until the job

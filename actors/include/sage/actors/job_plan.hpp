@@ -33,13 +33,17 @@ struct PlannedTask {
   int32_t gpus = 0;
   std::map<std::string, std::string> labels;  ///< a node must carry every one
   std::vector<int32_t> operators;             ///< its operators (graph nodes), head first
+  /// The feedback loop it belongs to (-1: none), and whether it runs the loop's
+  /// future (told when the loop has ended): the Dispatcher detects the end.
+  int32_t loop = -1;
+  bool loop_head = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PlannedTask& x) {
   return f(caf::meta::type_name("sage.planned_task"), x.chain, x.instance, x.is_source,
            x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels,
-           x.operators);
+           x.operators, x.loop, x.loop_head);
 }
 
 /// One channel: from an output slot of one task to an input slot of another.

@@ -60,11 +60,18 @@
 ///            (cancel_atom)                        kills every task
 ///            (job_pause_atom), (job_resume_atom)  sources pause and resume
 ///            (job_status_atom) -> JobReport       counters gathered from every host
+///            (loop_ready_atom, int task)          a task of a feedback loop: its inputs
+///                                                 from outside the loop have all ended
+///            (loop_counts_atom, int task, uint64_t wave, uint64_t sent, uint64_t received)
+///                                                 its answer to a termination wave: the
+///                                                 messages it sent and consumed in the loop
 ///            down_msg                             a task, node or task host ended
 ///   self     (host_timeout_atom, index) a task host did not report in time;
-///            (host_lost_atom, index) a task host's link is gone
-///   sends    launch, peers and spawn_tasks to nodes; wire, start, stop, pause and
-///            resume to tasks; (job_end_atom, JobReport) to the listener and the JobManager
+///            (host_lost_atom, index) a task host's link is gone;
+///            (loop_wave_atom, int loop) the next termination wave of a loop is due
+///   sends    launch, peers and spawn_tasks to nodes; wire, start, stop, pause,
+///            resume, loop_probe and loop_end to tasks; (job_end_atom, JobReport) to
+///            the listener and the JobManager
 /// Listener (one per submitted job, in the submitting program): `ListenerHandle`
 /// Task (one per task instance: a chain of fused operators): `TaskHandle`
 
@@ -138,6 +145,10 @@ using counters_atom = caf::atom_constant<caf::atom("counters")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using task_link_atom = caf::atom_constant<caf::atom("task_link")>;
 using replay_records_atom = caf::atom_constant<caf::atom("replay_rec")>;
+using loop_ready_atom = caf::atom_constant<caf::atom("loop_ready")>;
+using loop_probe_atom = caf::atom_constant<caf::atom("loop_probe")>;
+using loop_counts_atom = caf::atom_constant<caf::atom("loop_count")>;
+using loop_end_atom = caf::atom_constant<caf::atom("loop_end")>;
 
 // -- message tags: an actor to itself (never accepted from a peer) ---------------------
 
@@ -149,6 +160,7 @@ using host_timeout_atom = caf::atom_constant<caf::atom("host_tmo")>;
 using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
+using loop_wave_atom = caf::atom_constant<caf::atom("loop_wave")>;
 
 // -- the typed actors ----------------------------------------------------------------
 
@@ -162,12 +174,17 @@ struct BatchMessage;
 /// tasks credit by output slot. The last four it sends itself: the next source
 /// step, the buffer.timeout flush, a held-back operator's wake, and the tick
 /// at which an operator wants time advanced (periodic watermarks, timers).
+/// A task of a feedback loop also answers its Dispatcher's termination waves
+/// (`loop_probe`, with the wave's number: it ships its partial batches and
+/// replies `loop_counts`), and a loop's future hears `loop_end` when nothing
+/// is left in the loop: its feedback inputs have ended (docs/streams.md).
 using TaskHandle =
     caf::typed_actor<caf::reacts_to<wire_atom, TaskWiring>, caf::reacts_to<start_atom>,
                      caf::reacts_to<batch_atom, uint32_t, BatchMessage>,
                      caf::reacts_to<marker_atom, uint32_t, detail::Marker>,
                      caf::reacts_to<credit_atom, uint32_t, int32_t>, caf::reacts_to<stop_atom>,
                      caf::reacts_to<job_pause_atom>, caf::reacts_to<job_resume_atom>,
+                     caf::reacts_to<loop_probe_atom, uint64_t>, caf::reacts_to<loop_end_atom>,
                      caf::reacts_to<continue_atom>, caf::reacts_to<flush_atom>,
                      caf::reacts_to<resume_atom>, caf::reacts_to<tick_atom>>;
 

@@ -81,6 +81,9 @@ struct Edge {
   EdgeRouting routing;
   /// Which input of `to` the edge feeds (0 unless `to` has several: `connect`).
   int input = 0;
+  /// It closes a feedback loop (`fill_future`): it runs back to a future, an
+  /// operator added earlier, and never waits for credit (docs/streams.md).
+  bool feedback = false;
 };
 
 enum class NodeKind : uint8_t { source, transform, sink };
@@ -133,6 +136,9 @@ class Node {
   bool timestamped = false;
   /// Unless set explicitly, its parallelism is its input's (`assign_timestamps`).
   bool parallelism_of_input = false;
+  /// A future (`from_future`): a pass-through fed only by `fill_future`'s
+  /// feedback edge; its name is the future's.
+  bool future = false;
   std::string name;     ///< unique in the job
   int parallelism = 0;  ///< 0: the config's default
   Resources resources;
@@ -183,6 +189,9 @@ struct Graph {
   int add_node(std::shared_ptr<Node> node);
   /// Adds an edge from `from` to input `input` of `to`.
   void add_edge(int from, int to, EdgeRouting routing, int input = 0);
+  /// Adds the feedback edge from `from` to the future `future` (`fill_future`);
+  /// a future is filled once (a `GraphError` naming it otherwise).
+  void add_feedback_edge(int from, int future, EdgeRouting routing);
   /// Renames a node; names stay unique (a clash is a `GraphError`).
   void rename(int node, const std::string& name);
   /// A deep copy: what a submitted job runs, unaffected by later calls on the

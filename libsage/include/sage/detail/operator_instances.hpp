@@ -148,7 +148,7 @@ class FilterInstance final : public WithFunction<F>, public Receiver<T>, public 
   }
 };
 
-/// `union_with`: the records of every input, as they come.
+/// `union_with` and a future (`from_future`): the records of every input, as they come.
 template <class T>
 class UnionInstance final : public OperatorInstance, public Receiver<T>, public Emitter<T> {
  public:

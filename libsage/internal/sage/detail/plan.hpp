@@ -32,6 +32,8 @@ struct TaskPlan {
   std::vector<TaskInput> inputs;    ///< by input slot
   std::vector<TaskOutput> outputs;  ///< by out edge; slots number the task's output channels
   int output_slot_count = 0;
+  /// The feedback loop it belongs to (an index into `PhysicalPlan::loops`), or -1.
+  int loop = -1;
 };
 
 /// A channel joins one upstream task to one downstream task.
@@ -42,6 +44,21 @@ struct ChannelPlan {
   int from_slot = -1;  ///< output slot at the upstream task
   int to_task = -1;
   int to_slot = -1;  ///< input slot at the downstream task
+  /// It runs inside a feedback loop (both its tasks are in loop `loop`): its
+  /// messages are counted for the loop's termination; -1 otherwise.
+  int loop = -1;
+  /// It carries a loop's feedback edge back to its future: it never waits for
+  /// credit (a cycle of bounded channels can deadlock).
+  bool feedback = false;
+};
+
+/// A feedback loop: the tasks of operators that lie on a cycle through a
+/// future (a strongly connected component of the graph). It ends once its
+/// inputs from outside have ended and no message is left inside it.
+struct LoopPlan {
+  std::vector<int> tasks;
+  std::vector<int> heads;  ///< the tasks of its futures, told when the loop has ended
+  std::string futures;     ///< its futures' names, for messages
 };
 
 /// Operators fused into one task: connected by forward edges of equal parallelism.
@@ -61,6 +78,7 @@ struct PhysicalPlan {
   std::vector<ChannelPlan> channels;
   std::vector<int> chain_of_node;  ///< by node
   std::vector<std::vector<int>> tasks_of_chain;
+  std::vector<LoopPlan> loops;
 };
 
 /// What the runtime a plan is compiled for asks of it.
