@@ -381,7 +381,7 @@ class TaskActor final : public TaskHandle::base {
       }
       body_->consume(slot, *next.batch);
       next.batch.reset();
-      if (!c.eos && !c.feedback && ++c.unacked >= credit_chunk_) {
+      if (!c.feedback && ++c.unacked >= credit_chunk_) {
         send(c.peer, credit_atom::value, c.peer_slot, c.unacked);
         c.unacked = 0;
       }

@@ -19,6 +19,8 @@
 
 #include <sage/sage.hpp>
 
+#include "environment_from_args.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -92,15 +94,7 @@ int run(int argc, char** argv) {
   sage::Config config;
   config.merge_args(argc, argv);
   const int n = static_cast<int>(config.get_int("orders", 20'000));
-  std::unique_ptr<sage::Environment> environment;
-  if (const auto address = config.get_string("address", ""); !address.empty()) {
-    const auto colon = address.rfind(':');
-    environment = std::make_unique<sage::RemoteEnvironment>(
-        "order-payment-join", address.substr(0, colon),
-        static_cast<uint16_t>(std::stoul(address.substr(colon + 1))), config);
-  } else {
-    environment = std::make_unique<sage::LocalEnvironment>("order-payment-join", config);
-  }
+  auto environment = sage_examples::environment_from_args("order-payment-join", config);
   auto& env = *environment;
   std::vector<Order> order_list;
   std::vector<Payment> payment_list;

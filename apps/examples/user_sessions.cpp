@@ -17,6 +17,8 @@
 
 #include <sage/sage.hpp>
 
+#include "environment_from_args.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -66,15 +68,7 @@ int run(int argc, char** argv) {
   config.merge_args(argc, argv);
   const int users = static_cast<int>(config.get_int("users", 200));
   const int clicks = static_cast<int>(config.get_int("clicks", 20'000));
-  std::unique_ptr<sage::Environment> environment;
-  if (const auto address = config.get_string("address", ""); !address.empty()) {
-    const auto colon = address.rfind(':');
-    environment = std::make_unique<sage::RemoteEnvironment>(
-        "user-sessions", address.substr(0, colon),
-        static_cast<uint16_t>(std::stoul(address.substr(colon + 1))), config);
-  } else {
-    environment = std::make_unique<sage::LocalEnvironment>("user-sessions", config);
-  }
+  auto environment = sage_examples::environment_from_args("user-sessions", config);
   auto& env = *environment;
   sage::OutputTag<Click> late("late clicks");
   auto by_user =

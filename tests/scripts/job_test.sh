@@ -73,6 +73,15 @@ wait_job_state() {  # job, state, seconds
   return 1
 }
 
+# Runs `cluster_check ARGS...` and expects its first line to start with "ok:".
+expect_ok() {
+  local out line
+  out=$("$check" "$@" 2>/dev/null) || fail "$*: $out"
+  line=${out%%$'\n'*}
+  echo "  $line"
+  [[ $line == ok:* ]] || fail "$*: $line"
+}
+
 echo "the declarative pipeline cases, remotely and locally"
 cases=$("$check" count)
 [ "$cases" -gt 0 ] || fail "no pipeline cases"
@@ -84,46 +93,28 @@ for i in $(seq 0 $(( cases - 1 ))); do
 done
 
 echo "collect() brings records back from every node"
-out=$("$check" collect 200000 3 2>/dev/null) || fail "collect: $out"
-line=${out%%$'\n'*}
-echo "  $line"
-[[ $line == ok:* ]] || fail "collect: $line"
+expect_ok collect 200000 3
 
 echo "keyed state: a count per key, on instances across the nodes"
-out=$("$check" keyed-state 30000 3 2>/dev/null) || fail "keyed-state: $out"
-line=${out%%$'\n'*}
-echo "  $line"
-[[ $line == ok:* ]] || fail "keyed-state: $line"
+expect_ok keyed-state 30000 3
 
 echo "event time: every window kind and timers, across the nodes, against a brute force"
 for p in 1 3; do
-  out=$("$check" windows 20000 $p 2>/dev/null) || fail "windows $p: $out"
-  line=${out%%$'\n'*}
-  echo "  $line"
-  [[ $line == ok:* ]] || fail "windows $p: $line"
+  expect_ok windows 20000 $p
 done
 
 echo "several inputs: union, comap, keyed connect and joins across the nodes, against a brute force"
 for p in 1 3; do
-  out=$("$check" joins 4000 $p 2>/dev/null) || fail "joins $p: $out"
-  line=${out%%$'\n'*}
-  echo "  $line"
-  [[ $line == ok:* ]] || fail "joins $p: $line"
+  expect_ok joins 4000 $p
 done
 
 echo "feedback loops across the nodes end by themselves (no timeout)"
 for p in 1 2; do
-  out=$("$check" loops 2000 $p 2>/dev/null) || fail "loops $p: $out"
-  line=${out%%$'\n'*}
-  echo "  $line"
-  [[ $line == ok:* ]] || fail "loops $p: $line"
+  expect_ok loops 2000 $p
 done
 
 echo "several jobs from one program run, one after the other"
-out=$("$check" sequence 2>/dev/null) || fail "sequence: $out"
-line=${out%%$'\n'*}
-echo "  $line"
-[[ $line == ok:* ]] || fail "sequence: $line"
+expect_ok sequence
 out=$("$sage" job submit "$check" sequence 2>/dev/null) || fail "sequence under sage job submit: $out"
 [[ ${out%%$'\n'*} == ok:* ]] || fail "sequence under sage job submit: $out"
 
