@@ -24,6 +24,8 @@
 
 #include <sage/sage.hpp>
 
+#include "environment_from_args.hpp"
+
 namespace {
 
 using WordCount = std::pair<std::string, uint64_t>;
@@ -111,15 +113,7 @@ int run(int argc, char** argv) {
   for (int64_t r = 0; r < repeat; ++r) lines.insert(lines.end(), book.begin(), book.end());
 
   // The same pipeline on this process or on a cluster.
-  std::unique_ptr<sage::Environment> environment;
-  if (const auto address = config.get_string("address", ""); !address.empty()) {
-    const auto colon = address.rfind(':');
-    environment = std::make_unique<sage::RemoteEnvironment>(
-        "word-count", address.substr(0, colon),
-        static_cast<uint16_t>(std::stoul(address.substr(colon + 1))), config);
-  } else {
-    environment = std::make_unique<sage::LocalEnvironment>("word-count", config);
-  }
+  auto environment = sage_examples::environment_from_args("word-count", config);
   auto& env = *environment;
   env.from_batch(lines)
       .name("lines")

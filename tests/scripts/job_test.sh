@@ -11,10 +11,12 @@
 # mid-job fail the job naming the worker while the head runs on.
 #
 # Usage: job_test.sh PATH/TO/sage PATH/TO/sage-cluster-check PATH/TO/sage-word-count
+#                    PATH/TO/sage-windowed-word-count
 set -euo pipefail
 sage=$1
 check=$2
 word_count=$3
+windowed_word_count=$4
 state=$(mktemp -d)
 pids=()
 cleanup() {
@@ -112,6 +114,11 @@ echo "feedback loops across the nodes end by themselves (no timeout)"
 for p in 1 2; do
   expect_ok loops 2000 $p
 done
+
+echo "the event-time word count example on the cluster agrees with its count by hand"
+out=$("$windowed_word_count" --address "$head" --parallelism 3 2>&1) || fail "windowed word count: $out"
+echo "  ${out##*$'\n'}"
+grep -q "agrees with every window" <<<"$out" || fail "windowed word count: $out"
 
 echo "several jobs from one program run, one after the other"
 expect_ok sequence
