@@ -1,6 +1,6 @@
 // The heap state backend: keyed state per key, snapshot and restore, also into
 // another parallelism (key groups handed to their new owners), operator state,
-// and snapshots that are not ones.
+// snapshots that are not ones, and the panes of aligned windows.
 
 #include <doctest/doctest.h>
 
@@ -8,9 +8,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <sage/detail/state_backend.hpp>
+#include <sage/detail/window_state.hpp>
 
 using namespace sage::detail;
 
@@ -147,4 +149,110 @@ TEST_CASE(
     } catch (const std::exception&) {
     }
   }
+}
+
+// -- window panes ---------------------------------------------------------------------
+
+namespace {
+
+/// Key k has records in the windows [w * 10, w * 10 + 10) for w in 0..k % 4,
+/// its accumulator there k * 100 + w; the windows before the second have fired.
+void write_panes(StateBackend& b, PaneTable<int64_t>& panes, int key) {
+  b.set_current_key(key);
+  const uint32_t id = b.current();
+  for (int w = 0; w <= key % 4; ++w) {
+    auto& p = panes.pane(sage::Window{w * 10, w * 10 + 10}, w < 1);
+    const uint32_t slot = p.slot_for(id, [] { return int64_t{0}; });
+    p.accs[slot] = int64_t{key} * 100 + w;
+    if (w < 1) p.fired_slots[slot] = 1;
+  }
+  b.clear_current_key();
+}
+
+void check_panes(StateBackend& b, PaneTable<int64_t>& panes, int key) {
+  CAPTURE(key);
+  b.set_current_key(key);
+  const uint32_t id = b.current();
+  int windows = 0;
+  for (auto& [order, p] : panes.panes()) {
+    const int64_t* acc = p.find(id);
+    const int w = static_cast<int>(p.window.start / 10);
+    CHECK(p.window.end == p.window.start + 10);
+    if (w <= key % 4) {
+      REQUIRE(acc != nullptr);
+      CHECK(*acc == int64_t{key} * 100 + w);
+      CHECK(p.fired_slots[p.slot_of(id)] == (w < 1 ? 1 : 0));
+      CHECK(p.fired == (w < 1));
+      ++windows;
+    } else {
+      CHECK(acc == nullptr);
+    }
+  }
+  CHECK(windows == key % 4 + 1);
+  b.clear_current_key();
+}
+
+PaneTable<int64_t>& panes_of(StateBackend& b) {
+  return b.internal_table<PaneTable<int64_t>>("sage.windows");
+}
+
+}  // namespace
+
+TEST_CASE("window panes: each key's windows restore at another parallelism, fired or not") {
+  std::vector<std::vector<uint8_t>> snapshots;
+  for (int i = 0; i < 3; ++i) {
+    auto b = StateBackend::keyed<int>(max_p, key_groups_of(i, max_p, 3));
+    auto& panes = panes_of(*b);
+    for (int k = 0; k < 1000; ++k)
+      if (owner(k, 3) == i) write_panes(*b, panes, k);
+    for (int k = 0; k < 1000; ++k)
+      if (owner(k, 3) == i) check_panes(*b, panes, k);
+    snapshots.push_back(b->snapshot());
+  }
+  for (int j = 0; j < 5; ++j) {
+    auto b = StateBackend::keyed<int>(max_p, key_groups_of(j, max_p, 5));
+    for (const auto& s : snapshots) b->restore(s);
+    auto& panes = panes_of(*b);
+    for (int k = 0; k < 1000; ++k)
+      if (owner(k, 5) == j) check_panes(*b, panes, k);
+    auto again = StateBackend::keyed<int>(max_p, key_groups_of(j, max_p, 5));
+    again->restore(b->snapshot());
+    CHECK(again->snapshot() == b->snapshot());
+  }
+}
+
+TEST_CASE("window panes: a pane with a key that has not fired is not fired") {
+  // Two instances at different watermarks: one fired window [0, 10), one did not.
+  auto fired = StateBackend::keyed<int>(max_p, key_groups_of(0, max_p, 2));
+  auto open = StateBackend::keyed<int>(max_p, key_groups_of(1, max_p, 2));
+  int a = 0, b = 1;
+  while (owner(a, 2) != 0) ++a;
+  while (owner(b, 2) != 1) ++b;
+  for (auto [backend, key, has_fired] :
+       {std::tuple{fired.get(), a, true}, {open.get(), b, false}}) {
+    backend->set_current_key(key);
+    auto& p = panes_of(*backend).pane(sage::Window{0, 10}, has_fired);
+    const uint32_t slot = p.slot_for(backend->current(), [] { return int64_t{7}; });
+    p.fired_slots[slot] = has_fired ? 1 : 0;
+    backend->clear_current_key();
+  }
+  auto one = StateBackend::keyed<int>(max_p, key_groups_of(0, max_p, 1));
+  one->restore(fired->snapshot());
+  one->restore(open->snapshot());
+  auto& panes = panes_of(*one);
+  REQUIRE(panes.panes().size() == 1);
+  auto& p = panes.panes().begin()->second;
+  CHECK_FALSE(p.fired);
+  one->set_current_key(a);
+  CHECK(p.fired_slots[p.slot_of(one->current())] == 1);
+  one->set_current_key(b);
+  CHECK(p.fired_slots[p.slot_of(one->current())] == 0);
+  CHECK(*p.find(one->current()) == 7);
+}
+
+TEST_CASE("window panes: the slot index finds every key among many") {
+  SlotIndex index;
+  for (uint32_t id = 0; id < 5000; id += 3) index.insert(id, id / 3);
+  for (uint32_t id = 0; id < 5000; ++id)
+    CHECK(index.find(id) == (id % 3 == 0 ? id / 3 : SlotIndex::none));
 }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -17,6 +18,7 @@
 #include <sage/detail/operator_instances.hpp>
 #include <sage/detail/state_backend.hpp>
 #include <sage/detail/time.hpp>
+#include <sage/detail/window_state.hpp>
 #include <sage/error.hpp>
 #include <sage/event_time.hpp>
 
@@ -236,20 +238,6 @@ struct ProcessWindowFunction {
   }
 };
 
-/// One window of one key: its contents so far, and whether it has fired (a
-/// fired window is kept for its allowed lateness, and fires again when a late
-/// record updates it).
-template <class Acc>
-struct WindowEntry {
-  Window window;
-  Acc acc{};
-  bool fired = false;
-};
-
-template <class Inspector, class Acc>
-requires has_codec<Acc>
-auto inspect(Inspector& f, WindowEntry<Acc>& e) { return f(e.window, e.acc, e.fired); }
-
 /// The contents of a window whose function cannot merge accumulators: the
 /// accumulator, or (session windows, which merge) the records.
 template <class FnAcc, class T>
@@ -308,8 +296,10 @@ inline WindowSpec time_window_spec(const WindowAssigner& a) {
 }
 
 /// A keyed window operator: per key and window one accumulator (`Fn::Acc`),
-/// kept in the keyed state backend (state "sage.windows") with one timer per
-/// key and window end (state "sage.timers"). Event-time windows fire when the
+/// kept in the keyed state backend (state "sage.windows", window_state.hpp):
+/// aligned windows (tumbling, sliding) in one pane per window, which fires for
+/// all its keys; session and count windows per key, with one timer per key
+/// and window end (state "sage.timers"). Event-time windows fire when the
 /// watermark passes their end, processing-time windows when the clock does,
 /// count windows when they are full. The window join derives from it, with
 /// records of either input as `T` (joins.hpp).
@@ -325,13 +315,20 @@ class WindowInstance : public OperatorInstance,
   using Acc = std::conditional_t<keep_records, UnmergedAcc<typename Fn::Acc, T>, typename Fn::Acc>;
   using Entries = std::vector<WindowEntry<Acc>>;
   using Table = HeapTable<Entries, StateKind::windows>;
+  /// Aligned windows never merge: their panes keep the function's accumulator.
+  using Panes = PaneTable<typename Fn::Acc>;
 
   WindowInstance(Fn fn, WindowSpec spec) : fn_(std::move(fn)), spec_(std::move(spec)) {}
 
   void open() override {
     auto& state = ContextAccess::state(ctx_);
-    table_ = &state.template internal_table<Table>("sage.windows");
-    timers_ = &state.timers();
+    state_ = &state;
+    if (aligned()) {
+      panes_ = &state.template internal_table<Panes>("sage.windows");
+    } else {
+      table_ = &state.template internal_table<Table>("sage.windows");
+      timers_ = &state.timers();
+    }
     if (spec_.kind == WindowSpec::Kind::count)
       counts_ =
           &state.template internal_table<HeapTable<int64_t, StateKind::value>>("sage.window-count");
@@ -351,7 +348,9 @@ class WindowInstance : public OperatorInstance,
   WatermarkStatus advance_time(WatermarkStatus in) override {
     const bool end = in.watermark == max_watermark;
     if (spec_.kind == WindowSpec::Kind::count) return in;  // count windows do not use time
-    if (spec_.event_time) {
+    if (aligned()) {
+      fire_panes(spec_.event_time ? in.watermark : (end ? max_watermark : time_->now_ms));
+    } else if (spec_.event_time) {
       fire_due(HeapTimers::event_time, in.watermark);
     } else {
       fire_due(HeapTimers::processing_time, end ? max_watermark : time_->now_ms);
@@ -361,8 +360,12 @@ class WindowInstance : public OperatorInstance,
   }
 
   [[nodiscard]] std::optional<int64_t> next_wakeup() const override {
-    if (ended_ || spec_.event_time || spec_.kind == WindowSpec::Kind::count || timers_ == nullptr)
-      return std::nullopt;
+    if (ended_ || spec_.event_time || spec_.kind == WindowSpec::Kind::count) return std::nullopt;
+    if (panes_ != nullptr) {
+      if (panes_->panes().empty()) return std::nullopt;
+      return panes_->panes().begin()->second.window.max_timestamp();
+    }
+    if (timers_ == nullptr) return std::nullopt;
     return timers_->next(HeapTimers::processing_time);
   }
 
@@ -393,6 +396,9 @@ class WindowInstance : public OperatorInstance,
       return g.agg;
   }
 
+  [[nodiscard]] bool aligned() const {
+    return spec_.kind == WindowSpec::Kind::tumbling || spec_.kind == WindowSpec::Kind::sliding;
+  }
   HeapTimers::Domain domain() const {
     return spec_.event_time ? HeapTimers::event_time : HeapTimers::processing_time;
   }
@@ -426,30 +432,6 @@ class WindowInstance : public OperatorInstance,
     }
   }
 
-  /// Adds `x` to window `w` of the current key; fires it at once if it has
-  /// fired before (a late record within the allowed lateness) or its time has
-  /// passed already.
-  void add_to_window(const T& x, const Window& w) {
-    auto& entries = table_->get_or_create();
-    WindowEntry<Acc>* entry = nullptr;
-    for (auto& e : entries)
-      if (e.window == w) {
-        entry = &e;
-        break;
-      }
-    if (entry == nullptr) {
-      entries.push_back(WindowEntry<Acc>{w, fresh(), false});
-      entry = &entries.back();
-      timers_->add(domain(), w.max_timestamp());
-    }
-    add_to(x, entry->acc);
-    if (spec_.event_time && w.max_timestamp() <= watermark()) {
-      entry->fired = true;  // late, within the lateness: the result is updated now
-      emit_now(*entry);
-      timers_->add(domain(), w.max_timestamp() + lateness());  // its cleanup
-    }
-  }
-
   /// Emits a window while a record is processed, at the window's time.
   void emit_now(const WindowEntry<Acc>& e) {
     const EventTime record_ts = time_->record_timestamp;
@@ -475,10 +457,74 @@ class WindowInstance : public OperatorInstance,
     for (int64_t start = last_start; start > ts - size; start -= slide) {
       const Window w{start, start + size};
       if (expired(w)) continue;
-      add_to_window(x, w);
+      add_to_pane(x, w);
       placed = true;
     }
     if (!placed) late(x);
+  }
+
+  /// Adds `x` to the current key's accumulator in the pane of `w`; emits the
+  /// key's result at once if the window's time has passed (a late record
+  /// within the allowed lateness) or it has fired before.
+  void add_to_pane(const T& x, const Window& w) {
+    const bool passed = spec_.event_time && w.max_timestamp() <= watermark();
+    auto& pane = panes_->pane(w, passed);
+    const uint32_t slot = pane.slot_for(state_->current(), [&] { return fn_.create(); });
+    auto& acc = pane.accs[slot];
+    fn_.add(x, acc);
+    // (A key's result may have fired in a pane that has not: restored from
+    // instances at different watermarks.)
+    if (!passed && !pane.fired && pane.fired_slots[slot] == 0) return;
+    pane.fired_slots[slot] = 1;
+    const EventTime record_ts = time_->record_timestamp;
+    time_->record_timestamp = w.max_timestamp();
+    Collector<Out> out(this->out_, records_out);
+    fn_.emit(ctx_.template key<K>(), w, acc, out);
+    time_->record_timestamp = record_ts;
+  }
+
+  /// Fires every pane whose last instant is at or before `until`, each key in
+  /// the order of its id (as timers would), with that key current, at the
+  /// window's time; drops the panes past their allowed lateness.
+  void fire_panes(int64_t until) {
+    const int64_t keep = lateness();
+    auto& panes = panes_->panes();
+    for (auto it = panes.begin(); it != panes.end();) {
+      auto& pane = it->second;
+      const int64_t t = pane.window.max_timestamp();
+      if (t > until) break;  // panes are in the order of their ends
+      if (!pane.fired) {
+        pane.fired = true;
+        fire_pane(pane);
+      }
+      if (until == max_watermark || t + keep <= until)
+        it = panes_->erase(it);
+      else
+        ++it;
+    }
+  }
+
+  void fire_pane(Pane<typename Fn::Acc>& pane) {
+    std::vector<uint32_t> slots(pane.ids.size());
+    std::iota(slots.begin(), slots.end(), uint32_t{0});
+    std::sort(slots.begin(), slots.end(),
+              [&](uint32_t a, uint32_t b) { return pane.ids[a] < pane.ids[b]; });
+    time_->record_timestamp = pane.window.max_timestamp();
+    Collector<Out> out(this->out_, records_out);
+    for (uint32_t slot : slots) {
+      if (pane.fired_slots[slot] != 0) continue;
+      pane.fired_slots[slot] = 1;
+      const uint32_t id = pane.ids[slot];
+      ContextAccess::set_fixed_key(ctx_, id);
+      try {
+        const K& key = *static_cast<const K*>(state_->key_address(id));
+        guarded(ctx_, [&] { fn_.emit(key, pane.window, pane.accs[slot], out); });
+      } catch (...) {
+        ContextAccess::clear_fixed_key(ctx_);
+        throw;
+      }
+      ContextAccess::clear_fixed_key(ctx_);
+    }
   }
 
   void add_session(T& x) {
@@ -597,7 +643,9 @@ class WindowInstance : public OperatorInstance,
 
   Fn fn_;
   WindowSpec spec_;
-  Table* table_ = nullptr;
+  StateBackend* state_ = nullptr;
+  Panes* panes_ = nullptr;  // aligned windows
+  Table* table_ = nullptr;  // session and count windows, with their timers
   HeapTimers* timers_ = nullptr;
   HeapTable<int64_t, StateKind::value>* counts_ = nullptr;
   TaskTime* time_ = nullptr;
