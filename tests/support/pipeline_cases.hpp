@@ -216,12 +216,19 @@ sage::DataStream<Value> apply_step(S& in, const Step& s, bool keyed) {
   } else if (s.op == "connect" && s.fn == "neg") {
     return in.connect(in).comap([](const Value& x) { return x; },
                                 [](const Value& x) { return -x; });
-  } else if (s.op == "window_sum") {
+  } else if (s.op == "window_sum" || s.op == "sliding_sum" || s.op == "session_sum" ||
+             s.op == "count_sum" || (s.op == "reduce" && s.fn == "sum")) {
     if constexpr (requires { in.window(sage::tumbling(std::chrono::milliseconds(1))); }) {
-      return in.window(sage::tumbling(std::chrono::milliseconds(std::stoll(s.fn))))
-          .reduce([](const Value& a, const Value& b) { return a + b; });
+      auto sum = [](const Value& a, const Value& b) { return a + b; };
+      if (s.op == "reduce") return in.reduce(sum);
+      const auto ms = [](const std::string& v) { return std::chrono::milliseconds(std::stoll(v)); };
+      if (s.op == "count_sum") return in.count_window(std::stoll(s.fn)).reduce(sum);
+      if (s.op == "session_sum") return in.window(sage::session(ms(s.fn))).reduce(sum);
+      if (s.op == "sliding_sum")
+        return in.window(sage::sliding(ms(s.fn), std::chrono::milliseconds(n))).reduce(sum);
+      return in.window(sage::tumbling(ms(s.fn))).reduce(sum);
     } else {
-      throw std::runtime_error("window_sum needs a keyed stream");
+      throw std::runtime_error(s.op + " needs a keyed stream");
     }
   }
   throw std::runtime_error("unknown operation '" + s.op + " " + s.fn + "'");
@@ -261,6 +268,19 @@ inline sage::Collected<Value> build_case(sage::Environment& env, const Case& c) 
     if (s.op == "timestamps") {
       stream = std::get<sage::DataStream<Value>>(stream).assign_timestamps(
           [](const Value& x) { return static_cast<int64_t>(x); }, sage::monotonous());
+      continue;
+    }
+    if (s.op == "loop" && s.fn == "halve") {
+      // Every record goes round a feedback loop, halved, while it is above 1.
+      auto& plain = std::get<sage::DataStream<Value>>(stream);
+      auto back = env.from_future<Value>("halve-" + std::to_string(&s - c.steps.data()));
+      auto all = plain.union_with(back);
+      auto halves = all.filter([](const Value& x) { return x > 1; }).map([](const Value& x) {
+        return x / 2;
+      });
+      if (s.parallelism > 0) halves.parallelism(s.parallelism);
+      halves.fill_future(back);
+      stream = all;
       continue;
     }
     const bool keyed = std::holds_alternative<sage::KeyedStream<Value, Value>>(stream);

@@ -155,46 +155,49 @@ TEST_CASE(
 
 namespace {
 
-/// Key k has records in the windows [w * 10, w * 10 + 10) for w in 0..k % 4,
-/// its accumulator there k * 100 + w; the windows before the second have fired.
-void write_panes(StateBackend& b, PaneTable<int64_t>& panes, int key) {
+using Panes = PaneTable<int, int64_t>;
+
+/// Adds key `key` to the pane of `w` with accumulator `acc`, fired or not.
+void put_pane(StateBackend& b, Panes& panes, const sage::Window& w, int key, int64_t acc,
+              bool fired) {
   b.set_current_key(key);
-  const uint32_t id = b.current();
-  for (int w = 0; w <= key % 4; ++w) {
-    auto& p = panes.pane(sage::Window{w * 10, w * 10 + 10}, w < 1);
-    const uint32_t slot = p.slot_for(id, [] { return int64_t{0}; });
-    p.accs[slot] = int64_t{key} * 100 + w;
-    if (w < 1) p.fired_slots[slot] = 1;
-  }
+  auto& p = panes.pane(w, fired);
+  const uint32_t slot = panes.slot_for(
+      p, key, key_index_hash(key), [] { return int64_t{0}; }, [&] { return b.current(); });
+  p.accs[slot] = acc;
+  p.fired_slots[slot] = fired ? 1 : 0;
   b.clear_current_key();
 }
 
-void check_panes(StateBackend& b, PaneTable<int64_t>& panes, int key) {
+/// Key k has records in the windows [w * 10, w * 10 + 10) for w in 0..k % 4,
+/// its accumulator there k * 100 + w; the first window has fired.
+void write_panes(StateBackend& b, Panes& panes, int key) {
+  for (int w = 0; w <= key % 4; ++w)
+    put_pane(b, panes, sage::Window{w * 10, w * 10 + 10}, key, int64_t{key} * 100 + w, w < 1);
+}
+
+void check_panes(Panes& panes, int key) {
   CAPTURE(key);
-  b.set_current_key(key);
-  const uint32_t id = b.current();
   int windows = 0;
   for (auto& [order, p] : panes.panes()) {
-    const int64_t* acc = p.find(id);
+    const uint32_t slot = panes.slot_of(p, key);
     const int w = static_cast<int>(p.window.start / 10);
     CHECK(p.window.end == p.window.start + 10);
+    CHECK(p.fired == (w < 1));
     if (w <= key % 4) {
-      REQUIRE(acc != nullptr);
-      CHECK(*acc == int64_t{key} * 100 + w);
-      CHECK(p.fired_slots[p.slot_of(id)] == (w < 1 ? 1 : 0));
-      CHECK(p.fired == (w < 1));
+      REQUIRE(slot != FlatKeyIndex<int>::none);
+      CHECK(p.accs[slot] == int64_t{key} * 100 + w);
+      CHECK(p.fired_slots[slot] == (w < 1 ? 1 : 0));
+      CHECK(panes.key(p.ids[slot]) == key);
       ++windows;
     } else {
-      CHECK(acc == nullptr);
+      CHECK(slot == FlatKeyIndex<int>::none);
     }
   }
   CHECK(windows == key % 4 + 1);
-  b.clear_current_key();
 }
 
-PaneTable<int64_t>& panes_of(StateBackend& b) {
-  return b.internal_table<PaneTable<int64_t>>("sage.windows");
-}
+Panes& panes_of(StateBackend& b) { return b.internal_table<Panes>("sage.windows"); }
 
 }  // namespace
 
@@ -206,7 +209,7 @@ TEST_CASE("window panes: each key's windows restore at another parallelism, fire
     for (int k = 0; k < 1000; ++k)
       if (owner(k, 3) == i) write_panes(*b, panes, k);
     for (int k = 0; k < 1000; ++k)
-      if (owner(k, 3) == i) check_panes(*b, panes, k);
+      if (owner(k, 3) == i) check_panes(panes, k);
     snapshots.push_back(b->snapshot());
   }
   for (int j = 0; j < 5; ++j) {
@@ -214,7 +217,7 @@ TEST_CASE("window panes: each key's windows restore at another parallelism, fire
     for (const auto& s : snapshots) b->restore(s);
     auto& panes = panes_of(*b);
     for (int k = 0; k < 1000; ++k)
-      if (owner(k, 5) == j) check_panes(*b, panes, k);
+      if (owner(k, 5) == j) check_panes(panes, k);
     auto again = StateBackend::keyed<int>(max_p, key_groups_of(j, max_p, 5));
     again->restore(b->snapshot());
     CHECK(again->snapshot() == b->snapshot());
@@ -228,14 +231,8 @@ TEST_CASE("window panes: a pane with a key that has not fired is not fired") {
   int a = 0, b = 1;
   while (owner(a, 2) != 0) ++a;
   while (owner(b, 2) != 1) ++b;
-  for (auto [backend, key, has_fired] :
-       {std::tuple{fired.get(), a, true}, {open.get(), b, false}}) {
-    backend->set_current_key(key);
-    auto& p = panes_of(*backend).pane(sage::Window{0, 10}, has_fired);
-    const uint32_t slot = p.slot_for(backend->current(), [] { return int64_t{7}; });
-    p.fired_slots[slot] = has_fired ? 1 : 0;
-    backend->clear_current_key();
-  }
+  put_pane(*fired, panes_of(*fired), sage::Window{0, 10}, a, 7, true);
+  put_pane(*open, panes_of(*open), sage::Window{0, 10}, b, 8, false);
   auto one = StateBackend::keyed<int>(max_p, key_groups_of(0, max_p, 1));
   one->restore(fired->snapshot());
   one->restore(open->snapshot());
@@ -243,16 +240,33 @@ TEST_CASE("window panes: a pane with a key that has not fired is not fired") {
   REQUIRE(panes.panes().size() == 1);
   auto& p = panes.panes().begin()->second;
   CHECK_FALSE(p.fired);
-  one->set_current_key(a);
-  CHECK(p.fired_slots[p.slot_of(one->current())] == 1);
-  one->set_current_key(b);
-  CHECK(p.fired_slots[p.slot_of(one->current())] == 0);
-  CHECK(*p.find(one->current()) == 7);
+  CHECK(p.fired_slots[panes.slot_of(p, a)] == 1);
+  CHECK(p.fired_slots[panes.slot_of(p, b)] == 0);
+  CHECK(p.accs[panes.slot_of(p, a)] == 7);
+  CHECK(p.accs[panes.slot_of(p, b)] == 8);
 }
 
-TEST_CASE("window panes: the slot index finds every key among many") {
-  SlotIndex index;
-  for (uint32_t id = 0; id < 5000; id += 3) index.insert(id, id / 3);
-  for (uint32_t id = 0; id < 5000; ++id)
-    CHECK(index.find(id) == (id % 3 == 0 ? id / 3 : SlotIndex::none));
+TEST_CASE("flat key index: every key found among many, inline or not") {
+  FlatKeyIndex<uint64_t> numbers;
+  std::vector<uint64_t> added;
+  auto number_of = [&](uint32_t n) -> const uint64_t& { return added[n]; };
+  for (uint64_t k = 0; k < 5000; k += 3) {
+    const auto next = static_cast<uint32_t>(added.size());
+    CHECK(numbers.find_or_add(k, key_index_hash(k), next, number_of) == next);
+    added.push_back(k);
+  }
+  for (uint64_t k = 0; k < 5000; ++k)
+    CHECK(numbers.find(k, key_index_hash(k), number_of) ==
+          (k % 3 == 0 ? static_cast<uint32_t>(k / 3) : FlatKeyIndex<uint64_t>::none));
+  FlatKeyIndex<std::string> words;
+  std::vector<std::string> seen;
+  auto word_of = [&](uint32_t n) -> const std::string& { return seen[n]; };
+  for (int i = 0; i < 3000; ++i) {
+    const std::string w = "w" + std::to_string(i % 1000);
+    const auto next = static_cast<uint32_t>(seen.size());
+    const uint32_t n = words.find_or_add(w, key_index_hash(w), next, word_of);
+    if (n == next) seen.push_back(w);
+    CHECK(seen[n] == w);
+  }
+  CHECK(seen.size() == 1000);
 }

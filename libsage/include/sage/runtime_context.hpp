@@ -154,6 +154,16 @@ struct ContextAccess {
     ctx.key_source_.fixed_id = id;
   }
   static void clear_fixed_key(RuntimeContext& ctx) { ctx.key_source_.fixed_key = nullptr; }
+  /// The key of the record being processed, for the runtime's own keyed
+  /// operators, whose inputs' extractors are of `K` by construction (no
+  /// `dynamic_cast`, as `key<K>()` needs: this is once per record).
+  template <class K>
+  static K record_key(const RuntimeContext& ctx) {
+    const auto& source = ctx.key_source_;
+    if (source.extractor == nullptr || source.record == nullptr)
+      ctx.throw_no_key(typeid(K), source.extractor != nullptr);
+    return static_cast<const KeyExtractor<K>*>(source.extractor)->extract(source.record);
+  }
   static void set_task_time(RuntimeContext& ctx, TaskTime* time) { ctx.time_ = time; }
   /// The task's time (never null once the task is built; a fresh one before).
   static TaskTime& time(RuntimeContext& ctx) {

@@ -21,18 +21,21 @@
 ///     its group's key list, the value's byte length, the value's codec).
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <sage/codec.hpp>
+#include <sage/detail/flat_key_index.hpp>
 #include <sage/detail/key_groups.hpp>
 #include <sage/detail/record_flow.hpp>
 #include <sage/event_time.hpp>
@@ -78,19 +81,25 @@ class KeyDictionaryBase {
   [[nodiscard]] virtual const void* key_address(uint32_t id) const = 0;
 };
 
+/// Ids are found through a `FlatKeyIndex`, from the key's mixed hash (the one
+/// that also gives its key group): every record whose operator uses keyed
+/// state pays that lookup.
 template <class K>
 class KeyDictionary final : public KeyDictionaryBase {
  public:
   /// The id of `key`, of key group `group`: given one when first seen.
-  uint32_t intern(const K& key, int group) {
-    auto [it, fresh] = ids_.try_emplace(key, static_cast<uint32_t>(keys_.size()));
-    if (fresh) {
-      keys_.push_back(&it->first);
-      by_group_[group].push_back(it->second);
+  uint32_t intern(const K& key, int group) { return intern(key, group, key_index_hash(key)); }
+  /// The same, `hash` being `key_index_hash(key)`.
+  uint32_t intern(const K& key, int group, uint64_t hash) {
+    const auto next = static_cast<uint32_t>(keys_.size());
+    const uint32_t id = index_.find_or_add(key, hash, next, key_of());
+    if (id == next) {
+      keys_.push_back(key);
+      by_group_[group].push_back(id);
     }
-    return it->second;
+    return id;
   }
-  [[nodiscard]] const K& key(uint32_t id) const { return *keys_.at(id); }
+  [[nodiscard]] const K& key(uint32_t id) const { return keys_.at(id); }
   [[nodiscard]] size_t size() const { return keys_.size(); }
 
   [[nodiscard]] const std::vector<uint32_t>& ids_of(int group) const override {
@@ -105,7 +114,7 @@ class KeyDictionary final : public KeyDictionaryBase {
   }
   void write_keys(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
     if constexpr (has_codec<K>) {
-      for (uint32_t id : ids) Codec<K>::encode(w, *keys_.at(id));
+      for (uint32_t id : ids) Codec<K>::encode(w, keys_.at(id));
     } else {
       throw std::logic_error("the key type " + key_type() +
                              " has no codec: its keyed state cannot be snapshotted");
@@ -138,11 +147,15 @@ class KeyDictionary final : public KeyDictionaryBase {
     }
   }
   [[nodiscard]] std::string key_type() const override { return type_name(typeid(K)); }
-  [[nodiscard]] const void* key_address(uint32_t id) const override { return keys_.at(id); }
+  [[nodiscard]] const void* key_address(uint32_t id) const override { return &keys_.at(id); }
 
  private:
-  std::unordered_map<K, uint32_t, KeyHash<K>> ids_;
-  std::vector<const K*> keys_;  // by id; the map's nodes do not move
+  [[nodiscard]] auto key_of() const {
+    return [this](uint32_t id) -> const K& { return keys_[id]; };
+  }
+
+  std::deque<K> keys_;  // by id; a deque, so that a key's address never changes
+  FlatKeyIndex<K> index_;
   std::map<int, std::vector<uint32_t>> by_group_;
 };
 
@@ -358,12 +371,13 @@ class StateBackend {
   /// `K` is the backend's key type; its group must be one this instance owns.
   template <class K>
   void set_current_key(const K& key) {
-    const int group = key_group_of(mix_hash(KeyHash<K>{}(key)), max_parallelism_);
+    const uint64_t hash = key_index_hash(key);
+    const int group = key_group_of(hash, max_parallelism_);
     if (!groups_.contains(group))
       throw std::logic_error("a key of key group " + std::to_string(group) +
                              " reached the instance of groups " + std::to_string(groups_.first) +
                              ".." + std::to_string(groups_.last));
-    current_ = static_cast<KeyDictionary<K>&>(*keys_).intern(key, group);
+    current_ = static_cast<KeyDictionary<K>&>(*keys_).intern(key, group, hash);
     has_current_ = true;
   }
   void clear_current_key() { has_current_ = false; }

@@ -316,7 +316,7 @@ class WindowInstance : public OperatorInstance,
   using Entries = std::vector<WindowEntry<Acc>>;
   using Table = HeapTable<Entries, StateKind::windows>;
   /// Aligned windows never merge: their panes keep the function's accumulator.
-  using Panes = PaneTable<typename Fn::Acc>;
+  using Panes = PaneTable<K, typename Fn::Acc>;
 
   WindowInstance(Fn fn, WindowSpec spec) : fn_(std::move(fn)), spec_(std::move(spec)) {}
 
@@ -452,12 +452,18 @@ class WindowInstance : public OperatorInstance,
     const int64_t size = spec_.size;
     const int64_t slide = spec_.slide > 0 ? spec_.slide : size;
     // The last window that starts at or before ts, then the earlier ones that still hold it.
-    const int64_t last_start = ts - floor_mod(ts, slide);
+    // (Records come mostly in time order: the last record's window start saves a
+    // division. Unsigned: `ts - last_start_` in [0, slide), without overflow.)
+    const bool same_slide = static_cast<uint64_t>(ts) - static_cast<uint64_t>(last_start_) <
+                            static_cast<uint64_t>(slide);
+    const int64_t last_start = same_slide ? last_start_ : (last_start_ = ts - floor_mod(ts, slide));
+    const K key = ContextAccess::record_key<K>(ctx_);
+    const uint64_t hash = key_index_hash(key);
     bool placed = false;
     for (int64_t start = last_start; start > ts - size; start -= slide) {
       const Window w{start, start + size};
       if (expired(w)) continue;
-      add_to_pane(x, w);
+      add_to_pane(x, w, key, hash);
       placed = true;
     }
     if (!placed) late(x);
@@ -466,10 +472,11 @@ class WindowInstance : public OperatorInstance,
   /// Adds `x` to the current key's accumulator in the pane of `w`; emits the
   /// key's result at once if the window's time has passed (a late record
   /// within the allowed lateness) or it has fired before.
-  void add_to_pane(const T& x, const Window& w) {
+  void add_to_pane(const T& x, const Window& w, const K& key, uint64_t hash) {
     const bool passed = spec_.event_time && w.max_timestamp() <= watermark();
     auto& pane = panes_->pane(w, passed);
-    const uint32_t slot = pane.slot_for(state_->current(), [&] { return fn_.create(); });
+    const uint32_t slot = panes_->slot_for(
+        pane, key, hash, [&] { return fn_.create(); }, [&] { return state_->current(); });
     auto& acc = pane.accs[slot];
     fn_.add(x, acc);
     // (A key's result may have fired in a pane that has not: restored from
@@ -479,7 +486,7 @@ class WindowInstance : public OperatorInstance,
     const EventTime record_ts = time_->record_timestamp;
     time_->record_timestamp = w.max_timestamp();
     Collector<Out> out(this->out_, records_out);
-    fn_.emit(ctx_.template key<K>(), w, acc, out);
+    fn_.emit(key, w, acc, out);
     time_->record_timestamp = record_ts;
   }
 
@@ -504,7 +511,7 @@ class WindowInstance : public OperatorInstance,
     }
   }
 
-  void fire_pane(Pane<typename Fn::Acc>& pane) {
+  void fire_pane(typename Panes::PaneType& pane) {
     std::vector<uint32_t> slots(pane.ids.size());
     std::iota(slots.begin(), slots.end(), uint32_t{0});
     std::sort(slots.begin(), slots.end(),
@@ -517,8 +524,7 @@ class WindowInstance : public OperatorInstance,
       const uint32_t id = pane.ids[slot];
       ContextAccess::set_fixed_key(ctx_, id);
       try {
-        const K& key = *static_cast<const K*>(state_->key_address(id));
-        guarded(ctx_, [&] { fn_.emit(key, pane.window, pane.accs[slot], out); });
+        guarded(ctx_, [&] { fn_.emit(panes_->key(id), pane.window, pane.accs[slot], out); });
       } catch (...) {
         ContextAccess::clear_fixed_key(ctx_);
         throw;
@@ -650,6 +656,8 @@ class WindowInstance : public OperatorInstance,
   HeapTable<int64_t, StateKind::value>* counts_ = nullptr;
   TaskTime* time_ = nullptr;
   bool ended_ = false;
+  int64_t last_start_ =
+      0;  // the last record's last window start (0 starts one, as any multiple of the slide)
 };
 
 }  // namespace sage::detail

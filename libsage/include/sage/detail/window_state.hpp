@@ -6,8 +6,8 @@
 /// - aligned windows (tumbling, sliding), where every key shares the same
 ///   windows, keep one `Pane` per window with the accumulators of the keys that
 ///   have records in it (`PaneTable`, also "sage.windows"), as Flink's heap
-///   state keyed by (key, window). A record costs one probe in its pane's
-///   index, and a window fires for all its keys at once: no timer per key.
+///   state keyed by (key, window). A record costs one probe of its pane's
+///   index by key, and a window fires for all its keys at once: no timer per key.
 /// Both snapshot to the same entries: per key, its windows.
 
 #include <cstdint>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <sage/codec.hpp>
+#include <sage/detail/flat_key_index.hpp>
 #include <sage/detail/state_backend.hpp>
 #include <sage/event_time.hpp>
 
@@ -39,118 +40,44 @@ template <class Inspector, class Acc>
 requires has_codec<Acc>
 auto inspect(Inspector& f, WindowEntry<Acc>& e) { return f(e.window, e.acc, e.fired); }
 
-/// Key ids to the slots of a pane: open addressing with linear probing, at most
-/// half full, so that a lookup is one or two reads of one small array.
-class SlotIndex {
- public:
-  static constexpr uint32_t none = UINT32_MAX;
-
-  /// The slot of `id`, or `none`.
-  [[nodiscard]] uint32_t find(uint32_t id) const {
-    if (cells_.empty()) return none;
-    for (size_t i = home(id);; i = (i + 1) & mask_) {
-      const Cell& c = cells_[i];
-      if (c.id == id) return c.slot;
-      if (c.id == none) return none;
-    }
-  }
-  /// Records that `id` has slot `slot` (`id` must be absent).
-  void insert(uint32_t id, uint32_t slot) {
-    if ((used_ + 1) * 2 > cells_.size()) grow();
-    place(id, slot);
-    ++used_;
-  }
-
- private:
-  struct Cell {
-    uint32_t id = none;
-    uint32_t slot = 0;
-  };
-  [[nodiscard]] size_t home(uint32_t id) const {
-    return static_cast<size_t>((id * 0x9E3779B1u) >> shift_) & mask_;
-  }
-  void place(uint32_t id, uint32_t slot) {
-    size_t i = home(id);
-    while (cells_[i].id != none) i = (i + 1) & mask_;
-    cells_[i] = Cell{id, slot};
-  }
-  void grow() {
-    std::vector<Cell> old = std::move(cells_);
-    const size_t capacity = old.empty() ? 16 : old.size() * 2;
-    cells_.assign(capacity, Cell{});
-    mask_ = capacity - 1;
-    int bits = 0;
-    while ((size_t{1} << bits) < capacity) ++bits;
-    shift_ = 32 - bits;
-    for (const Cell& c : old)
-      if (c.id != none) place(c.id, c.slot);
-  }
-
-  std::vector<Cell> cells_;
-  size_t mask_ = 0;
-  int shift_ = 32;
-  size_t used_ = 0;
-};
-
 /// One aligned window of an instance: the accumulators of the keys with
 /// records in it, by slot, and whether the window has fired (its time has
 /// passed: a record that arrives within the allowed lateness fires its key's
 /// result again at once). Each key's result has fired or not (`fired_slots`):
 /// a pane restored from snapshots taken at different watermarks may hold both.
-template <class Acc>
+template <class K, class Acc>
 struct Pane {
   Window window;
   bool fired = false;
-  std::vector<uint32_t> ids;         ///< key ids, by slot
+  std::vector<uint32_t> ids;         ///< the keys' ids in the state backend, by slot
   std::vector<Acc> accs;             ///< by slot
   std::vector<uint8_t> fired_slots;  ///< by slot: 1 once the key's result has fired
-  SlotIndex index;
-
-  [[nodiscard]] uint32_t slot_of(uint32_t id) const { return index.find(id); }
-
-  /// The accumulator of key `id`, or null.
-  [[nodiscard]] Acc* find(uint32_t id) {
-    const uint32_t slot = index.find(id);
-    return slot == SlotIndex::none ? nullptr : &accs[slot];
-  }
-  /// The slot of key `id`, its accumulator made by `make()` if absent.
-  template <class Make>
-  uint32_t slot_for(uint32_t id, Make&& make) {
-    uint32_t slot = index.find(id);
-    if (slot != SlotIndex::none) return slot;
-    slot = static_cast<uint32_t>(accs.size());
-    index.insert(id, slot);
-    ids.push_back(id);
-    fired_slots.push_back(0);
-    accs.push_back(make());
-    return slot;
-  }
+  FlatKeyIndex<K> index;             ///< keys to slots
 };
 
 /// The panes of an aligned window operator, in the order they fire (by end).
-/// Its snapshot is, per key, the key's windows (`WindowEntry<Acc>`s), as the
-/// per-key table of the other windows writes it.
-template <class Acc>
+/// A record finds its accumulator by its key in its pane's index, without the
+/// state backend's dictionary (one lookup instead of two); a key new to a pane
+/// is interned there too, so that snapshots and firing (which makes each key
+/// current) see it. The snapshot is, per key, the key's windows
+/// (`WindowEntry<Acc>`s), as the per-key table of the other windows writes it.
+template <class K, class Acc>
 class PaneTable final : public StateTableBase {
  public:
-  using Panes = std::map<std::pair<int64_t, int64_t>, Pane<Acc>>;  // by (end, start)
+  using PaneType = Pane<K, Acc>;
+  using Panes = std::map<std::pair<int64_t, int64_t>, PaneType>;  // by (end, start)
   using Entries = std::vector<WindowEntry<Acc>>;
 
-  explicit PaneTable(const StateBackend&) {}
+  explicit PaneTable(const StateBackend& backend) : backend_(&backend) {}
 
   [[nodiscard]] StateKind kind() const override { return StateKind::windows; }
   [[nodiscard]] std::string value_type() const override { return type_name(typeid(Entries)); }
 
   /// The pane of `w`, made if absent (`fired` then says whether its time has passed).
-  Pane<Acc>& pane(const Window& w, bool fired) {
+  PaneType& pane(const Window& w, bool fired) {
     if (last_ != panes_.end() && last_->second.window == w) return last_->second;
-    auto [it, fresh] = panes_.try_emplace({w.end, w.start});
-    if (fresh) {
-      it->second.window = w;
-      it->second.fired = fired;
-    }
-    last_ = it;
-    return it->second;
+    last_ = find_or_make(w, fired);
+    return last_->second;
   }
   [[nodiscard]] Panes& panes() { return panes_; }
   typename Panes::iterator erase(typename Panes::iterator it) {
@@ -158,13 +85,36 @@ class PaneTable final : public StateTableBase {
     return panes_.erase(it);
   }
 
+  /// The slot of `key` (of hash `key_index_hash(key)`) in `pane`; if absent,
+  /// its accumulator is made by `make()` and `id_of()` gives the key's id.
+  template <class Make, class IdOf>
+  uint32_t slot_for(PaneType& pane, const K& key, uint64_t hash, Make&& make, IdOf&& id_of) {
+    const auto next = static_cast<uint32_t>(pane.accs.size());
+    const uint32_t slot = pane.index.find_or_add(key, hash, next, key_of(pane));
+    if (slot == next) {
+      pane.ids.push_back(id_of());
+      pane.fired_slots.push_back(0);
+      pane.accs.push_back(make());
+    }
+    return slot;
+  }
+  /// The slot of `key` in `pane`, or `FlatKeyIndex<K>::none`.
+  [[nodiscard]] uint32_t slot_of(const PaneType& pane, const K& key) const {
+    return pane.index.find(key, key_index_hash(key), key_of(pane));
+  }
+  /// The key of id `id`.
+  [[nodiscard]] const K& key(uint32_t id) const {
+    return *static_cast<const K*>(backend_->key_address(id));
+  }
+
   void write_entries(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
     if constexpr (has_codec<Acc>) {
       std::vector<std::pair<size_t, Entries>> present;
       for (size_t i = 0; i < ids.size(); ++i) {
+        const K& k = key(ids[i]);
         Entries entries;
         for (const auto& [order, p] : panes_)
-          if (const uint32_t slot = p.slot_of(ids[i]); slot != SlotIndex::none)
+          if (const uint32_t slot = slot_of(p, k); slot != FlatKeyIndex<K>::none)
             entries.push_back(WindowEntry<Acc>{p.window, p.accs[slot], p.fired_slots[slot] != 0});
         if (!entries.empty()) present.emplace_back(i, std::move(entries));
       }
@@ -195,17 +145,15 @@ class PaneTable final : public StateTableBase {
         Entries entries;
         Codec<Entries>::decode(one, entries);
         if (one.remaining() != 0) throw DecodeError("a state entry is longer than its value");
+        const uint32_t id = ids[index];
+        const K& k = key(id);
         // A pane has fired when every key restored into it has: the others fire
         // with the next watermark that passes it, the fired ones not again.
         for (auto& e : entries) {
-          auto [it, fresh] = panes_.try_emplace({e.window.end, e.window.start});
-          auto& p = it->second;
-          if (fresh) {
-            p.window = e.window;
-            p.fired = true;
-          }
+          auto& p = find_or_make(e.window, true)->second;
           p.fired = p.fired && e.fired;
-          const uint32_t slot = p.slot_for(ids[index], [] { return Acc{}; });
+          const uint32_t slot = slot_for(
+              p, k, key_index_hash(k), [] { return Acc{}; }, [&] { return id; });
           p.accs[slot] = std::move(e.acc);
           p.fired_slots[slot] = e.fired ? 1 : 0;
         }
@@ -217,6 +165,20 @@ class PaneTable final : public StateTableBase {
   }
 
  private:
+  /// The key in `pane`'s slot `n` (for keys the index does not hold itself).
+  [[nodiscard]] auto key_of(const PaneType& pane) const {
+    return [this, &pane](uint32_t n) -> const K& { return key(pane.ids[n]); };
+  }
+  typename Panes::iterator find_or_make(const Window& w, bool fired) {
+    auto [it, fresh] = panes_.try_emplace({w.end, w.start});
+    if (fresh) {
+      it->second.window = w;
+      it->second.fired = fired;
+    }
+    return it;
+  }
+
+  const StateBackend* backend_;
   Panes panes_;
   typename Panes::iterator last_ = panes_.end();
 };
