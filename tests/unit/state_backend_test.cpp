@@ -249,7 +249,7 @@ TEST_CASE("window panes: a pane with a key that has not fired is not fired") {
 TEST_CASE("flat key index: every key found among many, inline or not") {
   FlatKeyIndex<uint64_t> numbers;
   std::vector<uint64_t> added;
-  auto number_of = [&](uint32_t n) -> const uint64_t& { return added[n]; };
+  auto number_of = [&](uint32_t n) -> const uint64_t& { return added.at(n); };
   for (uint64_t k = 0; k < 5000; k += 3) {
     const auto next = static_cast<uint32_t>(added.size());
     CHECK(numbers.find_or_add(k, key_index_hash(k), next, number_of) == next);
@@ -260,7 +260,7 @@ TEST_CASE("flat key index: every key found among many, inline or not") {
           (k % 3 == 0 ? static_cast<uint32_t>(k / 3) : FlatKeyIndex<uint64_t>::none));
   FlatKeyIndex<std::string> words;
   std::vector<std::string> seen;
-  auto word_of = [&](uint32_t n) -> const std::string& { return seen[n]; };
+  auto word_of = [&](uint32_t n) -> const std::string& { return seen.at(n); };
   for (int i = 0; i < 3000; ++i) {
     const std::string w = "w" + std::to_string(i % 1000);
     const auto next = static_cast<uint32_t>(seen.size());

@@ -45,8 +45,9 @@ class FlatKeyIndex {
   }
 
   /// The number of `key`; if absent, it is added as number `next` (the count
-  /// of keys so far), which is returned. `key_of(next)` must give `key` once
-  /// it is returned, as the table may have to place it again.
+  /// of keys so far), which is returned. `key_of(n)` is asked only for keys
+  /// already in the table; owners store the key before they add it, so that
+  /// a throw between the two leaves no number without a key.
   template <class KeyOf>
   uint32_t find_or_add(const K& key, uint64_t hash, uint32_t next, const KeyOf& key_of) {
     if ((size_t{next} + 1) * 2 > cells_.size()) grow(next, key_of);

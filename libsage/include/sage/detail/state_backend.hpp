@@ -91,12 +91,12 @@ class KeyDictionary final : public KeyDictionaryBase {
   uint32_t intern(const K& key, int group) { return intern(key, group, key_index_hash(key)); }
   /// The same, `hash` being `key_index_hash(key)`.
   uint32_t intern(const K& key, int group, uint64_t hash) {
-    const auto next = static_cast<uint32_t>(keys_.size());
-    const uint32_t id = index_.find_or_add(key, hash, next, key_of());
-    if (id == next) {
-      keys_.push_back(key);
-      by_group_[group].push_back(id);
-    }
+    const uint32_t found = index_.find(key, hash, key_of());
+    if (found != FlatKeyIndex<K>::none) return found;
+    const auto id = static_cast<uint32_t>(keys_.size());  // the key first, then the index
+    keys_.push_back(key);
+    by_group_[group].push_back(id);
+    index_.find_or_add(key, hash, id, key_of());
     return id;
   }
   [[nodiscard]] const K& key(uint32_t id) const { return keys_.at(id); }

@@ -471,7 +471,9 @@ class WindowInstance : public OperatorInstance,
 
   /// Adds `x` to the current key's accumulator in the pane of `w`; emits the
   /// key's result at once if the window's time has passed (a late record
-  /// within the allowed lateness) or it has fired before.
+  /// within the allowed lateness). Before that, the key's result (again
+  /// unfired, if it had fired: a pane restored when the watermark starts
+  /// anew) fires with the pane.
   void add_to_pane(const T& x, const Window& w, const K& key, uint64_t hash) {
     const bool passed = spec_.event_time && w.max_timestamp() <= watermark();
     auto& pane = panes_->pane(w, passed);
@@ -479,9 +481,11 @@ class WindowInstance : public OperatorInstance,
         pane, key, hash, [&] { return fn_.create(); }, [&] { return state_->current(); });
     auto& acc = pane.accs[slot];
     fn_.add(x, acc);
-    // (A key's result may have fired in a pane that has not: restored from
-    // instances at different watermarks.)
-    if (!passed && !pane.fired && pane.fired_slots[slot] == 0) return;
+    if (!passed) {
+      pane.fired_slots[slot] = 0;
+      pane.fired = false;  // (it had not, live: a pane fires only once passed)
+      return;
+    }
     pane.fired_slots[slot] = 1;
     const EventTime record_ts = time_->record_timestamp;
     time_->record_timestamp = w.max_timestamp();

@@ -8,7 +8,10 @@
 ///   have records in it (`PaneTable`, also "sage.windows"), as Flink's heap
 ///   state keyed by (key, window). A record costs one probe of its pane's
 ///   index by key, and a window fires for all its keys at once: no timer per key.
-/// Both snapshot to the same entries: per key, its windows.
+/// Both snapshot per key: the key's windows, as `WindowEntry`s. (Aligned
+/// windows keep the function's own accumulator, session windows whose
+/// function cannot merge their records: no snapshot of one restores into the
+/// other, nor into the per-key layout aligned windows had before 2026-12-03.)
 
 #include <cstdint>
 #include <iterator>
@@ -41,10 +44,11 @@ requires has_codec<Acc>
 auto inspect(Inspector& f, WindowEntry<Acc>& e) { return f(e.window, e.acc, e.fired); }
 
 /// One aligned window of an instance: the accumulators of the keys with
-/// records in it, by slot, and whether the window has fired (its time has
-/// passed: a record that arrives within the allowed lateness fires its key's
-/// result again at once). Each key's result has fired or not (`fired_slots`):
-/// a pane restored from snapshots taken at different watermarks may hold both.
+/// records in it, by slot, whether each key's result has fired
+/// (`fired_slots`), and whether all have (`fired`: the window's time has
+/// passed and it fired; a record that arrives within the allowed lateness
+/// fires its key's result again at once). A pane restored from snapshots
+/// taken at different watermarks may hold fired and unfired keys.
 template <class K, class Acc>
 struct Pane {
   Window window;
@@ -79,6 +83,7 @@ class PaneTable final : public StateTableBase {
     last_ = find_or_make(w, fired);
     return last_->second;
   }
+  /// The panes; remove one only through `erase` (it keeps the cache of the last).
   [[nodiscard]] Panes& panes() { return panes_; }
   typename Panes::iterator erase(typename Panes::iterator it) {
     if (it == last_) last_ = panes_.end();
@@ -89,14 +94,15 @@ class PaneTable final : public StateTableBase {
   /// its accumulator is made by `make()` and `id_of()` gives the key's id.
   template <class Make, class IdOf>
   uint32_t slot_for(PaneType& pane, const K& key, uint64_t hash, Make&& make, IdOf&& id_of) {
+    const uint32_t found = pane.index.find(key, hash, key_of(pane));
+    if (found != FlatKeyIndex<K>::none) return found;
+    // The slot first (`id_of` and `make` may throw), then the index.
     const auto next = static_cast<uint32_t>(pane.accs.size());
-    const uint32_t slot = pane.index.find_or_add(key, hash, next, key_of(pane));
-    if (slot == next) {
-      pane.ids.push_back(id_of());
-      pane.fired_slots.push_back(0);
-      pane.accs.push_back(make());
-    }
-    return slot;
+    pane.ids.push_back(id_of());
+    pane.accs.push_back(make());
+    pane.fired_slots.push_back(0);
+    pane.index.find_or_add(key, hash, next, key_of(pane));
+    return next;
   }
   /// The slot of `key` in `pane`, or `FlatKeyIndex<K>::none`.
   [[nodiscard]] uint32_t slot_of(const PaneType& pane, const K& key) const {
