@@ -40,4 +40,19 @@ class JobCancelled : public JobFailed {
   using JobFailed::JobFailed;
 };
 
+/// A service call failed: the service threw (`what()` carries its message),
+/// the service or method is unknown (named), the arguments do not fit the
+/// method, or the instance serving the call died while it was in flight.
+class ServiceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A service call had no answer within its timeout (`sage::timeout`, 10 s by
+/// default). A `ServiceError` too, so that one `catch` takes every failed call.
+class ServiceTimeout : public ServiceError {
+ public:
+  using ServiceError::ServiceError;
+};
+
 }  // namespace sage
