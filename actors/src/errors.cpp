@@ -24,6 +24,10 @@ const char* to_string(ErrorCode code) {
       return "still_running";
     case ErrorCode::failed:
       return "failed";
+    case ErrorCode::service_error:
+      return "service_error";
+    case ErrorCode::no_such_service:
+      return "no_such_service";
   }
   return "unknown";
 }

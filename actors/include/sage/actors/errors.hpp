@@ -25,14 +25,16 @@ class actor_system_config;
 namespace sage::actors {
 
 enum class ErrorCode : uint8_t {
-  refused = 1,    ///< the request will not be carried out (a job placement cannot fit)
-  malformed,      ///< the request does not hold together (a plan, a launch, a peer list)
-  no_such_job,    ///< no job has that id (or id prefix)
-  ambiguous,      ///< an id prefix names several jobs
-  not_stored,     ///< nothing is stored under that name (a program, collected records)
-  unsupported,    ///< this node does not do that (it stores or starts no programs)
-  still_running,  ///< not while the job runs (deleting it)
-  failed,         ///< it was tried and failed (a task host's start, connecting to peers)
+  refused = 1,      ///< the request will not be carried out (a job placement cannot fit)
+  malformed,        ///< the request does not hold together (a plan, a launch, a peer list)
+  no_such_job,      ///< no job has that id (or id prefix)
+  ambiguous,        ///< an id prefix names several jobs
+  not_stored,       ///< nothing is stored under that name (a program, collected records)
+  unsupported,      ///< this node does not do that (it stores or starts no programs)
+  still_running,    ///< not while the job runs (deleting it)
+  failed,           ///< it was tried and failed (a task host's start, connecting to peers)
+  service_error,    ///< a service call failed: the service threw, or the method is unknown
+  no_such_service,  ///< no service has that name
 };
 
 /// The category of SAGE's errors (CAF 0.17 tells categories apart by an atom).

@@ -73,6 +73,7 @@
 ///            resume, loop_probe and loop_end to tasks; (job_end_atom, JobReport) to
 ///            the listener and the JobManager
 /// Listener (one per submitted job, in the submitting program): `ListenerHandle`
+/// Service instances and the call router: services.hpp
 /// Task (one per task instance: a chain of fused operators): `TaskHandle`
 
 #include <cstdint>
@@ -87,6 +88,7 @@
 #include <sage/actors/errors.hpp>
 #include <sage/actors/job_plan.hpp>
 #include <sage/actors/job_report.hpp>
+#include <sage/actors/services.hpp>
 #include <sage/detail/job_spec.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/detail/record_flow.hpp>
@@ -296,6 +298,7 @@ inline void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<LogChunk>("sage.log_chunk");
   cfg.add_message_type<ReplayedJob>("sage.replayed_job");
   cfg.add_message_type<RecordChunk>("sage.record_chunk");
+  register_service_message_types(cfg);
   // std::vector<caf::actor>, std::string, atoms and integers are CAF's own.
   register_error_category(cfg);
 }

@@ -1,0 +1,131 @@
+#pragma once
+/// @file services.hpp
+/// The runtime's side of service calls (docs/services.md): service instance
+/// actors and the router that carries calls to them. Both are detached (a
+/// thread each), so that an answer never needs a scheduler thread, which
+/// callers blocked in a synchronous call may all hold.
+///
+/// Service instance (one per instance of a registered service)
+///   accepts  (call_atom, std::string method, CallPayload args) -> CallPayload
+///              the method's result, or an error: ErrorCode::service_error with
+///              the service's exception text (or the unknown method, named)
+/// Router (one per actor system: the process's side of `detail::ServiceClient`)
+///   accepts  (call_atom, RouterCall)             a call from any thread (local only)
+///            down_msg                             a service instance ended: its calls
+///                                                 in flight fail at once
+///   self     (call_timeout_atom, id, ms)          a call's timeout: it fails unless answered
+///   sends    (service_lookup_atom, name) -> std::vector<caf::actor>   to its directory,
+///            once per name until an instance of it ends
+///            (call_atom, method, CallPayload)     to the instance with the fewest calls
+///                                                 in flight
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/deserializer.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/serializer.hpp>
+
+#include <sage/config.hpp>
+#include <sage/job.hpp>
+#include <sage/service.hpp>
+
+namespace sage::actors {
+
+using call_atom = caf::atom_constant<caf::atom("call")>;
+using service_lookup_atom = caf::atom_constant<caf::atom("svc_look")>;
+
+/// A call's arguments or result inside a CAF message. Within a process the
+/// value itself travels; when CAF serializes the message for another node,
+/// its bytes (the codecs'), read back as bytes the receiver decodes.
+struct CallPayload {
+  detail::Payload payload;
+};
+
+/// The largest call payload a node accepts from a peer.
+constexpr size_t max_call_bytes = size_t{256} << 20;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, CallPayload& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    std::vector<uint8_t> bytes;
+    caf::error failure;
+    try {
+      bytes = x.payload.bytes();
+    } catch (const std::exception& e) {  // no codec: the receiver sees empty bytes
+      failure = caf::make_error(caf::sec::invalid_argument, e.what());
+    }
+    if (auto err = f(caf::meta::type_name("sage.call_payload"), bytes)) return err;
+    return failure;
+  } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    size_t size = 0;
+    if (auto err = f.begin_sequence(size)) return err;
+    const auto* binary = dynamic_cast<caf::binary_deserializer*>(&f);
+    if (size > max_call_bytes || (binary != nullptr && size > binary->remaining()))
+      return caf::make_error(caf::sec::invalid_argument,
+                             "a call of " + std::to_string(size) + " bytes exceeds the limit");
+    std::vector<uint8_t> bytes(size);
+    if (size > 0)
+      if (auto err = f.apply_raw(size, bytes.data())) return err;
+    if (auto err = f.end_sequence()) return err;
+    x.payload = detail::Payload::from_bytes(std::move(bytes));
+    return caf::none;
+  } else {
+    return f(caf::meta::type_name("sage.call_payload"));
+  }
+}
+
+/// Who a service instance is: its context's identity.
+struct ServiceIdentity {
+  std::string name;
+  int index = 0;
+  int parallelism = 1;
+  JobId job;
+  std::shared_ptr<const Config> config;
+};
+
+/// Spawns one service instance, detached: opens `object` (an exception from
+/// `open` ends the actor with that text as its exit reason), serves one call
+/// at a time, closes it when the actor ends.
+caf::actor spawn_service_instance(caf::actor_system& system,
+                                  std::unique_ptr<detail::ServiceObject> object,
+                                  ServiceIdentity identity);
+
+/// The process's `ServiceClient`: a detached router actor that asks
+/// `directory` for a name's instances once (and again after one ended; the
+/// directory must answer without a scheduler thread too: detached), sends
+/// each call to the instance with the fewest calls in flight, with the call's
+/// timeout, and completes it from its own thread: with the result, a
+/// `ServiceTimeout`, or a `ServiceError` (the service's text, an unknown
+/// service or method, an instance that ended while serving it). A reply that
+/// comes after its call timed out or failed is dropped and counted.
+class ServiceRouter final : public detail::ServiceClient {
+ public:
+  ServiceRouter(caf::actor_system& system, caf::actor directory);
+  ~ServiceRouter() override;
+  ServiceRouter(const ServiceRouter&) = delete;
+  ServiceRouter& operator=(const ServiceRouter&) = delete;
+
+  void call(const std::string& service, const detail::CallOptions& options, detail::Payload args,
+            std::function<void(detail::Payload, std::exception_ptr)> done) override;
+
+  /// Replies that came after their call had ended (timed out or failed).
+  [[nodiscard]] uint64_t late_replies() const;
+
+  struct Counters;  ///< shared with the router actor
+
+ private:
+  std::shared_ptr<Counters> counters_;
+  caf::actor router_;
+};
+
+/// Registers the messages of calls that may cross nodes.
+void register_service_message_types(caf::actor_system_config& cfg);
+
+}  // namespace sage::actors

@@ -1,0 +1,308 @@
+/// Service instance actors and the call router (services.hpp, docs/services.md).
+
+#include <sage/actors/services.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include <caf/all.hpp>
+
+#include <sage/actors/errors.hpp>
+#include <sage/actors/protocol.hpp>
+#include <sage/detail/log.hpp>
+#include <sage/runtime_context.hpp>
+
+namespace sage::actors {
+
+/// A call handed to the router by `ServiceRouter::call` (from any thread of
+/// this process; it never crosses a node).
+struct RouterCall {
+  std::string service;
+  detail::CallOptions options;
+  detail::Payload args;
+  std::function<void(detail::Payload, std::exception_ptr)> done;
+};
+
+}  // namespace sage::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::RouterCall)
+
+namespace sage::actors {
+
+// -- a service instance -------------------------------------------------------------
+
+namespace {
+
+/// An instance's service and its context, shared by its handlers and the
+/// functor that closes it (an actor's state is gone when its functors run).
+struct InstanceCore {
+  std::unique_ptr<detail::ServiceObject> object;
+  RuntimeContext ctx;
+  bool opened = false;
+};
+
+caf::behavior service_instance(caf::event_based_actor* self,
+                               std::shared_ptr<std::unique_ptr<detail::ServiceObject>> made,
+                               ServiceIdentity id) {
+  auto core = std::make_shared<InstanceCore>();
+  core->object = std::move(*made);
+  detail::ContextAccess::set_identity(core->ctx, id.name, id.index, id.parallelism, id.job,
+                                      id.config ? id.config : std::make_shared<const Config>());
+  auto& fn = core->object->function();
+  detail::FunctionAccess::bind(fn, core->ctx);
+  try {
+    fn.open(core->ctx);
+    core->opened = true;
+  } catch (const std::exception& e) {
+    detail::log("runtime").error("service '{}' instance {} failed to open: {}", id.name, id.index,
+                                 e.what());
+    self->quit(make_error(ErrorCode::service_error, "service '" + id.name + "' instance " +
+                                                        std::to_string(id.index) +
+                                                        " failed to open: " + e.what()));
+    return {};
+  }
+  self->attach_functor([core] {
+    try {
+      core->object->function().close();
+    } catch (const std::exception& e) {
+      detail::log("runtime").warn("a service's close() threw: {}", e.what());
+    }
+  });
+  self->set_default_handler(drop_unexpected);
+  return {
+      [core, name = id.name](call_atom, const std::string& method,
+                             const CallPayload& args) -> caf::result<CallPayload> {
+        try {
+          return CallPayload{core->object->call(method, args.payload)};
+        } catch (const std::exception& e) {
+          return make_error(ErrorCode::service_error, e.what());
+        } catch (...) {
+          return make_error(ErrorCode::service_error,
+                            "service '" + name + "' threw something that is not an exception");
+        }
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_service_instance(caf::actor_system& system,
+                                  std::unique_ptr<detail::ServiceObject> object,
+                                  ServiceIdentity identity) {
+  auto made = std::make_shared<std::unique_ptr<detail::ServiceObject>>(std::move(object));
+  return system.spawn<caf::detached>(service_instance, std::move(made), std::move(identity));
+}
+
+// -- the router ----------------------------------------------------------------------
+
+struct ServiceRouter::Counters {
+  std::atomic<uint64_t> late_replies{0};
+};
+
+namespace {
+
+/// A call on its way: completed once, by its reply, its timeout, or its instance's end.
+struct Flight {
+  std::string service;
+  std::string method;
+  caf::actor_addr instance;
+  std::function<void(detail::Payload, std::exception_ptr)> done;
+};
+
+struct Instances {
+  std::vector<caf::actor> actors;
+  std::vector<int> in_flight;  // by index in `actors`
+};
+
+/// The calls a router has not answered yet: failed, all of them, when it ends
+/// (shared with that functor: an actor's state is gone when its functors run).
+struct Unanswered {
+  std::unordered_map<uint64_t, Flight> flights;
+  std::map<std::string, std::vector<RouterCall>> waiting;  // for their name's lookup
+};
+
+struct RouterState {
+  caf::actor directory;
+  std::shared_ptr<ServiceRouter::Counters> counters;
+  std::map<std::string, Instances> known;
+  std::shared_ptr<Unanswered> open = std::make_shared<Unanswered>();
+  uint64_t next_flight = 1;
+  static inline const char* name = "sage.service_router";
+};
+
+using Router = caf::stateful_actor<RouterState>;
+
+std::exception_ptr service_error(std::string words) {
+  return std::make_exception_ptr(ServiceError(std::move(words)));
+}
+
+/// What a failed request means to the caller.
+std::exception_ptr call_error(const caf::error& err, const std::string& service,
+                              const std::string& method, std::chrono::milliseconds timeout) {
+  if (err == caf::sec::request_timeout)  // (the router's own timer comes first)
+    return std::make_exception_ptr(ServiceTimeout("service '" + service + "' method '" + method +
+                                                  "': no answer within " +
+                                                  std::to_string(timeout.count()) + " ms"));
+  if (is(err, ErrorCode::service_error))
+    return service_error("service '" + service + "' method '" + method + "': " + words_of(err));
+  if (err == caf::sec::request_receiver_down)
+    return service_error("service '" + service + "': the instance serving the call ended");
+  return service_error("service '" + service + "' method '" + method +
+                       "': the call failed: " + words_of(err));
+}
+
+using call_timeout_atom = caf::atom_constant<caf::atom("call_tmo")>;
+
+void complete(Router* self, uint64_t id, detail::Payload result, std::exception_ptr error) {
+  auto& st = self->state;
+  auto it = st.open->flights.find(id);
+  if (it == st.open->flights.end()) {  // it ended before (timeout, its instance's end)
+    ++st.counters->late_replies;
+    return;
+  }
+  Flight flight = std::move(it->second);
+  st.open->flights.erase(it);
+  auto known = st.known.find(flight.service);
+  if (known != st.known.end()) {
+    auto& inst = known->second;
+    for (size_t i = 0; i < inst.actors.size(); ++i)
+      if (inst.actors[i].address() == flight.instance && inst.in_flight[i] > 0) --inst.in_flight[i];
+  }
+  flight.done(std::move(result), std::move(error));
+}
+
+void dispatch(Router* self, RouterCall call) {
+  auto& st = self->state;
+  auto known = st.known.find(call.service);
+  if (known == st.known.end() || known->second.actors.empty()) {
+    call.done({}, service_error("no service named '" + call.service + "'"));
+    return;
+  }
+  auto& inst = known->second;
+  const size_t pick = static_cast<size_t>(
+      std::min_element(inst.in_flight.begin(), inst.in_flight.end()) - inst.in_flight.begin());
+  ++inst.in_flight[pick];
+  const caf::actor target = inst.actors[pick];
+  const uint64_t id = st.next_flight++;
+  st.open->flights.emplace(
+      id, Flight{call.service, call.options.method, target.address(), std::move(call.done)});
+  const auto timeout = call.options.timeout;
+  // The router keeps the time itself (CAF's request timeout would drop a late
+  // reply unseen): a reply after its call's timeout is counted.
+  self->delayed_send(self, timeout, call_timeout_atom::value, id, timeout.count());
+  self->request(target, caf::infinite, call_atom::value, call.options.method,
+                CallPayload{call.args})
+      .then([self, id](CallPayload& result) { complete(self, id, std::move(result.payload), {}); },
+            [self, id, timeout](caf::error& err) {
+              auto it = self->state.open->flights.find(id);
+              if (it == self->state.open->flights.end()) {
+                ++self->state.counters->late_replies;
+                return;
+              }
+              auto error = call_error(err, it->second.service, it->second.method, timeout);
+              complete(self, id, {}, error);
+            });
+}
+
+caf::behavior router(Router* self, caf::actor directory,
+                     std::shared_ptr<ServiceRouter::Counters> counters) {
+  self->state.directory = std::move(directory);
+  self->state.counters = std::move(counters);
+  self->set_default_handler(drop_unexpected);
+  self->attach_functor([open = self->state.open] {
+    for (auto& [id, flight] : open->flights)
+      flight.done({}, service_error("service '" + flight.service + "': the runtime stopped"));
+    for (auto& [name, calls] : open->waiting)
+      for (auto& c : calls)
+        c.done({}, service_error("service '" + name + "': the runtime stopped"));
+    open->flights.clear();
+    open->waiting.clear();
+  });
+  self->set_down_handler([self](caf::down_msg& down) {
+    // An instance ended: its calls in flight fail now, and its name is asked
+    // for again on the next call (a restarted instance, or none).
+    auto& st = self->state;
+    std::vector<uint64_t> failed;
+    for (const auto& [id, flight] : st.open->flights)
+      if (flight.instance == down.source) failed.push_back(id);
+    for (uint64_t id : failed) {
+      const std::string service = st.open->flights.at(id).service;
+      complete(self, id, {},
+               service_error("service '" + service + "': the instance serving the call ended (" +
+                             words_of(down.reason) + ")"));
+    }
+    for (auto it = st.known.begin(); it != st.known.end();) {
+      auto& actors = it->second.actors;
+      const bool had = std::any_of(actors.begin(), actors.end(),
+                                   [&](const caf::actor& a) { return a.address() == down.source; });
+      it = had ? st.known.erase(it) : std::next(it);
+    }
+  });
+  return {
+      [self](call_timeout_atom, uint64_t id, int64_t ms) {
+        auto& flights = self->state.open->flights;
+        auto it = flights.find(id);
+        if (it == flights.end()) return;  // answered in time
+        const auto& f = it->second;
+        complete(self, id, {},
+                 std::make_exception_ptr(
+                     sage::ServiceTimeout("service '" + f.service + "' method '" + f.method +
+                                          "': no answer within " + std::to_string(ms) + " ms")));
+      },
+      [self](call_atom, RouterCall& call) {
+        auto& st = self->state;
+        if (st.known.count(call.service) > 0) {
+          dispatch(self, std::move(call));
+          return;
+        }
+        auto& waiting = st.open->waiting[call.service];
+        waiting.push_back(std::move(call));
+        if (waiting.size() > 1) return;  // its lookup is on the way
+        const std::string name = waiting.front().service;
+        auto answer = [self, name](std::vector<caf::actor> actors) {
+          auto& st = self->state;
+          if (!actors.empty()) {
+            for (const auto& a : actors) self->monitor(a);
+            st.known[name] = Instances{actors, std::vector<int>(actors.size(), 0)};
+          }
+          auto calls = std::move(st.open->waiting[name]);
+          st.open->waiting.erase(name);
+          for (auto& c : calls) dispatch(self, std::move(c));
+        };
+        self->request(st.directory, std::chrono::seconds(10), service_lookup_atom::value, name)
+            .then([answer](std::vector<caf::actor>& actors) mutable { answer(std::move(actors)); },
+                  [answer](caf::error&) mutable { answer({}); });
+      },
+  };
+}
+
+}  // namespace
+
+ServiceRouter::ServiceRouter(caf::actor_system& system, caf::actor directory)
+    : counters_(std::make_shared<Counters>()) {
+  router_ = system.spawn<caf::detached>(router, std::move(directory), counters_);
+}
+
+ServiceRouter::~ServiceRouter() { caf::anon_send_exit(router_, caf::exit_reason::user_shutdown); }
+
+void ServiceRouter::call(const std::string& service, const detail::CallOptions& options,
+                         detail::Payload args,
+                         std::function<void(detail::Payload, std::exception_ptr)> done) {
+  caf::anon_send(router_, call_atom::value,
+                 RouterCall{service, options, std::move(args), std::move(done)});
+}
+
+uint64_t ServiceRouter::late_replies() const { return counters_->late_replies.load(); }
+
+void register_service_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<CallPayload>("sage.call_payload");
+  // The directory's answer, std::vector<caf::actor>, is CAF's own.
+}
+
+}  // namespace sage::actors
