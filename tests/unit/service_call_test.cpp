@@ -112,7 +112,7 @@ TEST_CASE("futures: a promise completes its future once, then(f) runs on complet
   CHECK_THROWS_AS(none.get(), std::logic_error);
 }
 
-TEST_CASE("futures: an error skips then(f) and passes on; a throwing f fails its future") {
+TEST_CASE("futures: an error skips then(f) and passes on, a throwing f fails its future") {
   sage::Promise<int> p;
   bool ran = false;
   auto next = p.future().then([&](int x) {
@@ -128,7 +128,7 @@ TEST_CASE("futures: an error skips then(f) and passes on; a throwing f fails its
   CHECK_THROWS_WITH_AS(failing.get(), "bad value", std::runtime_error);
 }
 
-TEST_CASE("calls: options stand anywhere among the arguments; literals travel as strings") {
+TEST_CASE("calls: options stand anywhere among the arguments, literals travel as strings") {
   auto [o1, a1] = sage::detail::make_call("ada");
   CHECK(o1.method == "process");
   CHECK(o1.timeout == sage::default_call_timeout);

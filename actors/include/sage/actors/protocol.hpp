@@ -82,12 +82,12 @@
 #include <vector>
 
 #include <caf/all.hpp>
-#include <caf/binary_deserializer.hpp>
 
 #include <sage/actors/cluster.hpp>
 #include <sage/actors/errors.hpp>
 #include <sage/actors/job_plan.hpp>
 #include <sage/actors/job_report.hpp>
+#include <sage/actors/peer_bytes.hpp>
 #include <sage/actors/services.hpp>
 #include <sage/detail/job_spec.hpp>
 #include <sage/detail/log.hpp>
@@ -238,33 +238,11 @@ typename Inspector::result_type inspect(Inspector& f, BatchMessage& x) {
   if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
     // A record type without a codec is refused when the job is submitted. Should
     // one get here all the same, the batch travels as an empty frame, which the
-    // receiver reports as a job failure: CAF 0.17 ignores errors of a message's
-    // elements, and an exception here would take down the node's middleman.
-    std::vector<uint8_t> frame;
-    caf::error failure;
-    try {
-      frame = x.batch->encode();
-    } catch (const std::exception& e) {
-      frame.clear();
-      failure = caf::make_error(caf::sec::invalid_argument, e.what());
-    }
-    if (auto err = f(caf::meta::type_name("sage.batch"), frame)) return err;
-    return failure;
+    // receiver reports as a job failure.
+    return write_peer_bytes(f, "sage.batch", [&] { return x.batch->encode(); });
   } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
-    // Read the byte sequence by hand: CAF 0.17 would resize the vector to the
-    // length the peer claims before checking it against the bytes it sent, so
-    // one message could make this node allocate gigabytes.
-    size_t size = 0;
-    if (auto err = f.begin_sequence(size)) return err;
-    const auto* binary = dynamic_cast<caf::binary_deserializer*>(&f);
-    if (size > max_batch_bytes || (binary != nullptr && size > binary->remaining()))
-      return caf::make_error(
-          caf::sec::invalid_argument,
-          "a batch of " + std::to_string(size) + " bytes exceeds its message or the limit");
-    std::vector<uint8_t> frame(size);
-    if (size > 0)
-      if (auto err = f.apply_raw(size, frame.data())) return err;
-    if (auto err = f.end_sequence()) return err;
+    std::vector<uint8_t> frame;
+    if (auto err = read_peer_bytes(f, max_batch_bytes, "a batch", frame)) return err;
     x.batch = std::make_shared<detail::EncodedBatch>(std::move(frame));
     return caf::none;
   } else {  // printing a message (logs): the record count only

@@ -27,10 +27,11 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
-#include <caf/binary_deserializer.hpp>
 #include <caf/deserializer.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/serializer.hpp>
+
+#include <sage/actors/peer_bytes.hpp>
 
 #include <sage/config.hpp>
 #include <sage/job.hpp>
@@ -54,26 +55,11 @@ constexpr size_t max_call_bytes = size_t{256} << 20;
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, CallPayload& x) {
   if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
-    std::vector<uint8_t> bytes;
-    caf::error failure;
-    try {
-      bytes = x.payload.bytes();
-    } catch (const std::exception& e) {  // no codec: the receiver sees empty bytes
-      failure = caf::make_error(caf::sec::invalid_argument, e.what());
-    }
-    if (auto err = f(caf::meta::type_name("sage.call_payload"), bytes)) return err;
-    return failure;
+    // A type without a codec travels empty: the receiver's decode refuses it.
+    return write_peer_bytes(f, "sage.call_payload", [&] { return x.payload.bytes(); });
   } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
-    size_t size = 0;
-    if (auto err = f.begin_sequence(size)) return err;
-    const auto* binary = dynamic_cast<caf::binary_deserializer*>(&f);
-    if (size > max_call_bytes || (binary != nullptr && size > binary->remaining()))
-      return caf::make_error(caf::sec::invalid_argument,
-                             "a call of " + std::to_string(size) + " bytes exceeds the limit");
-    std::vector<uint8_t> bytes(size);
-    if (size > 0)
-      if (auto err = f.apply_raw(size, bytes.data())) return err;
-    if (auto err = f.end_sequence()) return err;
+    std::vector<uint8_t> bytes;
+    if (auto err = read_peer_bytes(f, max_call_bytes, "a call", bytes)) return err;
     x.payload = detail::Payload::from_bytes(std::move(bytes));
     return caf::none;
   } else {

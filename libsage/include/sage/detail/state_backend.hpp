@@ -179,6 +179,40 @@ class StateTableBase {
 
 class StateBackend;
 
+/// Writes entries as `write_entries` does: their count, then each as (its
+/// index in the group's keys, byte length, value by its codec). `present`
+/// holds (index, value) pairs.
+template <class V>
+void write_entry_frames(const std::vector<std::pair<size_t, const V*>>& present, ByteWriter& w) {
+  w.varint(present.size());
+  std::vector<uint8_t> bytes;
+  for (const auto& [index, value] : present) {
+    bytes.clear();
+    ByteWriter one(bytes);
+    Codec<V>::encode(one, *value);
+    w.varint(index);
+    w.varint(bytes.size());
+    w.bytes(bytes.data(), bytes.size());
+  }
+}
+
+/// Reads what `write_entry_frames` wrote: `each(id, value)` per entry, `ids`
+/// being the group's keys' ids here. `DecodeError` on bytes that do not fit.
+template <class V, class Each>
+void read_entry_frames(const std::vector<uint32_t>& ids, ByteReader& r, Each&& each) {
+  const size_t n = r.size();
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t index = r.varint();
+    if (index >= ids.size()) throw DecodeError("a state entry names a key the snapshot lacks");
+    const size_t length = r.size();
+    ByteReader one(r.take(length), length);
+    V value{};
+    Codec<V>::decode(one, value);
+    if (one.remaining() != 0) throw DecodeError("a state entry is longer than its value");
+    each(ids[index], std::move(value));
+  }
+}
+
 /// A state's entries, by key id, of stored type `S`. The user's states need a
 /// codec for `S` (a compile error otherwise: `StateBackend::value_state`); the
 /// runtime's own (window accumulators of the user's type) may lack one, and
@@ -223,29 +257,10 @@ class HeapTable : public StateTableBase {
     for (size_t i = 0; i < ids.size(); ++i)
       if (auto it = entries_.find(ids[i]); it != entries_.end())
         present.emplace_back(i, &it->second);
-    w.varint(present.size());
-    std::vector<uint8_t> bytes;
-    for (const auto& [index, value] : present) {
-      bytes.clear();
-      ByteWriter one(bytes);
-      Codec<S>::encode(one, *value);
-      w.varint(index);
-      w.varint(bytes.size());
-      w.bytes(bytes.data(), bytes.size());
-    }
+    write_entry_frames(present, w);
   }
   void read_with_codec(const std::vector<uint32_t>& ids, ByteReader& r) {
-    const size_t n = r.size();
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t index = r.varint();
-      if (index >= ids.size()) throw DecodeError("a state entry names a key the snapshot lacks");
-      const size_t length = r.size();
-      ByteReader one(r.take(length), length);
-      S value{};
-      Codec<S>::decode(one, value);
-      if (one.remaining() != 0) throw DecodeError("a state entry is longer than its value");
-      entries_[ids[index]] = std::move(value);
-    }
+    read_entry_frames<S>(ids, r, [&](uint32_t id, S&& value) { entries_[id] = std::move(value); });
   }
 
  protected:

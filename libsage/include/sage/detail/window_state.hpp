@@ -115,25 +115,18 @@ class PaneTable final : public StateTableBase {
 
   void write_entries(const std::vector<uint32_t>& ids, ByteWriter& w) const override {
     if constexpr (has_codec<Acc>) {
-      std::vector<std::pair<size_t, Entries>> present;
+      std::vector<std::pair<size_t, Entries>> gathered;
       for (size_t i = 0; i < ids.size(); ++i) {
         const K& k = key(ids[i]);
         Entries entries;
         for (const auto& [order, p] : panes_)
           if (const uint32_t slot = slot_of(p, k); slot != FlatKeyIndex<K>::none)
             entries.push_back(WindowEntry<Acc>{p.window, p.accs[slot], p.fired_slots[slot] != 0});
-        if (!entries.empty()) present.emplace_back(i, std::move(entries));
+        if (!entries.empty()) gathered.emplace_back(i, std::move(entries));
       }
-      w.varint(present.size());
-      std::vector<uint8_t> bytes;
-      for (const auto& [index, entries] : present) {
-        bytes.clear();
-        ByteWriter one(bytes);
-        Codec<Entries>::encode(one, entries);
-        w.varint(index);
-        w.varint(bytes.size());
-        w.bytes(bytes.data(), bytes.size());
-      }
+      std::vector<std::pair<size_t, const Entries*>> present;
+      for (const auto& [index, entries] : gathered) present.emplace_back(index, &entries);
+      write_entry_frames(present, w);
     } else {
       throw std::logic_error("window contents of type " + type_name(typeid(Acc)) +
                              " have no codec: they cannot be snapshotted (sage/codec.hpp)");
@@ -142,16 +135,7 @@ class PaneTable final : public StateTableBase {
 
   void read_entries(const std::vector<uint32_t>& ids, ByteReader& r) override {
     if constexpr (has_codec<Acc>) {
-      const size_t n = r.size();
-      for (size_t i = 0; i < n; ++i) {
-        const uint64_t index = r.varint();
-        if (index >= ids.size()) throw DecodeError("a state entry names a key the snapshot lacks");
-        const size_t length = r.size();
-        ByteReader one(r.take(length), length);
-        Entries entries;
-        Codec<Entries>::decode(one, entries);
-        if (one.remaining() != 0) throw DecodeError("a state entry is longer than its value");
-        const uint32_t id = ids[index];
+      read_entry_frames<Entries>(ids, r, [&](uint32_t id, Entries&& entries) {
         const K& k = key(id);
         // A pane has fired when every key restored into it has: the others fire
         // with the next watermark that passes it, the fired ones not again.
@@ -163,7 +147,7 @@ class PaneTable final : public StateTableBase {
           p.accs[slot] = std::move(e.acc);
           p.fired_slots[slot] = e.fired ? 1 : 0;
         }
-      }
+      });
     } else {
       throw std::logic_error("window contents of type " + type_name(typeid(Acc)) +
                              " have no codec: they cannot be restored (sage/codec.hpp)");
