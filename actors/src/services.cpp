@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <map>
@@ -142,13 +141,18 @@ std::exception_ptr service_error(std::string words) {
   return std::make_exception_ptr(ServiceError(std::move(words)));
 }
 
+/// A call without an answer within its timeout (the router's own timer: the
+/// requests themselves never time out, so that a late reply is seen and counted).
+std::exception_ptr timeout_error(const std::string& service, const std::string& method,
+                                 int64_t ms) {
+  return std::make_exception_ptr(ServiceTimeout("service '" + service + "' method '" + method +
+                                                "': no answer within " + std::to_string(ms) +
+                                                " ms"));
+}
+
 /// What a failed request means to the caller.
 std::exception_ptr call_error(const caf::error& err, const std::string& service,
-                              const std::string& method, std::chrono::milliseconds timeout) {
-  if (err == caf::sec::request_timeout)  // (the router's own timer comes first)
-    return std::make_exception_ptr(ServiceTimeout("service '" + service + "' method '" + method +
-                                                  "': no answer within " +
-                                                  std::to_string(timeout.count()) + " ms"));
+                              const std::string& method) {
   if (is(err, ErrorCode::service_error))
     return service_error("service '" + service + "' method '" + method + "': " + words_of(err));
   if (err == caf::sec::request_receiver_down)
@@ -199,13 +203,13 @@ void dispatch(Router* self, RouterCall call) {
   self->request(target, caf::infinite, call_atom::value, call.options.method,
                 CallPayload{call.args})
       .then([self, id](CallPayload& result) { complete(self, id, std::move(result.payload), {}); },
-            [self, id, timeout](caf::error& err) {
+            [self, id](caf::error& err) {
               auto it = self->state.open->flights.find(id);
               if (it == self->state.open->flights.end()) {
                 ++self->state.counters->late_replies;
                 return;
               }
-              auto error = call_error(err, it->second.service, it->second.method, timeout);
+              auto error = call_error(err, it->second.service, it->second.method);
               complete(self, id, {}, error);
             });
 }
@@ -250,10 +254,7 @@ caf::behavior router(Router* self, caf::actor directory,
         auto it = flights.find(id);
         if (it == flights.end()) return;  // answered in time
         const auto& f = it->second;
-        complete(self, id, {},
-                 std::make_exception_ptr(
-                     sage::ServiceTimeout("service '" + f.service + "' method '" + f.method +
-                                          "': no answer within " + std::to_string(ms) + " ms")));
+        complete(self, id, {}, timeout_error(f.service, f.method, ms));
       },
       [self](call_atom, RouterCall& call) {
         auto& st = self->state;
