@@ -15,6 +15,13 @@
 ///
 /// A job with feedback loops ends by itself: the Dispatcher detects when a loop
 /// has nothing left in it (`LoopWatch` below) and tells the loop's futures.
+///
+/// A job's services come up before its tasks are spawned: their instances are
+/// spawned (and opened) on their nodes and registered with the JobManager's
+/// directory, so that the first record finds them. The job ends when its tasks
+/// have (a job of services only, when it is stopped); its services are stopped
+/// then. An instance that dies while the job runs is started again, after a
+/// pause that doubles with each restart of it.
 
 #include <algorithm>
 #include <chrono>
@@ -48,6 +55,10 @@ constexpr auto peers_timeout = std::chrono::seconds(60);
 constexpr auto host_exit_grace = std::chrono::milliseconds(1000);
 /// How long a host may take to report its counters.
 constexpr auto counters_timeout = std::chrono::seconds(5);
+/// The pause before a service instance that died is started again: it doubles
+/// with each restart of that instance, up to the longest.
+constexpr auto first_restart_pause = std::chrono::milliseconds(100);
+constexpr auto longest_restart_pause = std::chrono::milliseconds(10'000);
 /// The pause between termination waves of a loop that is still busy: it
 /// doubles from the shortest to the longest while the loop stays busy.
 constexpr auto shortest_wave_pause = std::chrono::milliseconds(1);
@@ -86,12 +97,13 @@ class DispatcherActor final : public caf::event_based_actor {
  public:
   DispatcherActor(caf::actor_config& cfg, caf::actor job_manager, JobPlan plan,
                   std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                  ListenerHandle listener)
+                  std::vector<size_t> node_of_service, ListenerHandle listener)
       : caf::event_based_actor(cfg),
         job_manager_(std::move(job_manager)),
         plan_(std::move(plan)),
         nodes_(std::move(nodes)),
         node_of_task_(std::move(node_of_task)),
+        node_of_service_(std::move(node_of_service)),
         listener_(std::move(listener)) {}
 
   const char* name() const override { return "sage.dispatcher"; }
@@ -146,8 +158,13 @@ class DispatcherActor final : public caf::event_based_actor {
         [this](stop_atom) {
           if (ending()) return;
           stop_requested_ = true;
-          if (phase_ == Phase::running) stop_sources();
+          if (phase_ != Phase::running) return;
+          if (plan_.tasks.empty())
+            end(JobState::finished, {});
+          else
+            stop_sources();
         },
+        [this](restart_service_atom, uint32_t s) { restart_service(s); },
         [this](loop_ready_atom, int task) { on_loop_ready(task); },
         [this](loop_counts_atom, int task, uint64_t wave, uint64_t sent, uint64_t received) {
           on_loop_counts(task, wave, sent, received);
@@ -175,6 +192,7 @@ class DispatcherActor final : public caf::event_based_actor {
 
   void on_exit() override {
     tasks_.clear();  // the tasks hold this actor: break the cycle
+    services_.clear();
     hosts_.clear();
     nodes_.clear();
     listener_ = nullptr;
@@ -198,6 +216,9 @@ class DispatcherActor final : public caf::event_based_actor {
     }
     hosts_.resize(nodes_.size());
     for (size_t t = 0; t < plan_.tasks.size(); ++t) hosts_[node_of_task_[t]].used = true;
+    services_.resize(plan_.services.size());
+    restarts_.assign(plan_.services.size(), 0);
+    for (size_t s = 0; s < plan_.services.size(); ++s) hosts_[node_of_service_[s]].used = true;
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (!hosts_[n].used) continue;
       monitor(nodes_[n].node);  // a node lost while the job runs fails the job
@@ -229,7 +250,7 @@ class DispatcherActor final : public caf::event_based_actor {
     if (hosts_pending_ > 0)
       delayed_send(this, host_ready_timeout, host_timeout_atom::value);
     else
-      spawn_tasks();
+      spawn_services();
   }
 
   void on_host_ready(uint32_t index, caf::actor node, const std::string& address) {
@@ -268,7 +289,7 @@ class DispatcherActor final : public caf::event_based_actor {
       if (!peers.addresses.empty()) asks.emplace_back(n, std::move(peers));
     }
     if (asks.empty()) {
-      spawn_tasks();
+      spawn_services();
       return;
     }
     peers_pending_ = static_cast<int>(asks.size());
@@ -286,13 +307,127 @@ class DispatcherActor final : public caf::event_based_actor {
   }
 
   void peer_connected() {
-    if (--peers_pending_ == 0 && !ending()) spawn_tasks();
+    if (--peers_pending_ == 0 && !ending()) spawn_services();
   }
 
-  // -- step 3: tasks ---------------------------------------------------------------------
+  // -- step 3: services, then tasks ----------------------------------------------------
+
+  void spawn_services() {
+    if (ending()) return;
+    enter(Phase::spawning_services);
+    std::vector<std::vector<int32_t>> share(nodes_.size());
+    for (size_t s = 0; s < plan_.services.size(); ++s)
+      share[node_of_service_[s]].push_back(static_cast<int32_t>(s));
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      if (share[n].empty()) continue;
+      ++pending_nodes_;
+      request(hosts_[n].node, spawn_timeout, spawn_services_atom::value, plan_.id, share[n], false)
+          .then(
+              [this, ids = share[n]](std::vector<caf::actor>& spawned) {
+                --pending_nodes_;
+                for (size_t i = 0; i < ids.size() && i < spawned.size(); ++i)
+                  adopt_service(static_cast<size_t>(ids[i]), std::move(spawned[i]));
+                if (!ending() && spawned.size() != ids.size())
+                  end(JobState::failed, "a node started " + std::to_string(spawned.size()) +
+                                            " of " + std::to_string(ids.size()) +
+                                            " service instances");
+                if (pending_nodes_ == 0 && !ending()) publish_services();
+                maybe_quit();
+              },
+              [this, n](caf::error& err) {
+                --pending_nodes_;
+                end(JobState::failed,
+                    describe(nodes_[n].info) +
+                        " could not start its service instances: " + system().render(err));
+                maybe_quit();
+              });
+    }
+    if (pending_nodes_ == 0) spawn_tasks();  // no services
+  }
+
+  void adopt_service(size_t s, caf::actor instance) {
+    if (!instance) return;
+    monitor(instance);
+    ++alive_;
+    if (ending()) send_exit(instance, caf::exit_reason::user_shutdown);
+    services_[s] = std::move(instance);
+  }
+
+  /// The alive instances of the service named `name`.
+  std::vector<caf::actor> instances_of(const std::string& name) const {
+    std::vector<caf::actor> out;
+    for (size_t s = 0; s < plan_.services.size(); ++s)
+      if (plan_.services[s].chain == name && services_[s]) out.push_back(services_[s]);
+    return out;
+  }
+
+  /// Tells the directory where every service runs; the tasks are spawned once
+  /// it has every answer, so that the first record finds its services.
+  void publish_services() {
+    std::vector<std::string> names;
+    for (const auto& s : plan_.services)
+      if (std::find(names.begin(), names.end(), s.chain) == names.end()) names.push_back(s.chain);
+    publishing_ = static_cast<int>(names.size());
+    for (const auto& name : names)
+      request(job_manager_, spawn_timeout, services_up_atom::value, plan_.id, name,
+              instances_of(name))
+          .then(
+              [this]() {
+                if (--publishing_ == 0 && !ending()) spawn_tasks();
+              },
+              [this, name](caf::error& err) {
+                end(JobState::failed,
+                    "service '" + name + "' could not be registered: " + system().render(err));
+              });
+  }
+
+  /// Service instance `s` ended while the job runs: the directory forgets it
+  /// (callers whose calls it was serving have heard already: they monitor it),
+  /// and it starts again after a pause.
+  void service_died(size_t s, const caf::error& reason) {
+    const auto& planned = plan_.services[s];
+    const auto pause = std::min<std::chrono::milliseconds>(
+        first_restart_pause * (int64_t{1} << std::min(restarts_[s], 16)), longest_restart_pause);
+    detail::log("runtime").warn(
+        "job {}: service '{}' instance {} ended ({}); restarting it in {} ms", plan_.id,
+        planned.chain, planned.instance, words_of(reason), pause.count());
+    send(job_manager_, services_up_atom::value, plan_.id, planned.chain,
+         instances_of(planned.chain));
+    delayed_send(this, pause, restart_service_atom::value, static_cast<uint32_t>(s));
+  }
+
+  void restart_service(uint32_t s) {
+    if (ending() || s >= services_.size() || services_[s]) return;
+    const size_t n = node_of_service_[s];
+    if (!hosts_[n].node) return;  // its host is gone: the job fails with that
+    ++restarts_[s];
+    request(hosts_[n].node, spawn_timeout, spawn_services_atom::value, plan_.id,
+            std::vector<int32_t>{static_cast<int32_t>(s)}, true)
+        .then(
+            [this, s](std::vector<caf::actor>& spawned) {
+              if (spawned.size() != 1 || !spawned.front()) return;
+              adopt_service(s, std::move(spawned.front()));
+              if (!ending())
+                send(job_manager_, services_up_atom::value, plan_.id, plan_.services[s].chain,
+                     instances_of(plan_.services[s].chain));
+            },
+            [this, s](caf::error& err) {
+              detail::log("runtime").warn(
+                  "job {}: service '{}' instance {} did not start again: {}", plan_.id,
+                  plan_.services[s].chain, plan_.services[s].instance, system().render(err));
+              delayed_send(this, longest_restart_pause, restart_service_atom::value, s);
+            });
+  }
 
   void spawn_tasks() {
     if (ending()) return;
+    if (plan_.tasks.empty()) {  // a job of services only: it serves until it is stopped
+      enter(Phase::running);
+      if (listener_) send(listener_, job_running_atom::value);
+      detail::log("runtime").debug("job {}: {} service instances up", plan_.id, services_.size());
+      if (stop_requested_) end(JobState::finished, {});
+      return;
+    }
     enter(Phase::spawning_tasks);
     std::vector<std::vector<int32_t>> share(nodes_.size());
     for (size_t t = 0; t < plan_.tasks.size(); ++t)
@@ -358,6 +493,7 @@ class DispatcherActor final : public caf::event_based_actor {
   void start_tasks() {
     for (auto& task : tasks_) send(task, start_atom::value);
     enter(Phase::running);
+    if (listener_) send(listener_, job_running_atom::value);
     detail::log("runtime").debug("job {}: {} tasks deployed", plan_.id, tasks_.size());
     if (paused_) send_pause_to_sources();
     if (stop_requested_) stop_sources();
@@ -521,6 +657,13 @@ class DispatcherActor final : public caf::event_based_actor {
       }
     }
     --alive_;
+    for (size_t s = 0; s < services_.size(); ++s) {
+      if (!services_[s] || services_[s].address() != dm.source) continue;
+      services_[s] = nullptr;
+      if (!ending()) service_died(s, dm.reason);
+      maybe_quit();
+      return;
+    }
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (!tasks_[t] || tasks_[t].address() != dm.source || done_[t]) continue;
       done_[t] = true;
@@ -557,6 +700,9 @@ class DispatcherActor final : public caf::event_based_actor {
     if (state != JobState::finished)
       for (size_t t = 0; t < tasks_.size(); ++t)
         if (tasks_[t] && !done_[t]) send_exit(tasks_[t], caf::exit_reason::user_shutdown);
+    // Services end with their job, once its pipeline has drained (or failed).
+    for (auto& instance : services_)
+      if (instance) send_exit(instance, caf::exit_reason::user_shutdown);
     maybe_quit();
   }
 
@@ -585,8 +731,9 @@ class DispatcherActor final : public caf::event_based_actor {
     auto r = report(final_state_, std::move(counters));
     for (auto& [id, promise] : status_requests_) promise.deliver(r);
     status_requests_.clear();
-    if (listener_) send(listener_, job_end_atom::value, r);
-    send(job_manager_, job_end_atom::value, std::move(r));
+    // The runtime first (its service names are free again), then the program.
+    send(job_manager_, job_end_atom::value, r);
+    if (listener_) send(listener_, job_end_atom::value, std::move(r));
     for (size_t n = 0; n < hosts_.size(); ++n)  // task hosts exit
       if (nodes_[n].hosts_programs && hosts_[n].node) send(hosts_[n].node, shutdown_atom::value);
     quit();
@@ -596,11 +743,14 @@ class DispatcherActor final : public caf::event_based_actor {
   JobPlan plan_;
   std::vector<DeployTarget> nodes_;
   std::vector<size_t> node_of_task_;
+  std::vector<size_t> node_of_service_;
   ListenerHandle listener_;
   std::vector<Host> hosts_;             // by node
   std::vector<std::string> lost_host_;  // by node: why its task host is gone, while the
                                         // node may still say how it ended
   std::vector<TaskHandle> tasks_;       // by task id; empty until its host spawned it
+  std::vector<caf::actor> services_;    // by service instance; empty while not running
+  std::vector<int> restarts_;           // by service instance
   std::vector<bool> done_;
   std::vector<LoopWatch> loops_;
   std::vector<bool> loop_ready_;         // by task: it said its outside ended
@@ -612,18 +762,21 @@ class DispatcherActor final : public caf::event_based_actor {
   int peers_pending_ = 0;
   int pending_nodes_ = 0;
   int wires_pending_ = 0;
+  int publishing_ = 0;  // services_up answers awaited
   int done_count_ = 0;
   /// Where the job stands (docs/architecture.md, "The Dispatcher"): each
   /// deployment step begins once the replies of the last are in (the counters
   /// above), and a failure at any step jumps to `ending`.
   enum class Phase {
-    launching_hosts,   ///< task hosts start on their nodes (`hosts_pending_`)
-    connecting_peers,  ///< task hosts connect to each other (`peers_pending_`)
-    spawning_tasks,    ///< nodes spawn their tasks (`pending_nodes_`)
-    wiring,            ///< every task learns its peers before any starts (`wires_pending_`)
-    running,           ///< tasks started: stop and pause reach the sources at once
-    ending,            ///< finished, failed or cancelled: waiting for every task to be gone
-    reported,          ///< the end went to the listener and the JobManager; the actor quits
+    launching_hosts,    ///< task hosts start on their nodes (`hosts_pending_`)
+    connecting_peers,   ///< task hosts connect to each other (`peers_pending_`)
+    spawning_services,  ///< nodes start the service instances (`pending_nodes_`), then the
+                        ///< directory learns of them (`publishing_`)
+    spawning_tasks,     ///< nodes spawn their tasks (`pending_nodes_`)
+    wiring,             ///< every task learns its peers before any starts (`wires_pending_`)
+    running,            ///< tasks started: stop and pause reach the sources at once
+    ending,             ///< finished, failed or cancelled: waiting for every task to be gone
+    reported,           ///< the end went to the listener and the JobManager; the actor quits
   };
   Phase phase_ = Phase::launching_hosts;
   /// Requests that wait for `running` when they come earlier.
@@ -647,10 +800,11 @@ class DispatcherActor final : public caf::event_based_actor {
 
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                             std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                            ListenerHandle listener) {
+                            std::vector<size_t> node_of_service, ListenerHandle listener) {
+  node_of_service.resize(plan.services.size(), 0);
   auto d = parent->spawn<DispatcherActor>(caf::actor_cast<caf::actor>(parent), std::move(plan),
                                           std::move(nodes), std::move(node_of_task),
-                                          std::move(listener));
+                                          std::move(node_of_service), std::move(listener));
   parent->monitor(d);
   return d;
 }

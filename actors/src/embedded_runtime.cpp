@@ -39,9 +39,11 @@ class EmbeddedRuntime final : public Runtime {
     actors::NodeInfo local;
     local.role = actors::NodeRole::local;
     job_manager_ = actors::spawn_job_manager(system_, node_, std::move(local));
+    services_ = std::make_shared<actors::ServiceRouter>(system_, job_manager_);
   }
 
   ~EmbeddedRuntime() override {
+    services_->stop();
     caf::anon_send_exit(job_manager_, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
     job_manager_ = nullptr;
@@ -74,6 +76,8 @@ class EmbeddedRuntime final : public Runtime {
                                ": " + system_.render(node.error()));
     caf::anon_send(job_manager_, actors::add_node_atom::value, std::move(*node));
   }
+  std::shared_ptr<ServiceClient> service_client() override { return services_; }
+
   void stop(const JobId& id) override {
     caf::anon_send(job_manager_, actors::stop_atom::value, id.str());
   }
@@ -86,6 +90,7 @@ class EmbeddedRuntime final : public Runtime {
   caf::actor_system system_;
   caf::actor node_;
   caf::actor job_manager_;
+  std::shared_ptr<actors::ServiceRouter> services_;
 };
 
 }  // namespace

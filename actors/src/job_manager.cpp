@@ -33,6 +33,13 @@ struct JobEntry {
   std::vector<std::pair<caf::actor_addr, PlannedTask>> placed;  ///< what it holds, per node
 };
 
+/// A running service in the directory: the job that registered it and its
+/// instances (none until its Dispatcher has them up).
+struct ServiceEntry {
+  std::string job;
+  std::vector<caf::actor> instances;
+};
+
 struct NodeEntry {
   caf::actor actor;
   NodeStatus status;
@@ -75,6 +82,7 @@ class JobManagerActor final : public caf::event_based_actor {
             return;
           it->second.report = std::move(report);
           it->second.placed.clear();  // its resources are free again
+          release_services(it->first);
           // Ended: from here on its report answers for it (the Dispatcher is quitting).
           if (it->second.dispatcher) demonitor(it->second.dispatcher);
           it->second.dispatcher = nullptr;
@@ -110,6 +118,22 @@ class JobManagerActor final : public caf::event_based_actor {
                         promise.deliver(std::move(err));
                     });
           return promise;
+        },
+        [this](service_lookup_atom, const std::string& name) {
+          auto it = services_.find(name);
+          return it == services_.end() ? std::vector<caf::actor>{} : it->second.instances;
+        },
+        [this](services_up_atom, const std::string& job, const std::string& name,
+               std::vector<caf::actor>& instances) -> caf::result<void> {
+          auto it = services_.find(name);
+          auto owner = jobs_.find(job);
+          // Only the Dispatcher of the job that registered the name says where it runs.
+          if (it == services_.end() || it->second.job != job || owner == jobs_.end() ||
+              !owner->second.dispatcher ||
+              current_sender() != caf::actor_cast<caf::strong_actor_ptr>(owner->second.dispatcher))
+            return make_error(ErrorCode::refused, "job " + job + " has no service '" + name + "'");
+          it->second.instances = std::move(instances);
+          return caf::unit;
         },
         [this](job_pause_atom, const std::string& id) { forward(id, job_pause_atom::value); },
         [this](job_resume_atom, const std::string& id) { forward(id, job_resume_atom::value); },
@@ -206,6 +230,7 @@ class JobManagerActor final : public caf::event_based_actor {
   }
 
   void on_exit() override {
+    services_.clear();
     jobs_.clear();
     nodes_.clear();
   }
@@ -245,11 +270,26 @@ class JobManagerActor final : public caf::event_based_actor {
         candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(i));
         targets.erase(targets.begin() + static_cast<std::ptrdiff_t>(i));
       }
-    auto placement = place_tasks(plan, candidates);
+    // A service's name is the runtime's: one running job has it at a time.
+    for (const auto& s : plan.services)
+      if (auto it = services_.find(s.chain); it != services_.end()) {
+        const auto why = "a service named '" + s.chain + "' is already registered by job " +
+                         it->second.job + " (" + jobs_.at(it->second.job).report.name + ")";
+        detail::log("runtime").warn("job {} ({}) refused: {}", plan.id, plan.name, why);
+        return make_error(ErrorCode::refused, why);
+      }
+    // Service instances are placed as tasks are, after the pipeline's tasks.
+    JobPlan placed = plan;
+    placed.tasks.insert(placed.tasks.end(), plan.services.begin(), plan.services.end());
+    auto placement = place_tasks(placed, candidates);
     if (!placement.error.empty()) {
       detail::log("runtime").warn("job {} ({}) refused: {}", plan.id, plan.name, placement.error);
       return make_error(ErrorCode::refused, placement.error);
     }
+    std::vector<size_t> node_of_service(
+        placement.node_of_task.begin() + static_cast<std::ptrdiff_t>(plan.tasks.size()),
+        placement.node_of_task.end());
+    placement.node_of_task.resize(plan.tasks.size());
     JobEntry entry;
     entry.report.id = plan.id;
     entry.report.name = plan.name;
@@ -258,9 +298,13 @@ class JobManagerActor final : public caf::event_based_actor {
     entry.listener = listener;
     for (size_t t = 0; t < plan.tasks.size(); ++t)
       entry.placed.emplace_back(targets[placement.node_of_task[t]].node.address(), plan.tasks[t]);
+    for (size_t s = 0; s < plan.services.size(); ++s)
+      entry.placed.emplace_back(targets[node_of_service[s]].node.address(), plan.services[s]);
+    for (const auto& s : plan.services) services_[s.chain].job = plan.id;
     const auto id = plan.id;
     entry.dispatcher = spawn_dispatcher(this, std::move(plan), std::move(targets),
-                                        std::move(placement.node_of_task), std::move(listener));
+                                        std::move(placement.node_of_task),
+                                        std::move(node_of_service), std::move(listener));
     jobs_.emplace(id, std::move(entry));
     job_order_.push_back(id);
     forget_old_jobs();
@@ -411,8 +455,15 @@ class JobManagerActor final : public caf::event_based_actor {
       }
       entry.dispatcher = nullptr;
       entry.placed.clear();
+      release_services(id);
       return;
     }
+  }
+
+  /// The names of job `id`'s services are free again.
+  void release_services(const std::string& id) {
+    for (auto it = services_.begin(); it != services_.end();)
+      it = it->second.job == id ? services_.erase(it) : std::next(it);
   }
 
   /// Keeps a worker's address in the state directory, for `cluster stop --all`
@@ -430,6 +481,7 @@ class JobManagerActor final : public caf::event_based_actor {
 
   ProgramStore programs_;
   std::map<std::string, JobEntry> jobs_;
+  std::map<std::string, ServiceEntry> services_;  // the directory: by name
   static constexpr size_t max_known_workers = 256;
   std::string workers_file_;
   std::vector<std::string> known_workers_;
@@ -441,8 +493,10 @@ class JobManagerActor final : public caf::event_based_actor {
 
 caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, NodeInfo info,
                              std::string state_dir, uint64_t max_program_bytes) {
-  return system.spawn<JobManagerActor>(std::move(local_node), std::move(info), std::move(state_dir),
-                                       max_program_bytes);
+  // Detached: it answers service lookups, which must not wait for a scheduler
+  // thread that callers blocked in synchronous calls may all hold.
+  return system.spawn<JobManagerActor, caf::detached>(std::move(local_node), std::move(info),
+                                                      std::move(state_dir), max_program_bytes);
 }
 
 }  // namespace sage::actors

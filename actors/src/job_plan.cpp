@@ -58,6 +58,20 @@ JobPlan make_job_plan(const detail::JobSpec& job) {
         side ? "the side output's type" : producer.output_type_name(),
         side ? consumer.input_has_codec(edge.input) : producer.output_has_codec()});
   }
+  for (size_t s = 0; s < job.graph.services.size(); ++s) {
+    const auto& decl = job.graph.services[s];
+    for (int i = 0; i < decl.parallelism; ++i) {
+      PlannedTask t;
+      t.chain = decl.name;
+      t.instance = i;
+      t.service = static_cast<int32_t>(s);
+      t.cpus = decl.resources.cpus;
+      t.memory_mb = decl.resources.memory_mb;
+      t.gpus = decl.resources.gpus;
+      t.labels = decl.resources.labels;
+      out.services.push_back(std::move(t));
+    }
+  }
   out.fingerprint = fingerprint(out);
   return out;
 }
@@ -81,6 +95,9 @@ std::vector<std::string> describe_lines(const JobPlan& plan) {
     for (int32_t op : t.operators) line << ' ' << op;
     lines.push_back(line.str());
   }
+  for (const auto& t : plan.services)
+    lines.push_back("service \"" + t.chain + "\" (" + std::to_string(t.service) + ") instance " +
+                    std::to_string(t.instance));
   for (const auto& c : plan.channels) {
     std::ostringstream line;
     line << "channel " << c.from_task << ':' << c.from_slot << " -> " << c.to_task << ':'
@@ -121,7 +138,9 @@ std::string validate(const JobPlan& plan) {
   if (plan.id.empty() || plan.id.size() > 64 ||
       plan.id.find_first_not_of("0123456789abcdef") != std::string::npos)
     return "a job id must be up to 64 hex digits";
-  if (plan.tasks.empty() || plan.tasks.size() > max_tasks) return "no tasks, or too many";
+  if ((plan.tasks.empty() && plan.services.empty()) || plan.tasks.size() > max_tasks ||
+      plan.services.size() > max_tasks)
+    return "no tasks, or too many";
   if (plan.placement > detail::PlacementMode::cluster) return "an unknown placement mode";
   if (plan.operators.size() > max_operators) return "too many operators";
   if (!plan.contents.empty() && plan.contents.size() != plan.operators.size())
@@ -134,6 +153,11 @@ std::string validate(const JobPlan& plan) {
       if (op < 0 || static_cast<size_t>(op) >= plan.operators.size())
         return "task \"" + t.chain + "\" names an unknown operator";
   }
+  for (const auto& t : plan.services)
+    if (t.chain.empty() || t.chain.size() > 1000 || t.instance < 0 || t.service < 0 ||
+        static_cast<size_t>(t.service) >= plan.services.size() || !t.operators.empty() ||
+        t.input_slots != 0 || t.output_slots != 0)
+      return "service \"" + t.chain.substr(0, 80) + "\" is malformed";
   for (const auto& c : plan.channels) {
     const auto tasks = static_cast<int64_t>(plan.tasks.size());
     if (c.from_task < 0 || c.from_task >= tasks || c.to_task < 0 || c.to_task >= tasks ||

@@ -22,7 +22,8 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
   }
   const bool have =
       !counters.empty() && offset.size() > 0 &&
-      counters.size() == offset.back() + stride * static_cast<size_t>(parallelism.back());
+      counters.size() >=
+          offset.back() + stride * static_cast<size_t>(parallelism.back());  // services follow
   auto at = [&](int32_t op, int32_t i, size_t k) -> uint64_t {
     return have ? counters[offset[op] + stride * static_cast<size_t>(i) + k] : 0;
   };

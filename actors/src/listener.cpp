@@ -19,6 +19,7 @@ ListenerHandle spawn_listener(caf::actor_system& system, JobSpecPtr job, caf::ac
       });
     }
     return {
+        [job](job_running_atom) { job->handle->set_running(); },
         [self, job](job_end_atom, const JobReport& report) {
           job->handle->set_cluster_counters(report.counters);
           job->handle->finish(static_cast<JobState>(report.state), report.error);

@@ -94,6 +94,23 @@ class NodeActor final : public caf::event_based_actor {
           detail::log("runtime").debug("node: {} tasks of job {} spawned", spawned.size(), job_id);
           return spawned;
         },
+        [this](spawn_services_atom, const std::string& job_id,
+               const std::vector<int32_t>& instances,
+               bool restart) -> caf::result<std::vector<caf::actor>> {
+          auto job = find_job(job_id);
+          if (!job)
+            return make_error(ErrorCode::no_such_job, "this node does not host job " + job_id);
+          std::vector<caf::actor> spawned;
+          for (int32_t s : instances) {
+            auto instance = spawn_job_service(system(), job, s, restart);
+            if (!instance) {
+              for (auto& a : spawned) send_exit(a, caf::exit_reason::user_shutdown);
+              return std::move(instance.error());
+            }
+            spawned.push_back(std::move(*instance));
+          }
+          return spawned;
+        },
         [this](launch_atom, const std::string& job_id, uint32_t index, const ProgramLaunch& program,
                uint64_t fingerprint, const caf::actor& dispatcher,
                const caf::actor& job_manager) -> caf::result<int32_t> {

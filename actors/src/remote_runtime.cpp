@@ -83,6 +83,9 @@ class RemoteRuntime final : public Runtime {
       throw SubmitError("cannot reach the cluster's head at " + address_ + ": " +
                         system_.render(jm.error()) + actors::credentials_hint(tls));
     job_manager_ = *jm;
+    // Calls from this program (env.call_service, its collect() sinks) look
+    // services up in the head's directory.
+    services_ = std::make_shared<actors::ServiceRouter>(system_, job_manager_);
     node_ = actors::spawn_node(system_);  // the job's collect() sinks run here
     // Task hosts send collected records straight here, not through the head: the
     // node listens on the address this machine reaches the head from.
@@ -95,12 +98,15 @@ class RemoteRuntime final : public Runtime {
   }
 
   ~RemoteRuntime() override {
+    services_->stop();
     caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
     node_ = nullptr;
     job_manager_ = nullptr;
   }
 
   PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
+
+  std::shared_ptr<ServiceClient> service_client() override { return services_; }
 
   void submit(std::shared_ptr<const JobSpec> job) override {
     actors::register_job(job);
@@ -238,6 +244,7 @@ class RemoteRuntime final : public Runtime {
   caf::actor_system_config cfg_;
   caf::actor_system system_;
   caf::actor job_manager_;
+  std::shared_ptr<actors::ServiceRouter> services_;
   caf::actor node_;
   std::mutex program_mutex_;
   actors::ProgramLaunch program_;

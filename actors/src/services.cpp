@@ -14,6 +14,7 @@
 
 #include <sage/actors/errors.hpp>
 #include <sage/actors/protocol.hpp>
+#include <sage/detail/job_spec.hpp>
 #include <sage/detail/log.hpp>
 #include <sage/runtime_context.hpp>
 
@@ -53,9 +54,11 @@ caf::behavior service_instance(caf::event_based_actor* self,
   core->object = std::move(*made);
   detail::ContextAccess::set_identity(core->ctx, id.name, id.index, id.parallelism, id.job,
                                       id.config ? id.config : std::make_shared<const Config>());
+  detail::ContextAccess::set_services(core->ctx, id.services);
   auto& fn = core->object->function();
   detail::FunctionAccess::bind(fn, core->ctx);
   try {
+    const detail::ContextScope scope(&core->ctx);  // sage::call_service in open()
     fn.open(core->ctx);
     core->opened = true;
   } catch (const std::exception& e) {
@@ -68,6 +71,7 @@ caf::behavior service_instance(caf::event_based_actor* self,
   }
   self->attach_functor([core] {
     try {
+      const detail::ContextScope scope(&core->ctx);
       core->object->function().close();
     } catch (const std::exception& e) {
       detail::log("runtime").warn("a service's close() threw: {}", e.what());
@@ -75,9 +79,12 @@ caf::behavior service_instance(caf::event_based_actor* self,
   });
   self->set_default_handler(drop_unexpected);
   return {
-      [core, name = id.name](call_atom, const std::string& method,
-                             const CallPayload& args) -> caf::result<CallPayload> {
+      [core, name = id.name, calls = id.calls](
+          call_atom, const std::string& method,
+          const CallPayload& args) -> caf::result<CallPayload> {
+        if (calls) calls->fetch_add(1, std::memory_order_relaxed);
         try {
+          const detail::ContextScope scope(&core->ctx);  // sage::call_service in a method
           return CallPayload{core->object->call(method, args.payload)};
         } catch (const std::exception& e) {
           return make_error(ErrorCode::service_error, e.what());
@@ -96,6 +103,42 @@ caf::actor spawn_service_instance(caf::actor_system& system,
                                   ServiceIdentity identity) {
   auto made = std::make_shared<std::unique_ptr<detail::ServiceObject>>(std::move(object));
   return system.spawn<caf::detached>(service_instance, std::move(made), std::move(identity));
+}
+
+caf::expected<caf::actor> spawn_job_service(caf::actor_system& system,
+                                            const std::shared_ptr<const detail::JobSpec>& job,
+                                            int32_t planned, bool restart) {
+  // Planned instances come registration by registration, instance by instance.
+  int32_t first = 0;
+  for (size_t s = 0; s < job->graph.services.size(); ++s) {
+    const auto& decl = job->graph.services[s];
+    if (planned >= first + decl.parallelism) {
+      first += decl.parallelism;
+      continue;
+    }
+    if (planned < first) break;
+    std::unique_ptr<detail::ServiceObject> object;
+    try {
+      object = decl.make();
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::service_error,
+                        "service '" + decl.name + "': its construction failed: " + e.what());
+    }
+    auto& counters = job->handle->service_counters(s);
+    if (restart) counters.restarts.fetch_add(1, std::memory_order_relaxed);
+    ServiceIdentity id;
+    id.name = decl.name;
+    id.index = planned - first;
+    id.parallelism = decl.parallelism;
+    id.job = job->id;
+    id.config = job->config;
+    id.services = job->services;
+    // Shares the job's handle, which owns the counter.
+    id.calls = std::shared_ptr<std::atomic<uint64_t>>(job->handle, &counters.calls);
+    return spawn_service_instance(system, std::move(object), std::move(id));
+  }
+  return make_error(ErrorCode::malformed,
+                    "job " + job->id.str() + " has no service instance " + std::to_string(planned));
 }
 
 // -- the router ----------------------------------------------------------------------
@@ -117,6 +160,7 @@ struct Flight {
 struct Instances {
   std::vector<caf::actor> actors;
   std::vector<int> in_flight;  // by index in `actors`
+  size_t turn = 0;             // where the next search for the least busy starts
 };
 
 /// The calls a router has not answered yet: failed, all of them, when it ends
@@ -162,6 +206,7 @@ std::exception_ptr call_error(const caf::error& err, const std::string& service,
 }
 
 using call_timeout_atom = caf::atom_constant<caf::atom("call_tmo")>;
+using directory_atom = caf::atom_constant<caf::atom("directory")>;
 
 void complete(Router* self, uint64_t id, detail::Payload result, std::exception_ptr error) {
   auto& st = self->state;
@@ -189,8 +234,15 @@ void dispatch(Router* self, RouterCall call) {
     return;
   }
   auto& inst = known->second;
-  const size_t pick = static_cast<size_t>(
-      std::min_element(inst.in_flight.begin(), inst.in_flight.end()) - inst.in_flight.begin());
+  // The instance with the fewest calls in flight; among equals, the next in
+  // turn (a caller that waits for each answer still spreads its calls).
+  const size_t n = inst.actors.size();
+  size_t pick = inst.turn % n;
+  for (size_t k = 1; k < n; ++k) {
+    const size_t i = (inst.turn + k) % n;
+    if (inst.in_flight[i] < inst.in_flight[pick]) pick = i;
+  }
+  inst.turn = pick + 1;
   ++inst.in_flight[pick];
   const caf::actor target = inst.actors[pick];
   const uint64_t id = st.next_flight++;
@@ -249,6 +301,11 @@ caf::behavior router(Router* self, caf::actor directory,
     }
   });
   return {
+      [self](directory_atom, caf::actor& directory) {
+        if (self->current_sender() && self->current_sender()->node() != self->node())
+          return;  // a peer does not redirect this process's calls
+        self->state.directory = std::move(directory);
+      },
       [self](call_timeout_atom, uint64_t id, int64_t ms) {
         auto& flights = self->state.open->flights;
         auto it = flights.find(id);
@@ -270,12 +327,16 @@ caf::behavior router(Router* self, caf::actor directory,
           auto& st = self->state;
           if (!actors.empty()) {
             for (const auto& a : actors) self->monitor(a);
-            st.known[name] = Instances{actors, std::vector<int>(actors.size(), 0)};
+            st.known[name] = Instances{actors, std::vector<int>(actors.size(), 0), 0};
           }
           auto calls = std::move(st.open->waiting[name]);
           st.open->waiting.erase(name);
           for (auto& c : calls) dispatch(self, std::move(c));
         };
+        if (!st.directory) {
+          answer({});
+          return;
+        }
         self->request(st.directory, std::chrono::seconds(10), service_lookup_atom::value, name)
             .then([answer](std::vector<caf::actor>& actors) mutable { answer(std::move(actors)); },
                   [answer](caf::error&) mutable { answer({}); });
@@ -290,11 +351,25 @@ ServiceRouter::ServiceRouter(caf::actor_system& system, caf::actor directory)
   router_ = system.spawn<caf::detached>(router, std::move(directory), counters_);
 }
 
-ServiceRouter::~ServiceRouter() { caf::anon_send_exit(router_, caf::exit_reason::user_shutdown); }
+ServiceRouter::~ServiceRouter() { stop(); }
+
+void ServiceRouter::set_directory(caf::actor directory) {
+  caf::anon_send(router_, directory_atom::value, std::move(directory));
+}
+
+void ServiceRouter::stop() {
+  if (!router_) return;
+  caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
+  router_ = nullptr;
+}
 
 void ServiceRouter::call(const std::string& service, const detail::CallOptions& options,
                          detail::Payload args,
                          std::function<void(detail::Payload, std::exception_ptr)> done) {
+  if (!router_) {
+    done({}, service_error("service '" + service + "': the runtime stopped"));
+    return;
+  }
   caf::anon_send(router_, call_atom::value,
                  RouterCall{service, options, std::move(args), std::move(done)});
 }

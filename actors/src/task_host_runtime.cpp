@@ -44,11 +44,14 @@ struct TaskHostSystem {
   TaskHostSystem() : tls(actors::find_credentials("", "", false)) {  // the node's, from env
     actors::configure_cluster_system(cfg, tls);
     system = std::make_unique<caf::actor_system>(cfg);
+    services = std::make_shared<actors::ServiceRouter>(*system, caf::actor{});
   }
   actors::TlsFiles tls;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> system;
   caf::actor submitter;  ///< the submitting program's node, once connected
+  /// The task host's calls: to the head's directory, once connected (serve()).
+  std::shared_ptr<actors::ServiceRouter> services;
 };
 
 TaskHostSystem& task_host_system() {
@@ -79,6 +82,8 @@ class TaskHostRuntime final : public Runtime {
     return JobId::generate();
   }
   PlanOptions plan_options() const override { return PlanOptions{.collect_apart = true}; }
+
+  std::shared_ptr<ServiceClient> service_client() override { return task_host_system().services; }
 
   void submit(std::shared_ptr<const JobSpec> job) override {
     if (cluster_submissions.load() == served_) serve(job);
@@ -126,6 +131,8 @@ class TaskHostRuntime final : public Runtime {
     if (r.ended)
       job.handle->replay_end(static_cast<JobState>(r.state), r.error, r.counters,
                              std::chrono::milliseconds(r.run_time_ms));
+    else
+      job.handle->set_running();  // as the submitting program's submit() returned
   }
 
   void fetch_records(uint32_t seq, uint32_t output, uint64_t count, JobEndListener& into,
@@ -229,6 +236,7 @@ class TaskHostRuntime final : public Runtime {
     if (!head_address) end(2, "SAGE_HEAD_ADDRESS is not a HOST:PORT: " + head);
     auto jm = actors::connect_to(system, head_address->host, head_address->port);
     if (!jm) end(2, "cannot reach the head at " + head + ": " + system.render(jm.error()));
+    host.services->set_directory(*jm);
     log.info("task host of job {} ({}): node on {}:{}", job_id.str(), job->name, bind, *port);
 
     caf::scoped_actor self{system};

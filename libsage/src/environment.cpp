@@ -92,6 +92,7 @@ JobId Environment::submit(bool autostop) {
   detail::read_job_settings(*spec, config_);
   spec->handle = std::make_shared<detail::JobHandle>(spec->id, name_, spec->graph, spec->plan);
   spec->outputs = end_listeners_;
+  spec->services = runtime_for_job->service_client();
   for (const auto& l : end_listeners_) {
     l->job_started();
     spec->handle->on_end([l](JobState s, const std::string& e) { l->job_ended(s, e); });
@@ -99,11 +100,50 @@ JobId Environment::submit(bool autostop) {
   job_ = spec->handle;
   job_runtime_ = std::move(runtime_for_job);
   job_runtime_->submit(spec);
-  // Accepted by the runtime: from here the job counts as running (the
-  // Dispatcher may still be deploying it), unless it has already ended.
-  job_->set_running();
-  if (autostop) wait_interruptible();
+  // Accepted by the runtime. Without autostop, submit() returns once the job
+  // runs (its services answer by name), or has ended.
+  if (autostop)
+    wait_interruptible();
+  else
+    job_->wait_running();
   return spec->id;
+}
+
+ServiceRegistration Environment::add_service(
+    std::string name, std::function<std::unique_ptr<detail::ServiceObject>()> make) {
+  if (name.empty()) throw GraphError("register_service: a service needs a name");
+  for (const auto& s : graph_.services)
+    if (s.name == name)
+      throw GraphError("register_service: environment '" + name_ + "' registers a service named '" +
+                       name + "' twice");
+  detail::ServiceDecl decl;
+  decl.name = std::move(name);
+  decl.make = std::move(make);
+  graph_.services.push_back(std::move(decl));
+  return ServiceRegistration(&graph_, graph_.services.size() - 1);
+}
+
+detail::ServiceClient& Environment::services() {
+  // The runtime owns its client (its actor system's router): kept up while
+  // this environment lives.
+  if (!service_runtime_) service_runtime_ = job_runtime_ ? job_runtime_ : runtime();
+  auto client = service_runtime_->service_client();
+  if (!client)
+    throw std::logic_error("environment '" + name_ + "': its runtime reaches no services");
+  return *client;
+}
+
+ServiceRegistration& ServiceRegistration::parallelism(int n) {
+  if (n < 1)
+    throw GraphError("service '" + graph_->services.at(index_).name +
+                     "': parallelism must be at least 1, got " + std::to_string(n));
+  graph_->services.at(index_).parallelism = n;
+  return *this;
+}
+
+ServiceRegistration& ServiceRegistration::resources(Resources r) {
+  graph_->services.at(index_).resources = std::move(r);
+  return *this;
 }
 
 void Environment::program_waits() {

@@ -74,6 +74,7 @@ void Graph::rename(int node, const std::string& name) {
 Graph Graph::snapshot() const {
   Graph copy;
   copy.edges = edges;
+  copy.services = services;
   copy.nodes.reserve(nodes.size());
   for (const auto& n : nodes) copy.nodes.push_back(n->clone());
   return copy;

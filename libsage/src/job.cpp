@@ -50,6 +50,11 @@ JobHandle::JobHandle(JobId id, std::string name, const Graph& graph, const Physi
     for (int i = 0; i < plan.parallelism[n]; ++i)
       counters_[n].push_back(std::make_unique<InstanceCounters>());
   }
+  for (const auto& svc : graph.services) {
+    service_names_.push_back(svc.name);
+    service_parallelism_.push_back(svc.parallelism);
+    service_counters_.push_back(std::make_unique<ServiceCounters>());
+  }
   for (const auto& ch : plan.channels)
     channel_producers_.push_back(graph.nodes[graph.edges[ch.edge].from]->name + "_" +
                                  std::to_string(plan.tasks[ch.from_task].instance));
@@ -58,6 +63,12 @@ JobHandle::JobHandle(JobId id, std::string name, const Graph& graph, const Physi
 void JobHandle::set_running() {
   std::lock_guard<std::mutex> guard(mutex_);
   if (state_ == JobState::created) state_ = JobState::running;
+  cv_.notify_all();
+}
+
+void JobHandle::wait_running() const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return state_ != JobState::created; });
 }
 
 void JobHandle::finish(JobState state, std::string error) {
@@ -117,11 +128,15 @@ std::vector<uint64_t> JobHandle::counter_values() const {
       out.push_back(static_cast<uint64_t>(c->watermark.load(std::memory_order_relaxed)));
       out.push_back(c->holding_channel.load(std::memory_order_relaxed));
     }
+  for (const auto& c : service_counters_) {
+    out.push_back(c->calls.load(std::memory_order_relaxed));
+    out.push_back(c->restarts.load(std::memory_order_relaxed));
+  }
   return out;
 }
 
 void JobHandle::set_cluster_counters(const std::vector<uint64_t>& values) {
-  size_t expected = 0;
+  size_t expected = counters_per_service * service_counters_.size();
   for (const auto& node : counters_) expected += counters_per_instance * node.size();
   if (values.size() != expected) return;
   std::lock_guard<std::mutex> guard(mutex_);
@@ -192,6 +207,20 @@ JobStatus JobHandle::snapshot() const {
       first = false;
     }
     s.operators.push_back(std::move(op));
+  }
+  for (size_t i = 0; i < service_counters_.size(); ++i) {
+    ServiceStatus svc;
+    svc.name = service_names_[i];
+    svc.parallelism = service_parallelism_[i];
+    if (!cluster.empty() && at + counters_per_service <= cluster.size()) {
+      svc.calls = cluster[at];
+      svc.restarts = cluster[at + 1];
+      at += counters_per_service;
+    } else {
+      svc.calls = service_counters_[i]->calls.load(std::memory_order_relaxed);
+      svc.restarts = service_counters_[i]->restarts.load(std::memory_order_relaxed);
+    }
+    s.services.push_back(std::move(svc));
   }
   return s;
 }

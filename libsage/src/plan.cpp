@@ -11,7 +11,10 @@ namespace sage::detail {
 namespace {
 
 void validate(const Graph& graph) {
-  if (graph.nodes.empty()) throw GraphError("the job has no operators: add a source and a sink");
+  // A job of services only serves until it is stopped.
+  if (graph.nodes.empty() && !graph.services.empty()) return;
+  if (graph.nodes.empty())
+    throw GraphError("the job has no operators: add a source and a sink, or register a service");
   bool has_source = false;
   for (const auto& n : graph.nodes) {
     if (n->kind == NodeKind::source) has_source = true;

@@ -18,6 +18,11 @@ void RuntimeContext::throw_no_timers() const {
                          "': timers need an operator on a KeyedStream (KeyedProcessFunction)");
 }
 
+void RuntimeContext::throw_no_services() const {
+  throw std::logic_error("a service call from '" + name_ +
+                         "': it runs in no job, so no service is reachable from it");
+}
+
 void RuntimeContext::throw_side_output_type(const std::string& tag) const {
   throw std::logic_error("side output '" + tag + "' of '" + name_ +
                          "' is used with two record types");
@@ -36,6 +41,23 @@ void ContextAccess::set_identity(RuntimeContext& ctx, std::string operator_name,
   ctx.job_id_ = std::move(job);
   ctx.config_ = std::move(config);
   ctx.logger_ = make_stderr_logger(ctx.name_);
+}
+
+namespace {
+thread_local RuntimeContext* current = nullptr;
+}  // namespace
+
+RuntimeContext* current_context() { return current; }
+
+ContextScope::ContextScope(RuntimeContext* ctx) : outer_(current) { current = ctx; }
+ContextScope::~ContextScope() { current = outer_; }
+
+RuntimeContext& calling_context(const char* what) {
+  if (current == nullptr)
+    throw std::logic_error(std::string(what) +
+                           " outside an operator or service: call it from code that runs "
+                           "inside one, or use ctx().call_service or env.call_service");
+  return *current;
 }
 
 }  // namespace sage::detail

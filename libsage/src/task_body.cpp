@@ -34,6 +34,7 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
     ContextAccess::set_identity(inst->context(), node.name, task.instance, task.parallelism, job.id,
                                 job.config);
     ContextAccess::set_task_time(inst->context(), &time_);
+    ContextAccess::set_services(inst->context(), job.services);
     position[n] = static_cast<int>(operators_.size());
     counters_.push_back(&job.handle->counters(n, task.instance));
     operators_.push_back(std::move(inst));
@@ -122,6 +123,7 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
 TaskBody::~TaskBody() = default;
 
 void TaskBody::open() {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->open();
   // A future's task, fed by feedback edges only, holds nobody back downstream.
   if (valve_)
@@ -132,16 +134,19 @@ void TaskBody::open() {
 }
 
 SourceStep TaskBody::run_source(StepBudget& budget) {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   time_.now_ms = TaskTime::wall_clock_ms();
   return source_->step(budget);
 }
 
 void TaskBody::consume(uint32_t in_slot, BatchBase& batch) {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   time_.now_ms = TaskTime::wall_clock_ms();
   ports_.at(in_slot)->consume(batch);
 }
 
 void TaskBody::on_marker(uint32_t in_slot, const Marker& marker) {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   if (!valve_ || in_slot >= ports_.size())
     throw std::logic_error("a marker on input slot " + std::to_string(in_slot) +
                            " of a task with " + std::to_string(ports_.size()));
@@ -167,6 +172,7 @@ void TaskBody::on_marker(uint32_t in_slot, const Marker& marker) {
 }
 
 void TaskBody::advance_time() {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   time_.now_ms = TaskTime::wall_clock_ms();
   time_.status_changed = false;
   for (size_t i = 0; i < operators_.size(); ++i) {
@@ -216,10 +222,12 @@ bool TaskBody::take_status_change() {
 }
 
 void TaskBody::close() {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   for (auto& op : operators_) op->close();
 }
 
 void TaskBody::flush() {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
   for (auto& w : writers_) w->flush();
 }
 

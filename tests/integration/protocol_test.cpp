@@ -63,6 +63,9 @@ TEST_CASE("protocol: every message listed for the JobManager reaches a handler")
   CHECK(handled(self, jm, job_status_atom::value, id));
   CHECK(handled(self, jm, job_delete_atom::value, id));
   CHECK(handled(self, jm, job_logs_atom::value, id, std::vector<uint64_t>{}));
+  CHECK(handled(self, jm, service_lookup_atom::value, std::string("svc")));
+  CHECK(handled(self, jm, services_up_atom::value, id, std::string("svc"),
+                std::vector<caf::actor>{}));
   CHECK(handled(self, jm, shutdown_atom::value, false));
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
 }
@@ -75,6 +78,7 @@ TEST_CASE("protocol: every message listed for the Node reaches a handler") {
   const std::string id = "ab12";
   CHECK_FALSE(handled(self, node, std::string("not a message")));
   CHECK(handled(self, node, spawn_tasks_atom::value, id, std::vector<int32_t>{0}, caf::actor{}));
+  CHECK(handled(self, node, spawn_services_atom::value, id, std::vector<int32_t>{0}, false));
   CHECK(handled(self, node, launch_atom::value, id, uint32_t{0}, ProgramLaunch{}, uint64_t{0},
                 caf::actor{}, caf::actor{}));
   CHECK(handled(self, node, peers_atom::value, PeerList{}));
@@ -131,7 +135,7 @@ struct StuckDeployment {
     std::vector<DeployTarget> nodes{DeployTarget{node, NodeInfo{}, false}};
     caf::actor* out = &dispatcher;
     parent = sys.spawn([plan, nodes, out](caf::event_based_actor* self) -> caf::behavior {
-      *out = spawn_dispatcher(self, plan, nodes, {0}, ListenerHandle{});
+      *out = spawn_dispatcher(self, plan, nodes, {0}, {}, ListenerHandle{});
       self->set_down_handler([](caf::down_msg&) {});  // the Dispatcher ended
       return {[](job_end_atom, const JobReport&) {}};
     });

@@ -64,11 +64,12 @@ struct Fixture {
 
   explicit Fixture(int parallelism) {
     for (int i = 0; i < parallelism; ++i)
-      instances.push_back(spawn_service_instance(
-          sys,
-          std::make_unique<sage::detail::TypedServiceObject<Worker>>(
-              std::make_unique<Worker>(&busy, &most_busy)),
-          ServiceIdentity{"worker", i, parallelism, sage::JobId::generate(), nullptr}));
+      instances.push_back(
+          spawn_service_instance(sys,
+                                 std::make_unique<sage::detail::TypedServiceObject<Worker>>(
+                                     std::make_unique<Worker>(&busy, &most_busy)),
+                                 ServiceIdentity{"worker", i, parallelism, sage::JobId::generate(),
+                                                 nullptr, nullptr, nullptr}));
     auto known = instances;
     // Detached, as everything on a call's path: the callers may hold every scheduler thread.
     directory = sys.spawn<caf::detached>([known](caf::event_based_actor*) -> caf::behavior {
@@ -187,7 +188,7 @@ TEST_CASE("services: an exception from open ends the instance, and calls to it f
   caf::actor_system sys{cfg};
   auto instance = spawn_service_instance(
       sys, std::make_unique<sage::detail::TypedServiceObject<Broken>>(std::make_unique<Broken>()),
-      ServiceIdentity{"broken", 0, 1, sage::JobId::generate(), nullptr});
+      ServiceIdentity{"broken", 0, 1, sage::JobId::generate(), nullptr, nullptr, nullptr});
   caf::error reason;
   {
     caf::scoped_actor self{sys};

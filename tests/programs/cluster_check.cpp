@@ -16,6 +16,10 @@
 //   cluster_check loops N P             feedback loops across the nodes: a counter to 10, and N
 //                                       walks of different lengths around a loop at parallelism P;
 //                                       the job ends by itself
+//   cluster_check services N P          a job of services only (a service of parallelism P),
+//                                       called by a second job's N records from P instances
+//                                       (synchronously and asynchronously) and by the driver;
+//                                       every answer checked, calls served in other processes
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -42,6 +46,8 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <loops.hpp>
 #include <pipeline_cases.hpp>
@@ -122,6 +128,77 @@ int pipeline(size_t index) {
     std::cout << "  remote: " << join(remote_records) << "\n  local: " << join(local_records)
               << "\n";
   return same && expected ? 0 : 1;
+}
+
+/// What the feature store answers for a user, and which process answered.
+struct Features {
+  std::string user;
+  int64_t letters = 0;
+  int64_t served_by = 0;  ///< the pid of the instance's process
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, Features& x) {
+  return f(caf::meta::type_name("Features"), x.user, x.letters, x.served_by);
+}
+
+struct FeatureStore : sage::Service {
+  Features process(const std::string& user) {
+    return Features{user, static_cast<int64_t>(user.size()), static_cast<int64_t>(::getpid())};
+  }
+  int64_t twice(int64_t x) { return 2 * x; }
+  static void methods(sage::Methods<FeatureStore>& m) { m.add("twice", &FeatureStore::twice); }
+};
+
+/// Looks a user up synchronously, and their number asynchronously.
+struct Enrich : sage::MapFunction<std::string, std::tuple<Features, int64_t>> {
+  std::tuple<Features, int64_t> execute(const std::string& user) override {
+    auto doubled = ctx().call_service_async<int64_t>(
+        "feature_store", sage::method("twice"), static_cast<int64_t>(std::stoll(user.substr(5))));
+    auto f = ctx().call_service<Features>("feature_store", user);
+    return {f, doubled.get()};
+  }
+};
+
+int services(int64_t n, int p) {
+  sage::RemoteEnvironment store("feature-store");
+  store.register_service<FeatureStore>("feature_store").parallelism(p);
+  store.submit();  // runs until stopped
+  sage::RemoteEnvironment env("enrich");
+  std::vector<std::string> users;
+  for (int64_t i = 0; i < n; ++i) users.push_back("user-" + std::to_string(i));
+  auto out = env.from_batch(users).rebalance().map<Enrich>().parallelism(p).collect();
+  if (int rc = run(env)) return rc;
+  // From here on only the submitting program runs (task hosts serve at submit()).
+  const auto got = out.get();
+  std::set<int64_t> pids;
+  int64_t wrong = 0;
+  for (const auto& [f, doubled] : got) {
+    pids.insert(f.served_by);
+    const int64_t i = std::stoll(f.user.substr(5));
+    if (f.letters != static_cast<int64_t>(f.user.size()) || doubled != 2 * i) ++wrong;
+  }
+  const auto mine = store.call_service<Features>("feature_store", std::string("driver"));
+  std::string unknown;
+  try {
+    store.call_service<int64_t>("feature_store", sage::method("thrice"), int64_t{1});
+  } catch (const sage::ServiceError& e) {
+    unknown = e.what();
+  }
+  store.stop();
+  const auto status = store.status();
+  const uint64_t calls = status.services.empty() ? 0 : status.services[0].calls;
+  const bool ok =
+      static_cast<int64_t>(got.size()) == n && wrong == 0 &&
+      pids.count(static_cast<int64_t>(::getpid())) == 0 && mine.letters == 6 &&
+      mine.served_by != ::getpid() && unknown.find("no method 'thrice'") != std::string::npos &&
+      calls == static_cast<uint64_t>(2 * n + 2) && status.state == sage::JobState::finished;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << got.size() << " of " << n << " records enriched ("
+            << wrong << " wrong) by " << pids.size() << " service processes, " << calls
+            << " calls served, the driver's answered by pid " << mine.served_by
+            << ", an unknown method: " << unknown << ", the service job "
+            << sage::to_string(status.state) << std::endl;
+  return ok ? 0 : 1;
 }
 
 int collect(int64_t n, int p) {
@@ -539,6 +616,8 @@ int main(int argc, char** argv) {
       return keyed_state(std::stoll(arg), argc > 3 ? std::stoi(argv[3]) : 3);
     else if (mode == "endless")
       return endless();
+    else if (mode == "services")
+      return services(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "sequence")
       return sequence();
     else if (mode == "slow-sink")

@@ -97,6 +97,9 @@ done
 echo "collect() brings records back from every node"
 expect_ok collect 200000 3
 
+echo "services: a job of services called from another job's instances and the driver"
+expect_ok services 3000 2
+
 echo "keyed state: a count per key, on instances across the nodes"
 expect_ok keyed-state 30000 3
 

@@ -16,6 +16,7 @@
 #include <sage/datastream.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/job.hpp>
+#include <sage/service.hpp>
 
 namespace sage {
 
@@ -23,6 +24,25 @@ namespace detail {
 class JobHandle;
 class Runtime;
 }  // namespace detail
+
+class Environment;
+
+/// What `register_service` returns: the service's parallelism and the
+/// resources each instance asks of its node, set before `submit()`.
+class ServiceRegistration {
+ public:
+  /// `n` instances behind the one name, placed like tasks; calls go to the
+  /// least busy one. A `GraphError` unless `n >= 1`.
+  ServiceRegistration& parallelism(int n);
+  /// What each instance needs of the node it runs on (cluster placement).
+  ServiceRegistration& resources(Resources r);
+
+ private:
+  friend class Environment;
+  ServiceRegistration(detail::Graph* graph, size_t index) : graph_(graph), index_(index) {}
+  detail::Graph* graph_;
+  size_t index_;
+};
 
 /// Where a pipeline is described and from where it is submitted. One
 /// environment runs one job at a time.
@@ -103,6 +123,35 @@ class Environment {
     return DataStream<T>(this, id, detail::EdgeRouting{});
   }
 
+  /// Deploys the service `S` (a `sage::Service`) with the job, built per
+  /// instance from `args`, callable by `name` from every job of the same
+  /// runtime or cluster while this one runs (API.md section 6). A name
+  /// registered twice here is a `GraphError`; one that a running job has
+  /// registered makes `submit()` throw `SubmitError`.
+  template <class S, class... A>
+  ServiceRegistration register_service(std::string name, A&&... args) {
+    static_assert(std::is_base_of_v<Service, S>,
+                  "register_service<S>: S must derive from sage::Service");
+    return add_service(
+        std::move(name),
+        [a = std::make_tuple(std::decay_t<A>(
+             std::forward<A>(args))...)]() -> std::unique_ptr<detail::ServiceObject> {
+          return std::make_unique<detail::TypedServiceObject<S>>(detail::construct_from<S>(a));
+        });
+  }
+
+  /// Calls a service from driver code, as `ctx().call_service` does in an
+  /// operator: blocks until the result or the call's error is there.
+  template <class R, class... A>
+  R call_service(const std::string& service, A&&... args) {
+    return detail::call_sync<R>(services(), service, std::forward<A>(args)...);
+  }
+  /// The same without waiting.
+  template <class R, class... A>
+  Future<R> call_service_async(const std::string& service, A&&... args) {
+    return detail::call_async<R>(services(), service, std::forward<A>(args)...);
+  }
+
   /// Compiles the pipeline and starts it. With `autostop`, blocks until the job
   /// ends (Ctrl-C stops it gracefully; a second Ctrl-C cancels it) and rethrows
   /// a failure as `JobFailed`. Throws `GraphError` for an invalid pipeline.
@@ -143,6 +192,10 @@ class Environment {
     const int id = graph_.add_node(std::move(node));
     return DataStream<T>(this, id, detail::EdgeRouting{});
   }
+  ServiceRegistration add_service(std::string name,
+                                  std::function<std::unique_ptr<detail::ServiceObject>()> make);
+  /// The runtime's client for service calls.
+  detail::ServiceClient& services();
   void wait_interruptible();
   /// Throws `JobFailed` if the ended job failed, `JobCancelled` if it was cancelled.
   void throw_if_not_finished() const;
@@ -155,6 +208,7 @@ class Environment {
   std::vector<std::shared_ptr<detail::JobEndListener>> end_listeners_;
   std::shared_ptr<detail::Runtime> job_runtime_;
   std::shared_ptr<detail::JobHandle> job_;
+  std::shared_ptr<detail::Runtime> service_runtime_;  ///< env.call_service's
 };
 
 /// Runs jobs in this process, on an embedded actor system. Under `sage job

@@ -64,6 +64,15 @@ struct OperatorStatus {
   std::string watermark_held_by;
 };
 
+/// A service the job registered: calls its instances served, and how often
+/// one of them was started again after it died.
+struct ServiceStatus {
+  std::string name;
+  int parallelism = 1;
+  uint64_t calls = 0;
+  uint64_t restarts = 0;
+};
+
 /// A snapshot of a job.
 struct JobStatus {
   JobId id;
@@ -71,6 +80,7 @@ struct JobStatus {
   JobState state = JobState::created;
   std::string error;  ///< set when `state == failed`
   std::vector<OperatorStatus> operators;
+  std::vector<ServiceStatus> services;
   std::chrono::milliseconds run_time{0};
 };
 

@@ -10,6 +10,7 @@
 
 #include <sage/config.hpp>
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/service_call.hpp>
 #include <sage/detail/state_backend.hpp>
 #include <sage/detail/time.hpp>
 #include <sage/event_time.hpp>
@@ -105,12 +106,32 @@ class RuntimeContext {
     return state().map_state<K, V>(name);
   }
 
+  /// Calls a service by name and waits for its result (API.md section 6):
+  /// `call_service<R>("name", args...)`, with `sage::method("m")` and
+  /// `sage::timeout(d)` anywhere among the arguments (method `process` and
+  /// 10 s by default). Throws `ServiceTimeout`, or `ServiceError` with the
+  /// service's exception text, an unknown service or method named.
+  template <class R, class... A>
+  R call_service(const std::string& service, A&&... args) {
+    return detail::call_sync<R>(services(), service, std::forward<A>(args)...);
+  }
+  /// The same without waiting: the result comes as a `Future`.
+  template <class R, class... A>
+  Future<R> call_service_async(const std::string& service, A&&... args) {
+    return detail::call_async<R>(services(), service, std::forward<A>(args)...);
+  }
+
  private:
   detail::StateBackend& state() {
     if (!state_) state_ = std::make_shared<detail::StateBackend>();  // operator state
     return *state_;
   }
+  detail::ServiceClient& services() const {
+    if (!services_) throw_no_services();
+    return *services_;
+  }
   friend struct detail::ContextAccess;
+  [[noreturn]] void throw_no_services() const;
   [[noreturn]] void throw_no_key(const std::type_info& type, bool outside_record) const;
   [[noreturn]] void throw_no_timers() const;
   [[noreturn]] void throw_side_output_type(const std::string& tag) const;
@@ -127,7 +148,43 @@ class RuntimeContext {
   detail::TaskTime* time_ = nullptr;
   int64_t watermark_ = detail::min_watermark;
   std::map<std::string, std::unique_ptr<detail::SideOutputBase>> side_outputs_;
+  std::shared_ptr<detail::ServiceClient> services_;
 };
+
+namespace detail {
+/// The context of the operator (or service) whose code this thread runs, if
+/// any: what the free `sage::call_service` functions call through.
+RuntimeContext* current_context();
+/// Makes `ctx` the thread's current context while it lives (nested scopes
+/// restore the outer one).
+class ContextScope {
+ public:
+  explicit ContextScope(RuntimeContext* ctx);
+  ~ContextScope();
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  RuntimeContext* outer_;
+};
+/// The current context, or `std::logic_error` saying that `what` was called
+/// outside an operator.
+RuntimeContext& calling_context(const char* what);
+}  // namespace detail
+
+/// `ctx().call_service` from a lambda running inside any operator or service:
+/// it uses the calling instance's context. Elsewhere it throws `std::logic_error`.
+template <class R, class... A>
+R call_service(const std::string& service, A&&... args) {
+  return detail::calling_context("sage::call_service")
+      .call_service<R>(service, std::forward<A>(args)...);
+}
+/// `ctx().call_service_async` from a lambda running inside any operator or service.
+template <class R, class... A>
+Future<R> call_service_async(const std::string& service, A&&... args) {
+  return detail::calling_context("sage::call_service_async")
+      .call_service_async<R>(service, std::forward<A>(args)...);
+}
 
 namespace detail {
 /// The runtime's write access to a context.
@@ -165,6 +222,10 @@ struct ContextAccess {
     return static_cast<const KeyExtractor<K>*>(source.extractor)->extract(source.record);
   }
   static void set_task_time(RuntimeContext& ctx, TaskTime* time) { ctx.time_ = time; }
+  /// Where the instance's service calls go.
+  static void set_services(RuntimeContext& ctx, std::shared_ptr<ServiceClient> client) {
+    ctx.services_ = std::move(client);
+  }
   /// The task's time (never null once the task is built; a fresh one before).
   static TaskTime& time(RuntimeContext& ctx) {
     if (ctx.time_ == nullptr) {

@@ -29,6 +29,7 @@
 
 #include <sage/codec.hpp>
 #include <sage/detail/record_flow.hpp>
+#include <sage/detail/service_call.hpp>
 #include <sage/error.hpp>
 #include <sage/functions.hpp>
 #include <sage/future.hpp>
@@ -39,110 +40,6 @@ namespace sage {
 /// `ctx()` (to call other services, log, read the config). One instance serves
 /// one request at a time; its members are its own.
 class Service : public BaseFunction {};
-
-/// Names a method other than `process` in a call: `sage::method("lookup")`.
-struct method {
-  explicit method(std::string n) : name(std::move(n)) {}
-  std::string name;
-};
-
-/// How long a call may take before it fails with `ServiceTimeout` (10 s by default).
-struct timeout {
-  template <class Rep, class Period>
-  timeout(std::chrono::duration<Rep, Period> d)  // NOLINT(google-explicit-constructor)
-      : value(std::chrono::duration_cast<std::chrono::milliseconds>(d)) {}
-  std::chrono::milliseconds value;
-};
-
-/// The default timeout of a call.
-inline constexpr std::chrono::milliseconds default_call_timeout{10'000};
-
-namespace detail {
-
-/// A call's arguments (a `std::tuple`) or its result: within a process the
-/// value itself, handed over without a copy to bytes; bytes when it crossed a
-/// node. `encode` makes the bytes of a value whose type has a codec.
-class Payload {
- public:
-  Payload() = default;
-
-  template <class V>
-  static Payload of(V v) {
-    Payload p;
-    auto value = std::make_shared<const V>(std::move(v));
-    p.type_ = &typeid(V);
-    if constexpr (has_codec<V>) {
-      p.encode_ = [value] {
-        std::vector<uint8_t> out;
-        ByteWriter w(out);
-        Codec<V>::encode(w, *value);
-        return out;
-      };
-    }
-    p.value_ = std::move(value);
-    return p;
-  }
-  static Payload from_bytes(std::vector<uint8_t> bytes) {
-    Payload p;
-    p.bytes_ = std::move(bytes);
-    p.has_bytes_ = true;
-    return p;
-  }
-
-  /// The bytes, for a call that crosses a node: `ServiceError` if the type has no codec.
-  [[nodiscard]] std::vector<uint8_t> bytes() const {
-    if (has_bytes_) return bytes_;
-    if (!encode_)
-      throw ServiceError("a call's " + (type_ ? type_name(*type_) : std::string("value")) +
-                         " has no codec (sage/codec.hpp): it cannot cross nodes");
-    return encode_();
-  }
-  /// The value as a `V`: the one handed over if it is a `V`, else decoded from
-  /// the bytes (`ServiceError` if they do not decode as a `V`).
-  template <class V>
-  [[nodiscard]] V take(const char* what) const {
-    if (type_ != nullptr && *type_ == typeid(V)) return *static_cast<const V*>(value_.get());
-    if constexpr (has_codec<V>) {
-      if (has_bytes_ || encode_) {
-        const std::vector<uint8_t> b = bytes();
-        try {
-          ByteReader r(b.data(), b.size());
-          V v{};
-          Codec<V>::decode(r, v);
-          if (r.remaining() == 0) return v;
-        } catch (const DecodeError&) {
-        }
-      }
-    }
-    throw ServiceError(std::string(what) + ": " +
-                       (type_ ? type_name(*type_) : std::string("bytes")) + " given, " +
-                       type_name(typeid(V)) + " expected");
-  }
-
- private:
-  std::shared_ptr<const void> value_;
-  const std::type_info* type_ = nullptr;
-  std::function<std::vector<uint8_t>()> encode_;
-  std::vector<uint8_t> bytes_;
-  bool has_bytes_ = false;
-};
-
-/// What a method returns, as a payload (`void`: an empty tuple).
-template <class R>
-using payload_result_t = std::conditional_t<std::is_void_v<R>, std::tuple<>, std::decay_t<R>>;
-
-/// One callable method of `S`, type-erased: decodes the arguments, calls, wraps the result.
-template <class S>
-using Invoker = std::function<Payload(S&, const Payload&)>;
-
-/// A string literal argument is sent as a `std::string`.
-template <class A>
-using call_arg_t = std::conditional_t<std::is_convertible_v<const std::decay_t<A>&, std::string> &&
-                                          !std::is_same_v<std::decay_t<A>, std::string> &&
-                                          std::is_pointer_v<std::decay_t<A>>,
-                                      std::string, std::decay_t<A>>;
-
-}  // namespace detail
 
 /// The methods of service `S` callable by name (`S::methods(Methods<S>&)`).
 template <class S>
@@ -233,85 +130,6 @@ class TypedServiceObject final : public ServiceObject {
   std::unique_ptr<S> s_;
   Methods<S> methods_;
 };
-
-/// A call's options and arguments, apart: `sage::method(...)` and
-/// `sage::timeout(...)` may stand anywhere among the arguments.
-struct CallOptions {
-  std::string method = "process";
-  std::chrono::milliseconds timeout = default_call_timeout;
-};
-
-template <class A>
-constexpr bool is_call_option_v =
-    std::is_same_v<std::decay_t<A>, sage::method> || std::is_same_v<std::decay_t<A>, sage::timeout>;
-
-template <class A>
-auto call_arg_tuple(A&& a) {
-  if constexpr (is_call_option_v<A>)
-    return std::tuple<>{};
-  else
-    return std::tuple<call_arg_t<A>>(std::forward<A>(a));
-}
-template <class A>
-void call_option(CallOptions& o, const A& a) {
-  if constexpr (std::is_same_v<std::decay_t<A>, sage::method>)
-    o.method = a.name;
-  else if constexpr (std::is_same_v<std::decay_t<A>, sage::timeout>)
-    o.timeout = a.value;
-}
-
-/// Splits `args` into the call's options and its argument tuple, as a payload.
-template <class... A>
-std::pair<CallOptions, Payload> make_call(A&&... args) {
-  CallOptions o;
-  (call_option(o, args), ...);
-  auto tuple = std::tuple_cat(call_arg_tuple(std::forward<A>(args))...);
-  return {std::move(o), Payload::of(std::move(tuple))};
-}
-
-/// The result of a call as an `R`.
-template <class R>
-R call_result(const Payload& p) {
-  if constexpr (std::is_void_v<R>)
-    return;
-  else
-    return p.take<std::decay_t<R>>("the result does not fit the call");
-}
-
-/// Where calls go: the runtime's side of `call_service` (a CAF actor in the
-/// runtime; nothing here knows). `done` runs once, on any thread, with the
-/// result or the error (`ServiceError`, `ServiceTimeout`).
-class ServiceClient {
- public:
-  virtual ~ServiceClient() = default;
-  virtual void call(const std::string& service, const CallOptions& options, Payload args,
-                    std::function<void(Payload, std::exception_ptr)> done) = 0;
-};
-
-/// `call_service_async` through `client`: a future of the result.
-template <class R, class... A>
-Future<R> call_async(ServiceClient& client, const std::string& service, A&&... args) {
-  auto [options, payload] = make_call(std::forward<A>(args)...);
-  Promise<R> promise;
-  auto future = promise.future();
-  client.call(service, options, std::move(payload),
-              [promise](Payload result, std::exception_ptr error) mutable {
-                if (error) {
-                  promise.set_error(error);
-                  return;
-                }
-                try {
-                  if constexpr (std::is_void_v<R>) {
-                    promise.set_value();
-                  } else {
-                    promise.set_value(call_result<R>(result));
-                  }
-                } catch (...) {
-                  promise.set_error(std::current_exception());
-                }
-              });
-  return future;
-}
 
 }  // namespace detail
 }  // namespace sage

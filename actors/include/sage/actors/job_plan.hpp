@@ -37,13 +37,16 @@ struct PlannedTask {
   /// future (told when the loop has ended): the Dispatcher detects the end.
   int32_t loop = -1;
   bool loop_head = false;
+  /// An instance of a service (`chain` is its name): the index of its
+  /// registration in the job's graph; -1 for a task of the pipeline.
+  int32_t service = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PlannedTask& x) {
   return f(caf::meta::type_name("sage.planned_task"), x.chain, x.instance, x.is_source,
            x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels,
-           x.operators, x.loop, x.loop_head);
+           x.operators, x.loop, x.loop_head, x.service);
 }
 
 /// One channel: from an output slot of one task to an input slot of another.
@@ -93,6 +96,8 @@ struct JobPlan {
   uint64_t fingerprint = 0;  ///< of the tasks and channels (see `fingerprint`)
   std::vector<PlannedTask> tasks;
   std::vector<PlannedChannel> channels;
+  /// The instances of its services, placed as tasks are (no operators, no slots).
+  std::vector<PlannedTask> services;
   std::vector<std::string> operators;  ///< names, by graph node
   /// What each operator holds of its own (a `from_batch` source's items, as a
   /// digest), by graph node; "" if nothing.
@@ -106,7 +111,7 @@ struct JobPlan {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobPlan& x) {
   return f(caf::meta::type_name("sage.job_plan"), x.id, x.name, x.placement, x.fingerprint, x.tasks,
-           x.channels, x.operators, x.contents, x.program, x.submitter_address);
+           x.channels, x.services, x.operators, x.contents, x.program, x.submitter_address);
 }
 
 /// The plan of a compiled job.

@@ -30,11 +30,18 @@
 ///            (job_delete_atom, job_id) -> ok      forgets an ended job
 ///            (job_logs_atom, job_id, offsets) -> LogChunk   the job's logs on every node
 ///            (shutdown_atom, bool all)            ends the runtime (and every worker)
+///            (service_lookup_atom, name) -> std::vector<caf::actor>   the instances of a
+///                                                 running service (none: no such service)
+///            (services_up_atom, job_id, name, std::vector<caf::actor>) -> ok   from a job's
+///                                                 Dispatcher: its service's instances now
 ///            down_msg                             a Dispatcher or a node ended
 ///   sends    job_delete, shutdown and counters/job_logs requests to nodes
 /// Node (one per actor system: the process's, a worker's, a task host's; node_actor.cpp)
 ///   accepts  (spawn_tasks_atom, job_id, std::vector<int32_t> tasks, dispatcher)
 ///              -> std::vector<TaskHandle>         spawns those tasks of the job here
+///            (spawn_services_atom, job_id, std::vector<int32_t> instances, bool restart)
+///              -> std::vector<caf::actor>         spawns those service instances here
+///                                                 (opened; `restart`: counted as restarts)
 ///            (launch_atom, job_id, index, ProgramLaunch, fingerprint, dispatcher, job_manager)
 ///              -> int32_t pid                     a cluster daemon starts a task host
 ///            (peers_atom, PeerList) -> ok         a task host connects to its peers
@@ -65,13 +72,16 @@
 ///            (loop_counts_atom, int task, uint64_t wave, uint64_t sent, uint64_t received)
 ///                                                 its answer to a termination wave: the
 ///                                                 messages it sent and consumed in the loop
-///            down_msg                             a task, node or task host ended
+///            down_msg                             a task, service instance, node or task
+///                                                 host ended
 ///   self     (host_timeout_atom, index) a task host did not report in time;
+///            (restart_service_atom, index) a service instance that died is due again;
 ///            (host_lost_atom, index) a task host's link is gone;
 ///            (loop_wave_atom, int loop) the next termination wave of a loop is due
-///   sends    launch, peers and spawn_tasks to nodes; wire, start, stop, pause,
-///            resume, loop_probe and loop_end to tasks; (job_end_atom, JobReport) to
-///            the listener and the JobManager
+///   sends    launch, peers, spawn_services and spawn_tasks to nodes; services_up to the
+///            JobManager (before any task starts); job_running to the listener; wire, start, stop,
+///            pause, resume, loop_probe and loop_end to tasks; (job_end_atom, JobReport) to the
+///            listener and the JobManager
 /// Listener (one per submitted job, in the submitting program): `ListenerHandle`
 /// Service instances and the call router: services.hpp
 /// Task (one per task instance: a chain of fused operators): `TaskHandle`
@@ -151,6 +161,9 @@ using loop_ready_atom = caf::atom_constant<caf::atom("loop_ready")>;
 using loop_probe_atom = caf::atom_constant<caf::atom("loop_probe")>;
 using loop_counts_atom = caf::atom_constant<caf::atom("loop_count")>;
 using loop_end_atom = caf::atom_constant<caf::atom("loop_end")>;
+using spawn_services_atom = caf::atom_constant<caf::atom("spawn_svc")>;
+using services_up_atom = caf::atom_constant<caf::atom("svc_up")>;
+using job_running_atom = caf::atom_constant<caf::atom("job_runs")>;
 
 // -- message tags: an actor to itself (never accepted from a peer) ---------------------
 
@@ -163,6 +176,7 @@ using host_lost_atom = caf::atom_constant<caf::atom("host_lost")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using loop_wave_atom = caf::atom_constant<caf::atom("loop_wave")>;
+using restart_service_atom = caf::atom_constant<caf::atom("svc_again")>;
 
 // -- the typed actors ----------------------------------------------------------------
 
@@ -253,9 +267,11 @@ typename Inspector::result_type inspect(Inspector& f, BatchMessage& x) {
 
 // -- the listener ----------------------------------------------------------------------
 
-/// A job's listener, in the submitting program: its Dispatcher reports the
-/// job's end (state, error and final counters) to it.
-using ListenerHandle = caf::typed_actor<caf::reacts_to<job_end_atom, JobReport>>;
+/// A job's listener, in the submitting program: its Dispatcher reports that
+/// the job runs (its services answer, its tasks have started: `submit()`
+/// returns then) and the job's end (state, error and final counters).
+using ListenerHandle =
+    caf::typed_actor<caf::reacts_to<job_running_atom>, caf::reacts_to<job_end_atom, JobReport>>;
 
 /// Registers the messages that may cross nodes; every node's actor system needs it.
 inline void register_message_types(caf::actor_system_config& cfg) {
@@ -319,11 +335,11 @@ caf::actor spawn_job_manager(caf::actor_system& system, caf::actor local_node, N
                              std::string state_dir = {},
                              uint64_t max_program_bytes = uint64_t{1} << 30);
 /// Spawns a job's Dispatcher, monitored by `parent` (the JobManager): it runs
-/// the tasks of `plan` on `nodes` (task t on `nodes[node_of_task[t]]`) and
-/// reports the job's end to `listener`.
+/// the tasks of `plan` on `nodes` (task t on `nodes[node_of_task[t]]`, service
+/// instance s on `nodes[node_of_service[s]]`) and reports the job's end to `listener`.
 caf::actor spawn_dispatcher(caf::event_based_actor* parent, JobPlan plan,
                             std::vector<DeployTarget> nodes, std::vector<size_t> node_of_task,
-                            ListenerHandle listener);
+                            std::vector<size_t> node_of_service, ListenerHandle listener);
 /// Spawns a node actor in `system`.
 caf::actor spawn_node(caf::actor_system& system, NodeSetup setup = {});
 /// Spawns the task actor of task `task_id` in `parent`'s actor system.

@@ -13,12 +13,14 @@
 ///   accepts  (call_atom, RouterCall)             a call from any thread (local only)
 ///            down_msg                             a service instance ended: its calls
 ///                                                 in flight fail at once
+///            (directory_atom, caf::actor)         where to look names up (local only)
 ///   self     (call_timeout_atom, id, ms)          a call's timeout: it fails unless answered
 ///   sends    (service_lookup_atom, name) -> std::vector<caf::actor>   to its directory,
 ///            once per name until an instance of it ends
 ///            (call_atom, method, CallPayload)     to the instance with the fewest calls
 ///                                                 in flight
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +38,10 @@
 #include <sage/config.hpp>
 #include <sage/job.hpp>
 #include <sage/service.hpp>
+
+namespace sage::detail {
+struct JobSpec;
+}
 
 namespace sage::actors {
 
@@ -67,13 +73,16 @@ typename Inspector::result_type inspect(Inspector& f, CallPayload& x) {
   }
 }
 
-/// Who a service instance is: its context's identity.
+/// Who a service instance is: its context's identity, where its own calls
+/// go, and what counts the calls it serves.
 struct ServiceIdentity {
   std::string name;
   int index = 0;
   int parallelism = 1;
   JobId job;
   std::shared_ptr<const Config> config;
+  std::shared_ptr<detail::ServiceClient> services;  ///< may be null: it calls none
+  std::shared_ptr<std::atomic<uint64_t>> calls;     ///< may be null
 };
 
 /// Spawns one service instance, detached: opens `object` (an exception from
@@ -82,6 +91,15 @@ struct ServiceIdentity {
 caf::actor spawn_service_instance(caf::actor_system& system,
                                   std::unique_ptr<detail::ServiceObject> object,
                                   ServiceIdentity identity);
+
+/// Spawns instance `planned` (an index into the job plan's services) of a
+/// job in this process's registry: built by its registration's factory, with
+/// the job's identity and router. `restart` counts it as a restart in the
+/// job's counters. An error if the job or the instance is unknown, or the
+/// service's constructor throws.
+caf::expected<caf::actor> spawn_job_service(caf::actor_system& system,
+                                            const std::shared_ptr<const detail::JobSpec>& job,
+                                            int32_t planned, bool restart);
 
 /// The process's `ServiceClient`: a detached router actor that asks
 /// `directory` for a name's instances once (and again after one ended; the
@@ -93,6 +111,8 @@ caf::actor spawn_service_instance(caf::actor_system& system,
 /// comes after its call timed out or failed is dropped and counted.
 class ServiceRouter final : public detail::ServiceClient {
  public:
+  /// `directory` may be null until `set_directory` names it (calls before
+  /// fail: no service is known).
   ServiceRouter(caf::actor_system& system, caf::actor directory);
   ~ServiceRouter() override;
   ServiceRouter(const ServiceRouter&) = delete;
@@ -100,6 +120,12 @@ class ServiceRouter final : public detail::ServiceClient {
 
   void call(const std::string& service, const detail::CallOptions& options, detail::Payload args,
             std::function<void(detail::Payload, std::exception_ptr)> done) override;
+
+  /// Where the router asks for a name's instances from now on.
+  void set_directory(caf::actor directory);
+  /// Ends the router actor: its open calls fail. A runtime calls it before its
+  /// actor system goes (the system waits for every detached actor).
+  void stop();
 
   /// Replies that came after their call had ended (timed out or failed).
   [[nodiscard]] uint64_t late_replies() const;

@@ -43,6 +43,7 @@ class OperatorInstance;
 class ChannelWriterBase;
 class InputPortBase;
 class BatchTransport;
+class ServiceObject;
 
 /// How an edge routes records.
 enum class Routing : uint8_t {
@@ -180,10 +181,20 @@ class Node {
                                                                        const Edge& edge) const = 0;
 };
 
+/// A service registered with the job (`register_service`): its instances are
+/// placed like tasks, each a `ServiceObject` made by `make`.
+struct ServiceDecl {
+  std::string name;  ///< unique among the runtime's running services
+  int parallelism = 1;
+  Resources resources;
+  std::function<std::unique_ptr<ServiceObject>()> make;
+};
+
 /// The logical graph of one environment.
 struct Graph {
   std::vector<std::shared_ptr<Node>> nodes;
   std::vector<Edge> edges;
+  std::vector<ServiceDecl> services;
 
   /// Adds a node, gives it an id and a unique name, and returns the id.
   int add_node(std::shared_ptr<Node> node);

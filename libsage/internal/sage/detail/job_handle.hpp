@@ -32,6 +32,15 @@ struct InstanceCounters {
   std::atomic<uint64_t> holding_channel{0};
 };
 
+/// Calls a registered service's instances served, and how often one of them
+/// was started again after it died; counted where the instances run.
+struct ServiceCounters {
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> restarts{0};
+};
+/// Values per service after the operators' in `JobHandle::counter_values()`.
+constexpr size_t counters_per_service = 2;
+
 /// Values per operator instance in `JobHandle::counter_values()`, in this order.
 enum CounterSlot : size_t {
   counter_in,
@@ -51,7 +60,10 @@ class JobHandle {
   [[nodiscard]] const JobId& id() const { return id_; }
   [[nodiscard]] const std::string& name() const { return name_; }
 
+  /// The job runs: its services answer, its tasks have started.
   void set_running();
+  /// Waits until the job runs or has ended.
+  void wait_running() const;
   /// Ends the job (the first call wins) and wakes every waiter and end listener.
   void finish(JobState state, std::string error = {});
   [[nodiscard]] JobState state() const;
@@ -63,9 +75,12 @@ class JobHandle {
   void on_end(std::function<void(JobState, const std::string&)> listener);
 
   InstanceCounters& counters(int node, int instance) { return *counters_[node][instance]; }
+  /// The counters of the graph's service `service` (its registration's index).
+  ServiceCounters& service_counters(size_t service) { return *service_counters_.at(service); }
   /// The counters this process's tasks published, flattened: records in,
   /// records out and blocked nanoseconds of each instance of each operator, in
-  /// graph order. (What a node reports for the job.)
+  /// graph order, then calls and restarts of each service. (What a node
+  /// reports for the job.)
   [[nodiscard]] std::vector<uint64_t> counter_values() const;
   /// A cluster job's totals, gathered from its nodes, in the same layout:
   /// `snapshot()` shows them from now on instead of this process's own counts
@@ -86,6 +101,9 @@ class JobHandle {
   /// By plan channel: the operator instance whose records it carries ("map_1").
   std::vector<std::string> channel_producers_;
   std::vector<std::vector<std::unique_ptr<InstanceCounters>>> counters_;  // [node][instance]
+  std::vector<std::string> service_names_;
+  std::vector<int> service_parallelism_;
+  std::vector<std::unique_ptr<ServiceCounters>> service_counters_;  // by registration
   std::vector<uint64_t> cluster_counters_;  // guarded by mutex_; empty: not a cluster job
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point ended_;

@@ -20,6 +20,8 @@
 
 namespace sage::detail {
 
+class ServiceClient;
+
 /// Where a cluster places a job's tasks (config `placement`). `collect()` sinks
 /// run at the submitter in every mode.
 enum class PlacementMode : uint8_t {
@@ -47,6 +49,8 @@ struct JobSpec {
   int channel_credits = 8;
   /// Config `placement`; unset: the runtime's default (a cluster's client: cluster).
   std::optional<PlacementMode> placement;
+  /// Where its operators' and services' calls go (the runtime's router).
+  std::shared_ptr<ServiceClient> services;
   /// The job's `collect()` buffers, in the order of the calls.
   std::vector<std::shared_ptr<JobEndListener>> outputs;
 };

@@ -16,6 +16,8 @@
 
 namespace sage::detail {
 
+class ServiceClient;
+
 /// Where jobs run: the embedded actor runtime for `LocalEnvironment`, a
 /// cluster's head for `RemoteEnvironment`.
 class Runtime {
@@ -32,6 +34,9 @@ class Runtime {
   virtual void stop(const JobId& id) = 0;
   /// Stops at once; the job ends as cancelled.
   virtual void cancel(const JobId& id) = 0;
+  /// Where calls to services go from this process (its actor system's
+  /// router); null if this runtime reaches no services.
+  virtual std::shared_ptr<ServiceClient> service_client() { return nullptr; }
   /// Brings `handle`'s counters up to date, where they are kept elsewhere (a cluster).
   virtual void refresh(JobHandle& /*handle*/) {}
   /// Adds the node published at `host:port` (a node server of another actor
