@@ -93,7 +93,24 @@ class TaskActor final : public TaskHandle::base {
           run_or_fail([&] {
             if (phase_ != Phase::running) return;
             body_->advance_time();
+            if (finish_when_idle_) {
+              finish();  // the last calls may have gone (timed out, or their results out)
+              return;
+            }
             after_step();
+          });
+        },
+        [this](async_done_atom) {
+          run_or_fail([&] {
+            if (phase_ != Phase::running) return;
+            body_->deliver_async();
+            if (finish_when_idle_) {
+              finish();
+              return;
+            }
+            after_step();
+            drain_inputs();
+            schedule_source_step();
           });
         },
         [this](resume_atom) {
@@ -253,6 +270,11 @@ class TaskActor final : public TaskHandle::base {
 
   void start() {
     body_ = std::make_unique<detail::TaskBody>(*job_, task_id_, transport_);
+    // A weak handle: the waker sits in the futures of calls that may outlive the task.
+    body_->set_async_waker([self = caf::actor_cast<caf::weak_actor_ptr>(this)] {
+      if (auto strong = caf::actor_cast<caf::actor>(self))
+        caf::anon_send(strong, async_done_atom::value);
+    });
     body_->open();
     phase_ = Phase::running;
     for (auto& c : in_)
@@ -416,7 +438,8 @@ class TaskActor final : public TaskHandle::base {
   }
 
   void source_step() {
-    if (phase_ != Phase::running || blocked() || held_back() || paused_) return;
+    if (phase_ != Phase::running || blocked() || held_back() || paused_ || finish_when_idle_)
+      return;
     detail::StepBudget budget(job_->batch_size, source_step_time, &blocked_channels_);
     const auto step = body_->run_source(budget);
     if (step.ended) {
@@ -478,6 +501,13 @@ class TaskActor final : public TaskHandle::base {
   /// Every input ended (or the source did): close the operators, ship what is
   /// left, then end-of-stream on every output once its pending batches are out.
   void finish() {
+    if (!body_->async_idle()) {
+      // Calls are in flight: their results go out before end-of-stream.
+      finish_when_idle_ = true;
+      body_->flush();
+      schedule_tick();  // their deadlines and retries
+      return;
+    }
     phase_ = Phase::closing;
     body_->end_time();  // the maximal watermark: every window fires
     body_->close();
@@ -543,6 +573,8 @@ class TaskActor final : public TaskHandle::base {
   bool paused_ = false;  ///< a paused job's source emits nothing until resumed
   bool flush_timer_pending_ = false;
   bool wake_pending_ = false;
+  /// The task would end but asynchronous calls are in flight: it ends once they are in.
+  bool finish_when_idle_ = false;
   bool tick_pending_ = false;
   int64_t tick_at_ = 0;  ///< when the pending tick is due (ms since the epoch)
   int idle_polls_ = 0;

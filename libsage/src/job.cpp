@@ -127,6 +127,7 @@ std::vector<uint64_t> JobHandle::counter_values() const {
       out.push_back(c->late_dropped.load(std::memory_order_relaxed));
       out.push_back(static_cast<uint64_t>(c->watermark.load(std::memory_order_relaxed)));
       out.push_back(c->holding_channel.load(std::memory_order_relaxed));
+      out.push_back(c->late_replies.load(std::memory_order_relaxed));
     }
   for (const auto& c : service_counters_) {
     out.push_back(c->calls.load(std::memory_order_relaxed));
@@ -193,7 +194,9 @@ JobStatus JobHandle::snapshot() const {
         v[counter_late_dropped] = c->late_dropped.load(std::memory_order_relaxed);
         v[counter_watermark] = static_cast<uint64_t>(c->watermark.load(std::memory_order_relaxed));
         v[counter_holding_channel] = c->holding_channel.load(std::memory_order_relaxed);
+        v[counter_late_replies] = c->late_replies.load(std::memory_order_relaxed);
       }
+      op.late_replies += v[counter_late_replies];
       op.records_in += v[counter_in];
       op.records_out += v[counter_out];
       op.records_late_dropped += v[counter_late_dropped];

@@ -40,8 +40,10 @@ TaskBody::TaskBody(const JobSpec& job, int task_id, BatchTransport& transport)
     operators_.push_back(std::move(inst));
   }
   source_ = dynamic_cast<SourceInstance*>(operators_.front().get());
-  for (auto& op : operators_)
+  for (auto& op : operators_) {
     if (auto* hold = dynamic_cast<HoldBack*>(op.get())) holds_.push_back(hold);
+    if (auto* async = dynamic_cast<AsyncOperator*>(op.get())) asyncs_.push_back(async);
+  }
 
   // Chained edges inside the task (a side output's consumer knows its type).
   chain_upstream_.assign(operators_.size(), -1);
@@ -221,6 +223,22 @@ bool TaskBody::take_status_change() {
   return changed;
 }
 
+void TaskBody::set_async_waker(const std::function<void()>& wake) {
+  for (auto* a : asyncs_) a->set_waker(wake);
+}
+
+void TaskBody::deliver_async() {
+  const ContextScope scope(&operators_.front()->context());  // sage::call_service
+  time_.now_ms = TaskTime::wall_clock_ms();
+  for (auto* a : asyncs_) a->deliver();
+  advance_time();  // a result emitted may release the watermark held for it
+}
+
+bool TaskBody::async_idle() const {
+  return std::all_of(asyncs_.begin(), asyncs_.end(),
+                     [](const AsyncOperator* a) { return a->idle(); });
+}
+
 void TaskBody::close() {
   const ContextScope scope(&operators_.front()->context());  // sage::call_service
   for (auto& op : operators_) op->close();
@@ -269,6 +287,7 @@ void TaskBody::publish_counters() {
     c.in.store(op.records_in, std::memory_order_relaxed);
     c.out.store(op.records_out, std::memory_order_relaxed);
     c.late_dropped.store(op.records_late_dropped, std::memory_order_relaxed);
+    c.late_replies.store(op.late_replies, std::memory_order_relaxed);
     c.watermark.store(operators_[i]->context().current_watermark(), std::memory_order_relaxed);
     c.holding_channel.store(holding, std::memory_order_relaxed);
   }

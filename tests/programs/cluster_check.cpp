@@ -18,7 +18,8 @@
 //                                       the job ends by itself
 //   cluster_check services N P          a job of services only (a service of parallelism P),
 //                                       called by a second job's N records from P instances
-//                                       (synchronously and asynchronously) and by the driver;
+//                                       (synchronously, asynchronously and through map_async)
+//                                       and by the driver;
 //                                       every answer checked, calls served in other processes
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
@@ -168,6 +169,15 @@ int services(int64_t n, int p) {
   std::vector<std::string> users;
   for (int64_t i = 0; i < n; ++i) users.push_back("user-" + std::to_string(i));
   auto out = env.from_batch(users).rebalance().map<Enrich>().parallelism(p).collect();
+  auto async_out = env.from_batch(users)
+                       .rebalance()
+                       .map_async(
+                           [](const std::string& user) {
+                             return sage::call_service_async<Features>("feature_store", user);
+                           },
+                           sage::async_options{.capacity = 50, .ordered = false})
+                       .parallelism(p)
+                       .collect();
   if (int rc = run(env)) return rc;
   // From here on only the submitting program runs (task hosts serve at submit()).
   const auto got = out.get();
@@ -177,6 +187,12 @@ int services(int64_t n, int p) {
     pids.insert(f.served_by);
     const int64_t i = std::stoll(f.user.substr(5));
     if (f.letters != static_cast<int64_t>(f.user.size()) || doubled != 2 * i) ++wrong;
+  }
+  int64_t async_wrong = 0;
+  std::set<std::string> async_users;
+  for (const auto& f : async_out.get()) {
+    async_users.insert(f.user);
+    if (f.letters != static_cast<int64_t>(f.user.size())) ++async_wrong;
   }
   const auto mine = store.call_service<Features>("feature_store", std::string("driver"));
   std::string unknown;
@@ -192,9 +208,11 @@ int services(int64_t n, int p) {
       static_cast<int64_t>(got.size()) == n && wrong == 0 &&
       pids.count(static_cast<int64_t>(::getpid())) == 0 && mine.letters == 6 &&
       mine.served_by != ::getpid() && unknown.find("no method 'thrice'") != std::string::npos &&
-      calls == static_cast<uint64_t>(2 * n + 2) && status.state == sage::JobState::finished;
+      calls == static_cast<uint64_t>(3 * n + 2) && static_cast<int64_t>(async_users.size()) == n &&
+      async_wrong == 0 && status.state == sage::JobState::finished;
   std::cout << (ok ? "ok: " : "MISMATCH: ") << got.size() << " of " << n << " records enriched ("
-            << wrong << " wrong) by " << pids.size() << " service processes, " << calls
+            << wrong << " wrong), " << async_users.size() << " through map_async (" << async_wrong
+            << " wrong), by " << pids.size() << " service processes, " << calls
             << " calls served, the driver's answered by pid " << mine.served_by
             << ", an unknown method: " << unknown << ", the service job "
             << sage::to_string(status.state) << std::endl;

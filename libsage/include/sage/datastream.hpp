@@ -14,6 +14,7 @@
 #include <utility>
 
 #include <sage/collected.hpp>
+#include <sage/detail/async_map.hpp>
 #include <sage/detail/format_record.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/joins.hpp>
@@ -127,6 +128,35 @@ class StreamOps {
         "map", [a = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)] {
           return std::make_unique<MapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a));
         });
+  }
+
+  /// One output per record, computed asynchronously (API.md section 9): `f`
+  /// is `sage::Future<R>(const T&)` (a `call_service_async`, say), with up to
+  /// `opts.capacity` calls in flight per instance, results in input order if
+  /// `opts.ordered`, each call failing after `opts.timeout` and retried up to
+  /// `opts.retries` times; a call that fails after that fails the job.
+  template <Callable F>
+  auto map_async(F&& f, async_options opts = {}) -> DataStream<typename future_result<
+      std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, const T&>>>::type> {
+    using Fn = std::decay_t<F>;
+    using R =
+        typename future_result<std::remove_cvref_t<std::invoke_result_t<Fn&, const T&>>>::type;
+    return add_transform<R>("map_async", [fn = Fn(std::forward<F>(f)), opts] {
+      return std::make_unique<AsyncMapInstance<T, R, Fn>>(fn, opts);
+    });
+  }
+  /// The same with an `AsyncFunction<T, R>` built per instance from `args`;
+  /// `sage::async_options` may come first: `map_async<F>(opts, args...)`.
+  template <FunctionClass F, class... A>
+  DataStream<typename F::output_type> map_async(A&&... args) {
+    static_assert(std::is_base_of_v<AsyncFunction<T, typename F::output_type>, F>,
+                  "map_async<F>: F must derive from sage::AsyncFunction<T, Out>");
+    using R = typename F::output_type;
+    auto [opts, ctor] = split_async_options(std::forward<A>(args)...);
+    return add_transform<R>("map_async", [opts = opts, a = std::move(ctor)] {
+      return std::make_unique<AsyncMapInstance<T, R, std::unique_ptr<F>>>(construct_from<F>(a),
+                                                                          opts);
+    });
   }
 
   /// Keeps the records for which `f` is true.
@@ -292,6 +322,20 @@ class StreamOps {
  protected:
   StreamOps(Environment* env, int node, EdgeRouting routing)
       : env_(env), node_(node), routing_(std::move(routing)) {}
+
+  /// `map_async<F>`'s arguments: its options (if they come first) and the
+  /// constructor's arguments, decayed.
+  template <class First, class... A>
+  static auto split_async_options(First&& first, A&&... args) {
+    if constexpr (std::is_same_v<std::decay_t<First>, async_options>)
+      return std::pair{async_options(first),
+                       std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)};
+    else
+      return std::pair{async_options{},
+                       std::make_tuple(std::decay_t<First>(std::forward<First>(first)),
+                                       std::decay_t<A>(std::forward<A>(args))...)};
+  }
+  static auto split_async_options() { return std::pair{async_options{}, std::tuple<>{}}; }
 
   template <class R, class Factory>
   DataStream<R> add_transform(const char* kind, Factory factory) {

@@ -3,10 +3,13 @@
 /// The function classes a user derives from (API.md section 4), and the
 /// `Collector` and `SourceContext` handed to them.
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 
 #include <sage/detail/record_flow.hpp>
+#include <sage/future.hpp>
 #include <sage/runtime_context.hpp>
 
 namespace sage {
@@ -92,6 +95,29 @@ class MapFunction : public BaseFunction {
   using input_type = In;
   using output_type = Out;
   virtual Out execute(const In& x) = 0;
+};
+
+/// A map whose result comes later: `stream.map_async<F>(opts, args...)`
+/// (API.md section 9). `execute` starts the work (a `call_service_async`, a
+/// request to any client through a `Promise`) and returns its future.
+template <class In, class Out>
+class AsyncFunction : public BaseFunction {
+ public:
+  using input_type = In;
+  using output_type = Out;
+  virtual Future<Out> execute(const In& x) = 0;
+};
+
+/// How `map_async` runs its calls: at most `capacity` in flight per instance
+/// (a full instance takes no input: backpressure); results in input order if
+/// `ordered`, else as they complete; a call without a result after `timeout`
+/// frees its slot at once and counts as failed; a failed call is started again
+/// up to `retries` times (after 100 ms, doubling), then fails the job.
+struct async_options {
+  size_t capacity = 100;
+  bool ordered = true;
+  std::chrono::milliseconds timeout{30'000};
+  int retries = 0;
 };
 
 template <class T>

@@ -104,6 +104,22 @@ class Future {
     return take(lock);
   }
 
+  /// Runs `f()` once the future is complete, with its value or its error, on
+  /// the thread that completes it (at once if it is complete); `get()` then
+  /// returns or throws without waiting. (How a task learns of its async calls.)
+  template <class F>
+  void when_done(F f) const {
+    check();
+    {
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      if (!state_->done) {
+        state_->continuations.emplace_back(std::move(f));
+        return;
+      }
+    }
+    f();
+  }
+
   /// A future of `f(result)` (or `f()` for `void`), which runs on the thread
   /// that completes this one (at once if it is complete). An error skips `f`
   /// and passes on; an exception from `f` becomes the new future's error.

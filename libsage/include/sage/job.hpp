@@ -56,6 +56,8 @@ struct OperatorStatus {
   uint64_t records_out = 0;
   /// Records that came later than a window's allowed lateness and had no side output.
   uint64_t records_late_dropped = 0;
+  /// `map_async`: replies that came after their call had timed out (dropped).
+  uint64_t late_replies = 0;
   /// The watermark the operator has reached: its slowest instance's, the
   /// minimum over that instance's active inputs. `INT64_MIN` before the first.
   int64_t watermark = std::numeric_limits<int64_t>::min();

@@ -177,6 +177,7 @@ using reap_atom = caf::atom_constant<caf::atom("reap")>;
 using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using loop_wave_atom = caf::atom_constant<caf::atom("loop_wave")>;
 using restart_service_atom = caf::atom_constant<caf::atom("svc_again")>;
+using async_done_atom = caf::atom_constant<caf::atom("async_done")>;
 
 // -- the typed actors ----------------------------------------------------------------
 
@@ -188,8 +189,9 @@ struct BatchMessage;
 /// upstream tasks send it batches and markers (watermarks, idleness,
 /// end-of-stream: in order with the batches) by input slot, its downstream
 /// tasks credit by output slot. The last four it sends itself: the next source
-/// step, the buffer.timeout flush, a held-back operator's wake, and the tick
-/// at which an operator wants time advanced (periodic watermarks, timers).
+/// step, the buffer.timeout flush, a held-back operator's wake, the tick
+/// at which an operator wants time advanced (periodic watermarks, timers),
+/// and `async_done`: an asynchronous call of a `map_async` completed.
 /// A task of a feedback loop also answers its Dispatcher's termination waves
 /// (`loop_probe`, with the wave's number: it ships its partial batches and
 /// replies `loop_counts`), and a loop's future hears `loop_end` when nothing
@@ -202,7 +204,8 @@ using TaskHandle =
                      caf::reacts_to<job_pause_atom>, caf::reacts_to<job_resume_atom>,
                      caf::reacts_to<loop_probe_atom, uint64_t>, caf::reacts_to<loop_end_atom>,
                      caf::reacts_to<continue_atom>, caf::reacts_to<flush_atom>,
-                     caf::reacts_to<resume_atom>, caf::reacts_to<tick_atom>>;
+                     caf::reacts_to<resume_atom>, caf::reacts_to<tick_atom>,
+                     caf::reacts_to<async_done_atom>>;
 
 // -- payloads ----------------------------------------------------------------------
 

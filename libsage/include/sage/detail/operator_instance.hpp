@@ -75,6 +75,8 @@ class OperatorInstance {
   uint64_t records_out = 0;
   /// Records that came later than a window's allowed lateness, without a side output.
   uint64_t records_late_dropped = 0;
+  /// Replies to asynchronous calls that came after their call had timed out.
+  uint64_t late_replies = 0;
 
  protected:
   RuntimeContext ctx_;
@@ -91,6 +93,21 @@ class HoldBack {
   /// Calls `wake` once, from any thread, when `holding()` may have become
   /// false (at once if it already is).
   virtual void wake_when_ready(std::function<void()> wake) = 0;
+};
+
+/// An operator with calls in flight whose results come back on other threads
+/// (`map_async`). The task gives it a waker before it opens; a completion calls
+/// it (from any thread) and the task then calls `deliver` on its own thread,
+/// where the operator emits. A task ends only when every such operator is idle.
+class AsyncOperator {
+ public:
+  virtual ~AsyncOperator() = default;
+  /// `wake()` may be called from any thread: the task is to call `deliver()` soon.
+  virtual void set_waker(std::function<void()> wake) = 0;
+  /// Takes in the completed calls: emits results, starts due retries.
+  virtual void deliver() = 0;
+  /// No call in flight or waiting to be retried.
+  [[nodiscard]] virtual bool idle() const = 0;
 };
 
 /// The result of one source step.

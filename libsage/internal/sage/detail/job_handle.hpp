@@ -30,6 +30,7 @@ struct InstanceCounters {
   std::atomic<uint64_t> late_dropped{0};
   std::atomic<int64_t> watermark{std::numeric_limits<int64_t>::min()};
   std::atomic<uint64_t> holding_channel{0};
+  std::atomic<uint64_t> late_replies{0};
 };
 
 /// Calls a registered service's instances served, and how often one of them
@@ -49,6 +50,7 @@ enum CounterSlot : size_t {
   counter_late_dropped,
   counter_watermark,  ///< an int64_t, as its bits
   counter_holding_channel,
+  counter_late_replies,
   counters_per_instance
 };
 

@@ -78,6 +78,13 @@ class TaskBody {
   [[nodiscard]] bool held_back() const;
   /// Calls `wake` once the operators that hold the task back may have let go.
   void wake_when_ready(const std::function<void()>& wake);
+  /// Given to every asynchronous operator (`map_async`): called from any
+  /// thread when a call completes; the task then calls `deliver_async`.
+  void set_async_waker(const std::function<void()>& wake);
+  /// Takes the completed asynchronous calls in: their results flow on.
+  void deliver_async();
+  /// No asynchronous call in flight: the task may end.
+  [[nodiscard]] bool async_idle() const;
   /// How many input slots the task has.
   [[nodiscard]] size_t input_count() const { return ports_.size(); }
   /// "source -> map (1/2)"
@@ -89,6 +96,7 @@ class TaskBody {
   std::vector<InstanceCounters*> counters_;                   // parallel to operators_
   SourceInstance* source_ = nullptr;
   std::vector<HoldBack*> holds_;
+  std::vector<AsyncOperator*> asyncs_;
   std::vector<std::unique_ptr<ChannelWriterBase>> writers_;
   std::vector<std::unique_ptr<InputPortBase>> owned_ports_;
   std::vector<InputPortBase*> ports_;  // by input slot
