@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -29,9 +30,46 @@ struct RouterCall {
   std::function<void(detail::Payload, std::exception_ptr)> done;
 };
 
+/// A call its caller sends straight to an instance of its own process (the
+/// router's snapshot says which): one hop there, and the instance completes
+/// the call itself, so that a synchronous call costs two thread wake-ups, not
+/// four. The router still keeps its timeout and watches its instance.
+struct DirectFlight {
+  std::string service;
+  std::string method;
+  std::function<void(detail::Payload, std::exception_ptr)> done;
+  std::shared_ptr<std::atomic<int>> load;  ///< its instance's calls in flight
+  std::shared_ptr<std::atomic<uint64_t>> late_replies;
+  caf::actor_addr instance;
+  std::atomic<bool> over{false};
+
+  /// The instance's answer: completes the call, unless it has ended (counted late).
+  void reply(detail::Payload result, std::exception_ptr error) {
+    if (over.exchange(true)) {
+      ++*late_replies;
+      return;
+    }
+    --*load;
+    done(std::move(result), std::move(error));
+  }
+  /// The router's verdict (a timeout, its instance's end): fails the call if still open.
+  void fail(std::exception_ptr error) {
+    if (over.exchange(true)) return;
+    --*load;
+    done({}, std::move(error));
+  }
+};
+
+struct DirectCall {
+  std::shared_ptr<DirectFlight> flight;
+  detail::Payload args;
+};
+
 }  // namespace sage::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::RouterCall)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sage::actors::DirectCall)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sage::actors::DirectFlight>)
 
 namespace sage::actors {
 
@@ -93,6 +131,20 @@ caf::behavior service_instance(caf::event_based_actor* self,
                             "service '" + name + "' threw something that is not an exception");
         }
       },
+      [core, name = id.name, calls = id.calls](call_atom, DirectCall& call) {
+        if (calls) calls->fetch_add(1, std::memory_order_relaxed);
+        auto& f = *call.flight;
+        const auto what = "service '" + name + "' method '" + f.method + "': ";
+        try {
+          const detail::ContextScope scope(&core->ctx);
+          f.reply(core->object->call(f.method, call.args), nullptr);
+        } catch (const std::exception& e) {
+          f.reply({}, std::make_exception_ptr(ServiceError(what + e.what())));
+        } catch (...) {
+          f.reply({}, std::make_exception_ptr(
+                          ServiceError(what + "it threw something that is not an exception")));
+        }
+      },
   };
 }
 
@@ -143,8 +195,18 @@ caf::expected<caf::actor> spawn_job_service(caf::actor_system& system,
 
 // -- the router ----------------------------------------------------------------------
 
+/// What the router shares with the callers' threads: the late replies, and
+/// the services whose instances are all in this process, which callers call
+/// directly (`DirectFlight`).
 struct ServiceRouter::Counters {
-  std::atomic<uint64_t> late_replies{0};
+  std::shared_ptr<std::atomic<uint64_t>> late_replies = std::make_shared<std::atomic<uint64_t>>(0);
+  struct Local {
+    std::vector<caf::actor> actors;
+    std::vector<std::shared_ptr<std::atomic<int>>> load;  // calls in flight, by instance
+    size_t turn = 0;
+  };
+  std::mutex mutex;
+  std::map<std::string, Local> local;  // guarded by `mutex`
 };
 
 namespace {
@@ -167,7 +229,8 @@ struct Instances {
 /// (shared with that functor: an actor's state is gone when its functors run).
 struct Unanswered {
   std::unordered_map<uint64_t, Flight> flights;
-  std::map<std::string, std::vector<RouterCall>> waiting;  // for their name's lookup
+  std::unordered_map<uint64_t, std::shared_ptr<DirectFlight>> direct;  // until their timeout
+  std::map<std::string, std::vector<RouterCall>> waiting;              // for their name's lookup
 };
 
 struct RouterState {
@@ -207,12 +270,32 @@ std::exception_ptr call_error(const caf::error& err, const std::string& service,
 
 using call_timeout_atom = caf::atom_constant<caf::atom("call_tmo")>;
 using directory_atom = caf::atom_constant<caf::atom("directory")>;
+using direct_timeout_atom = caf::atom_constant<caf::atom("direct_tmo")>;
+
+/// Tells the callers of this process which names they may call directly.
+void share_known(Router* self, const std::string& name) {
+  auto& shared = *self->state.counters;
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  auto it = self->state.known.find(name);
+  const bool local = it != self->state.known.end() && !it->second.actors.empty() &&
+                     std::all_of(it->second.actors.begin(), it->second.actors.end(),
+                                 [&](const caf::actor& a) { return a.node() == self->node(); });
+  if (!local) {
+    shared.local.erase(name);
+    return;
+  }
+  ServiceRouter::Counters::Local entry;
+  entry.actors = it->second.actors;
+  for (size_t i = 0; i < entry.actors.size(); ++i)
+    entry.load.push_back(std::make_shared<std::atomic<int>>(0));
+  shared.local[name] = std::move(entry);
+}
 
 void complete(Router* self, uint64_t id, detail::Payload result, std::exception_ptr error) {
   auto& st = self->state;
   auto it = st.open->flights.find(id);
   if (it == st.open->flights.end()) {  // it ended before (timeout, its instance's end)
-    ++st.counters->late_replies;
+    ++*st.counters->late_replies;
     return;
   }
   Flight flight = std::move(it->second);
@@ -258,7 +341,7 @@ void dispatch(Router* self, RouterCall call) {
             [self, id](caf::error& err) {
               auto it = self->state.open->flights.find(id);
               if (it == self->state.open->flights.end()) {
-                ++self->state.counters->late_replies;
+                ++*self->state.counters->late_replies;
                 return;
               }
               auto error = call_error(err, it->second.service, it->second.method);
@@ -277,8 +360,11 @@ caf::behavior router(Router* self, caf::actor directory,
     for (auto& [name, calls] : open->waiting)
       for (auto& c : calls)
         c.done({}, service_error("service '" + name + "': the runtime stopped"));
+    for (auto& [id, flight] : open->direct)
+      flight->fail(service_error("service '" + flight->service + "': the runtime stopped"));
     open->flights.clear();
     open->waiting.clear();
+    open->direct.clear();
   });
   self->set_down_handler([self](caf::down_msg& down) {
     // An instance ended: its calls in flight fail now, and its name is asked
@@ -293,11 +379,24 @@ caf::behavior router(Router* self, caf::actor directory,
                service_error("service '" + service + "': the instance serving the call ended (" +
                              words_of(down.reason) + ")"));
     }
+    for (auto it = st.open->direct.begin(); it != st.open->direct.end();) {
+      if (it->second->instance == down.source)
+        it->second->fail(service_error("service '" + it->second->service +
+                                       "': the instance serving the call ended (" +
+                                       words_of(down.reason) + ")"));
+      it = it->second->over ? st.open->direct.erase(it) : std::next(it);
+    }
     for (auto it = st.known.begin(); it != st.known.end();) {
       auto& actors = it->second.actors;
       const bool had = std::any_of(actors.begin(), actors.end(),
                                    [&](const caf::actor& a) { return a.address() == down.source; });
-      it = had ? st.known.erase(it) : std::next(it);
+      if (!had) {
+        ++it;
+        continue;
+      }
+      const std::string name = it->first;
+      it = st.known.erase(it);
+      share_known(self, name);
     }
   });
   return {
@@ -305,6 +404,38 @@ caf::behavior router(Router* self, caf::actor directory,
         if (self->current_sender() && self->current_sender()->node() != self->node())
           return;  // a peer does not redirect this process's calls
         self->state.directory = std::move(directory);
+      },
+      [self](call_atom, std::shared_ptr<DirectFlight>& flight, int64_t ms) {
+        // A call that went straight to its instance: the router keeps its time,
+        // and fails it at once if its instance has ended already.
+        auto& st = self->state;
+        if (flight->over) return;
+        auto known = st.known.find(flight->service);
+        const bool alive =
+            known != st.known.end() &&
+            std::any_of(known->second.actors.begin(), known->second.actors.end(),
+                        [&](const caf::actor& a) { return a.address() == flight->instance; });
+        if (!alive) {
+          flight->fail(service_error("service '" + flight->service +
+                                     "': the instance serving the call ended"));
+          return;
+        }
+        const uint64_t id = st.next_flight++;
+        auto& direct = st.open->direct;
+        // Calls answered meanwhile leave now and then (their timers find nothing).
+        if (id % 256 == 0)
+          for (auto it = direct.begin(); it != direct.end();)
+            it = it->second->over ? direct.erase(it) : std::next(it);
+        direct.emplace(id, std::move(flight));
+        self->delayed_send(self, std::chrono::milliseconds(ms), direct_timeout_atom::value, id, ms);
+      },
+      [self](direct_timeout_atom, uint64_t id, int64_t ms) {
+        auto& direct = self->state.open->direct;
+        auto it = direct.find(id);
+        if (it == direct.end()) return;
+        auto flight = std::move(it->second);
+        direct.erase(it);
+        flight->fail(timeout_error(flight->service, flight->method, ms));
       },
       [self](call_timeout_atom, uint64_t id, int64_t ms) {
         auto& flights = self->state.open->flights;
@@ -328,6 +459,7 @@ caf::behavior router(Router* self, caf::actor directory,
           if (!actors.empty()) {
             for (const auto& a : actors) self->monitor(a);
             st.known[name] = Instances{actors, std::vector<int>(actors.size(), 0), 0};
+            share_known(self, name);
           }
           auto calls = std::move(st.open->waiting[name]);
           st.open->waiting.erase(name);
@@ -370,11 +502,43 @@ void ServiceRouter::call(const std::string& service, const detail::CallOptions& 
     done({}, service_error("service '" + service + "': the runtime stopped"));
     return;
   }
-  caf::anon_send(router_, call_atom::value,
-                 RouterCall{service, options, std::move(args), std::move(done)});
+  // Instances of this process are called directly (the router keeps the time).
+  caf::actor instance;
+  std::shared_ptr<std::atomic<int>> load;
+  {
+    std::lock_guard<std::mutex> lock(counters_->mutex);
+    auto it = counters_->local.find(service);
+    if (it != counters_->local.end()) {
+      auto& local = it->second;
+      const size_t n = local.actors.size();
+      size_t pick = local.turn % n;
+      for (size_t k = 1; k < n; ++k) {
+        const size_t i = (local.turn + k) % n;
+        if (local.load[i]->load() < local.load[pick]->load()) pick = i;
+      }
+      local.turn = pick + 1;
+      instance = local.actors[pick];
+      load = local.load[pick];
+      ++*load;
+    }
+  }
+  if (!instance) {
+    caf::anon_send(router_, call_atom::value,
+                   RouterCall{service, options, std::move(args), std::move(done)});
+    return;
+  }
+  auto flight = std::make_shared<DirectFlight>();
+  flight->service = service;
+  flight->method = options.method;
+  flight->done = std::move(done);
+  flight->load = std::move(load);
+  flight->late_replies = counters_->late_replies;
+  flight->instance = instance.address();
+  caf::anon_send(instance, call_atom::value, DirectCall{flight, std::move(args)});
+  caf::anon_send(router_, call_atom::value, flight, static_cast<int64_t>(options.timeout.count()));
 }
 
-uint64_t ServiceRouter::late_replies() const { return counters_->late_replies.load(); }
+uint64_t ServiceRouter::late_replies() const { return counters_->late_replies->load(); }
 
 void register_service_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<CallPayload>("sage.call_payload");

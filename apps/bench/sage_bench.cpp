@@ -12,10 +12,13 @@
 //            config; extras with buffer.timeout 0 and with chaining off).
 //   memory   a fast source into a sink that spins ~100 ns per record: peak RSS.
 //   remote   MFK and 16 KB documents between two actor systems over loopback TCP.
+//   svc      service calls from one operator instance: synchronous (calls/s, p50, p99)
+//            and through map_async (capacity 100), in one process and across two nodes;
+//            against a thread round trip through a mutex and a condition variable.
 //   cluster  (--only cluster, not part of the default run) starts a head and a worker
 //            with the `sage` command and runs MFK across their task hosts.
 //
-// Usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory] [--runs N]
+// Usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory|svc] [--runs N]
 //                   [--skip-memory] [--<config key> <value> ...]
 //   A config key and value (e.g. --batch.size 4096) is applied to every job.
 //
@@ -40,6 +43,7 @@
 #include "memory_bench.hpp"
 #include "mfk_bench.hpp"
 #include "remote_bench.hpp"
+#include "service_bench.hpp"
 #include "tw_bench.hpp"
 #include "wc_bench.hpp"
 
@@ -51,7 +55,7 @@ namespace {
 void usage() {
   std::fprintf(
       stderr,
-      "usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory] [--runs N] "
+      "usage: sage-bench [--quick] [--only mfk|remote|cluster|wc|tw|latency|memory|svc] [--runs N] "
       "[--skip-memory] [--<config key> <value> ...]\n");
 }
 
@@ -84,7 +88,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!only.empty() && only != "mfk" && only != "remote" && only != "cluster" && only != "wc" &&
-      only != "tw" && only != "latency" && only != "memory") {
+      only != "tw" && only != "latency" && only != "memory" && only != "svc") {
     usage();
     return 1;
   }
@@ -143,6 +147,13 @@ int main(int argc, char** argv) {
   if (enabled("tw")) tw_figures(tw_records, runs, out, extra);
 
   if (enabled("latency")) latency_figures(latency_rate, latency_seconds, out, extra);
+
+  if (enabled("svc")) {
+    // Two-node runs make the runtime anew (on_two_nodes), as --only remote does.
+    keeper.reset();
+    service_figures(quick ? 5'000 : 20'000, quick ? 50'000 : 200'000, runs, out, extra);
+    keeper = start_runtime();
+  }
 
   out.print();
   extra.print();
