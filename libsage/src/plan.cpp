@@ -121,7 +121,9 @@ PhysicalPlan compile_plan(const Graph& graph, const Config& config, const PlanOp
     // a future, heads a chain, so that no chain is a cycle).
     const auto& from = *graph.nodes[e.from];
     const auto& to = *graph.nodes[e.to];
-    const bool apart = options.collect_apart && to.runs_at_submitter;
+    // What runs at the submitter (collect(), `.local()` operators) is a task
+    // of its own there, never chained with what runs on the cluster.
+    const bool apart = options.collect_apart && from.runs_at_submitter != to.runs_at_submitter;
     plan.chained.push_back(chaining && !e.feedback && r == Routing::forward &&
                            to.in_edges.size() == 1 && to.num_inputs == 1 &&
                            to.chaining == Chaining::always && from.chaining != Chaining::never &&

@@ -21,6 +21,9 @@
 //                                       (synchronously, asynchronously and through map_async)
 //                                       and by the driver;
 //                                       every answer checked, calls served in other processes
+//   cluster_check hybrid N              a HybridEnvironment: a map marked .local() between
+//                                       two maps of parallelism 2; each record tells which
+//                                       process ran each step (only the local one here)
 //   cluster_check sequence              three jobs one after the other, each checked
 //   cluster_check endless               an unbounded job, until stopped or failed
 //   cluster_check slow-sink             an unbounded job whose sink is slow (backpressure)
@@ -216,6 +219,48 @@ int services(int64_t n, int p) {
             << " calls served, the driver's answered by pid " << mine.served_by
             << ", an unknown method: " << unknown << ", the service job "
             << sage::to_string(status.state) << std::endl;
+  return ok ? 0 : 1;
+}
+
+int hybrid(int64_t n) {
+  sage::HybridEnvironment env("hybrid");
+  using Step = std::tuple<int64_t, int64_t, int64_t, int64_t>;  // x, then the pid of each step
+  auto pid = [] { return static_cast<int64_t>(::getpid()); };
+  auto out = env.from_batch([n] {
+                  std::vector<int64_t> v(static_cast<size_t>(n));
+                  std::iota(v.begin(), v.end(), 0);
+                  return v;
+                }())
+                 .rebalance()
+                 .map([pid](const int64_t& x) {
+                   return Step{x, pid(), 0, 0};
+                 })
+                 .parallelism(2)
+                 .map([pid](const Step& s) {
+                   return Step{std::get<0>(s), std::get<1>(s), pid(), 0};
+                 })
+                 .local()
+                 .rebalance()
+                 .map([pid](const Step& s) {
+                   return Step{std::get<0>(s), std::get<1>(s), std::get<2>(s), pid()};
+                 })
+                 .parallelism(2)
+                 .collect();
+  if (int rc = run(env)) return rc;
+  const int64_t me = pid();
+  int64_t first_here = 0, local_elsewhere = 0, last_here = 0;
+  std::set<int64_t> seen;
+  for (const auto& [x, p1, p2, p3] : out.get()) {
+    seen.insert(x);
+    first_here += p1 == me;
+    local_elsewhere += p2 != me;
+    last_here += p3 == me;
+  }
+  const bool ok = static_cast<int64_t>(seen.size()) == n && first_here == 0 &&
+                  local_elsewhere == 0 && last_here == 0;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << seen.size() << " of " << n
+            << " records; the .local() map ran in this process for all but " << local_elsewhere
+            << ", the cluster's maps here for " << first_here << " and " << last_here << std::endl;
   return ok ? 0 : 1;
 }
 
@@ -636,6 +681,8 @@ int main(int argc, char** argv) {
       return endless();
     else if (mode == "services")
       return services(std::stoll(argv[2]), std::stoi(argv[3]));
+    else if (mode == "hybrid")
+      return hybrid(std::stoll(arg));
     else if (mode == "sequence")
       return sequence();
     else if (mode == "slow-sink")

@@ -97,6 +97,13 @@ class OperatorSettings {
     EnvAccess::graph(*self().env_).nodes[self().node_]->resources = r;
     return self();
   }
+  /// Runs the operator's instances in the submitting process (a
+  /// `HybridEnvironment`'s job: a GPU or a file only that machine has), the
+  /// rest of the job on the cluster; its records cross nodes, so they need codecs.
+  Self& local() {
+    EnvAccess::graph(*self().env_).nodes[self().node_]->runs_at_submitter = true;
+    return self();
+  }
 
  private:
   Self& self() { return static_cast<Self&>(*this); }

@@ -248,4 +248,12 @@ class RemoteEnvironment : public Environment {
   uint16_t port_;
 };
 
+/// A cluster job of which the operators marked `.local()` (and `collect()`)
+/// run in this process, the rest on the cluster at `host:port`; otherwise a
+/// `RemoteEnvironment`.
+class HybridEnvironment : public RemoteEnvironment {
+ public:
+  using RemoteEnvironment::RemoteEnvironment;
+};
+
 }  // namespace sage
