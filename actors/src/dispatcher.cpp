@@ -381,6 +381,18 @@ class DispatcherActor final : public caf::event_based_actor {
               });
   }
 
+  /// Tells the directory where `name`'s instances are now. (A request: a
+  /// refusal as an asynchronous error would end this actor.)
+  void update_directory(const std::string& name) {
+    request(job_manager_, spawn_timeout, services_up_atom::value, plan_.id, name,
+            instances_of(name))
+        .then([]() {},
+              [this, name](caf::error& err) {
+                detail::log("runtime").warn("job {}: the directory did not take service '{}': {}",
+                                            plan_.id, name, system().render(err));
+              });
+  }
+
   /// Service instance `s` ended while the job runs: the directory forgets it
   /// (callers whose calls it was serving have heard already: they monitor it),
   /// and it starts again after a pause.
@@ -391,8 +403,7 @@ class DispatcherActor final : public caf::event_based_actor {
     detail::log("runtime").warn(
         "job {}: service '{}' instance {} ended ({}); restarting it in {} ms", plan_.id,
         planned.chain, planned.instance, words_of(reason), pause.count());
-    send(job_manager_, services_up_atom::value, plan_.id, planned.chain,
-         instances_of(planned.chain));
+    update_directory(planned.chain);
     delayed_send(this, pause, restart_service_atom::value, static_cast<uint32_t>(s));
   }
 
@@ -407,9 +418,7 @@ class DispatcherActor final : public caf::event_based_actor {
             [this, s](std::vector<caf::actor>& spawned) {
               if (spawned.size() != 1 || !spawned.front()) return;
               adopt_service(s, std::move(spawned.front()));
-              if (!ending())
-                send(job_manager_, services_up_atom::value, plan_.id, plan_.services[s].chain,
-                     instances_of(plan_.services[s].chain));
+              if (!ending()) update_directory(plan_.services[s].chain);
             },
             [this, s](caf::error& err) {
               detail::log("runtime").warn(

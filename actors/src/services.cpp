@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -50,13 +51,22 @@ struct DirectFlight {
       return;
     }
     --*load;
-    done(std::move(result), std::move(error));
+    finish(std::move(result), std::move(error));
   }
   /// The router's verdict (a timeout, its instance's end): fails the call if still open.
   void fail(std::exception_ptr error) {
     if (over.exchange(true)) return;
     --*load;
-    done({}, std::move(error));
+    finish({}, std::move(error));
+  }
+
+ private:
+  /// Completes the call and lets go of its callback (and the caller's promise
+  /// in it): the router may hold this flight until the call's timeout.
+  void finish(detail::Payload result, std::exception_ptr error) {
+    auto d = std::move(done);
+    done = nullptr;
+    d(std::move(result), std::move(error));
   }
 };
 
@@ -239,6 +249,12 @@ struct RouterState {
   std::map<std::string, Instances> known;
   std::shared_ptr<Unanswered> open = std::make_shared<Unanswered>();
   uint64_t next_flight = 1;
+  uint64_t direct_watched = 0;      // direct flights watched so far (for the sweep)
+  std::set<caf::actor_addr> alive;  // instances monitored and not down
+  /// Names one of whose instances ended lately, and when: their list may be
+  /// short while the instance restarts, so it is looked up again now and then.
+  std::map<std::string, std::chrono::steady_clock::time_point> degraded;
+  std::map<std::string, std::chrono::steady_clock::time_point> refreshed;
   static inline const char* name = "sage.service_router";
 };
 
@@ -349,6 +365,52 @@ void dispatch(Router* self, RouterCall call) {
             });
 }
 
+/// The instances of `name`, as the directory says now: monitored (once each),
+/// routed to, and shared with the callers if they are all of this process.
+void adopt_instances(Router* self, const std::string& name, std::vector<caf::actor> actors) {
+  auto& st = self->state;
+  if (actors.empty()) {
+    st.known.erase(name);
+  } else {
+    for (const auto& a : actors)
+      if (st.alive.insert(a.address()).second) self->monitor(a);
+    auto& entry = st.known[name];
+    std::vector<int> in_flight(actors.size(), 0);
+    for (size_t i = 0; i < actors.size(); ++i)  // the counts of those it knew already
+      for (size_t j = 0; j < entry.actors.size(); ++j)
+        if (entry.actors[j] == actors[i]) in_flight[i] = entry.in_flight[j];
+    entry = Instances{std::move(actors), std::move(in_flight), entry.turn};
+  }
+  share_known(self, name);
+}
+
+/// How long after an instance's end its name's list is looked up again (the
+/// instance restarts within a few seconds), and how often.
+constexpr auto degraded_for = std::chrono::seconds(30);
+constexpr auto refresh_every = std::chrono::milliseconds(500);
+
+/// Looks a degraded name up again, at most every `refresh_every`, so that a
+/// restarted instance gets calls again; calls meanwhile go to those it knows.
+void maybe_refresh(Router* self, const std::string& name) {
+  auto& st = self->state;
+  auto d = st.degraded.find(name);
+  if (d == st.degraded.end() || !st.directory) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - d->second > degraded_for) {
+    st.degraded.erase(d);
+    return;
+  }
+  auto& last = st.refreshed[name];
+  if (now - last < refresh_every) return;
+  last = now;
+  self->request(st.directory, std::chrono::seconds(10), service_lookup_atom::value, name)
+      .then(
+          [self, name](std::vector<caf::actor>& actors) {
+            if (!actors.empty()) adopt_instances(self, name, std::move(actors));
+          },
+          [](caf::error&) {});
+}
+
 caf::behavior router(Router* self, caf::actor directory,
                      std::shared_ptr<ServiceRouter::Counters> counters) {
   self->state.directory = std::move(directory);
@@ -397,7 +459,9 @@ caf::behavior router(Router* self, caf::actor directory,
       const std::string name = it->first;
       it = st.known.erase(it);
       share_known(self, name);
+      st.degraded[name] = std::chrono::steady_clock::now();
     }
+    st.alive.erase(down.source);
   });
   return {
       [self](directory_atom, caf::actor& directory) {
@@ -410,12 +474,8 @@ caf::behavior router(Router* self, caf::actor directory,
         // and fails it at once if its instance has ended already.
         auto& st = self->state;
         if (flight->over) return;
-        auto known = st.known.find(flight->service);
-        const bool alive =
-            known != st.known.end() &&
-            std::any_of(known->second.actors.begin(), known->second.actors.end(),
-                        [&](const caf::actor& a) { return a.address() == flight->instance; });
-        if (!alive) {
+        maybe_refresh(self, flight->service);
+        if (st.alive.count(flight->instance) == 0) {
           flight->fail(service_error("service '" + flight->service +
                                      "': the instance serving the call ended"));
           return;
@@ -423,7 +483,7 @@ caf::behavior router(Router* self, caf::actor directory,
         const uint64_t id = st.next_flight++;
         auto& direct = st.open->direct;
         // Calls answered meanwhile leave now and then (their timers find nothing).
-        if (id % 256 == 0)
+        if (++st.direct_watched % 256 == 0)
           for (auto it = direct.begin(); it != direct.end();)
             it = it->second->over ? direct.erase(it) : std::next(it);
         direct.emplace(id, std::move(flight));
@@ -447,6 +507,7 @@ caf::behavior router(Router* self, caf::actor directory,
       [self](call_atom, RouterCall& call) {
         auto& st = self->state;
         if (st.known.count(call.service) > 0) {
+          maybe_refresh(self, call.service);
           dispatch(self, std::move(call));
           return;
         }
@@ -457,9 +518,7 @@ caf::behavior router(Router* self, caf::actor directory,
         auto answer = [self, name](std::vector<caf::actor> actors) {
           auto& st = self->state;
           if (!actors.empty()) {
-            for (const auto& a : actors) self->monitor(a);
-            st.known[name] = Instances{actors, std::vector<int>(actors.size(), 0), 0};
-            share_known(self, name);
+            adopt_instances(self, name, std::move(actors));
           }
           auto calls = std::move(st.open->waiting[name]);
           st.open->waiting.erase(name);
@@ -480,25 +539,34 @@ caf::behavior router(Router* self, caf::actor directory,
 
 ServiceRouter::ServiceRouter(caf::actor_system& system, caf::actor directory)
     : counters_(std::make_shared<Counters>()) {
-  router_ = system.spawn<caf::detached>(router, std::move(directory), counters_);
+  router_ = system.spawn<caf::detached>(sage::actors::router, std::move(directory), counters_);
 }
 
 ServiceRouter::~ServiceRouter() { stop(); }
 
+caf::actor ServiceRouter::current_router() const {
+  std::lock_guard<std::mutex> lock(router_mutex_);
+  return router_;
+}
+
 void ServiceRouter::set_directory(caf::actor directory) {
-  caf::anon_send(router_, directory_atom::value, std::move(directory));
+  if (auto r = current_router()) caf::anon_send(r, directory_atom::value, std::move(directory));
 }
 
 void ServiceRouter::stop() {
-  if (!router_) return;
-  caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
-  router_ = nullptr;
+  caf::actor r;
+  {
+    std::lock_guard<std::mutex> lock(router_mutex_);
+    r = std::exchange(router_, nullptr);
+  }
+  if (r) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
 }
 
 void ServiceRouter::call(const std::string& service, const detail::CallOptions& options,
                          detail::Payload args,
                          std::function<void(detail::Payload, std::exception_ptr)> done) {
-  if (!router_) {
+  const caf::actor router_actor = current_router();
+  if (!router_actor) {
     done({}, service_error("service '" + service + "': the runtime stopped"));
     return;
   }
@@ -523,7 +591,7 @@ void ServiceRouter::call(const std::string& service, const detail::CallOptions& 
     }
   }
   if (!instance) {
-    caf::anon_send(router_, call_atom::value,
+    caf::anon_send(router_actor, call_atom::value,
                    RouterCall{service, options, std::move(args), std::move(done)});
     return;
   }
@@ -535,7 +603,8 @@ void ServiceRouter::call(const std::string& service, const detail::CallOptions& 
   flight->late_replies = counters_->late_replies;
   flight->instance = instance.address();
   caf::anon_send(instance, call_atom::value, DirectCall{flight, std::move(args)});
-  caf::anon_send(router_, call_atom::value, flight, static_cast<int64_t>(options.timeout.count()));
+  caf::anon_send(router_actor, call_atom::value, flight,
+                 static_cast<int64_t>(options.timeout.count()));
 }
 
 uint64_t ServiceRouter::late_replies() const { return counters_->late_replies->load(); }

@@ -140,8 +140,11 @@ class TaskActor final : public TaskHandle::base {
           run_or_fail([&] {
             // What the operators hold in partial batches counts as sent.
             if (phase_ == Phase::running) body_->flush();
-            caf::anon_send(dispatcher_, loop_counts_atom::value, task_id_, wave, loop_sent_,
-                           loop_received_);
+            // A record in an asynchronous call is still on its way: one more
+            // sent than consumed keeps the wave from being quiet.
+            const uint64_t in_calls = body_ && !body_->async_idle() ? 1 : 0;
+            caf::anon_send(dispatcher_, loop_counts_atom::value, task_id_, wave,
+                           loop_sent_ + in_calls, loop_received_);
           });
         },
         [this](loop_end_atom) {

@@ -277,3 +277,22 @@ TEST_CASE("map_async: calls a service asynchronously, keeping event time for a w
   CHECK(got.size() == 30);  // 10 scores in each of 3 windows
   CHECK(op_named(env.status(), "window").records_late_dropped == 0);
 }
+
+TEST_CASE("map_async: inside a feedback loop, the loop waits for its calls in flight") {
+  SlowBackend backend(20);  // each call takes up to 20 ms: far longer than a termination wave
+  sage::LocalEnvironment env("async-loop");
+  auto counter = env.from_future<int64_t>("counter");
+  auto next =
+      env.from_batch({int64_t{0}, int64_t{100}})
+          .union_with(counter)
+          .map_async([&backend](const int64_t& x) { return backend.ask([x] { return x + 1; }); });
+  next.filter([](const int64_t& x) { return x % 100 < 10; }).fill_future(counter);
+  auto values = next.collect();
+  env.submit(true);
+  auto got = values.get();
+  std::sort(got.begin(), got.end());
+  std::vector<int64_t> want;
+  for (int64_t base : {0, 100})
+    for (int64_t i = 1; i <= 10; ++i) want.push_back(base + i);
+  CHECK(got == want);
+}

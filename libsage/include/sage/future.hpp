@@ -104,20 +104,25 @@ class Future {
     return take(lock);
   }
 
-  /// Runs `f()` once the future is complete, with its value or its error, on
-  /// the thread that completes it (at once if it is complete); `get()` then
-  /// returns or throws without waiting. (How a task learns of its async calls.)
+  /// Runs `f(future)` once the future is complete, with its value or its
+  /// error, on the thread that completes it (at once if it is complete); its
+  /// `get()` then returns or throws without waiting. (How a task learns of its
+  /// async calls.) The continuation holds the future's state only weakly: a
+  /// future whose promise is dropped unset frees both.
   template <class F>
   void when_done(F f) const {
     check();
     {
       std::unique_lock<std::mutex> lock(state_->mutex);
       if (!state_->done) {
-        state_->continuations.emplace_back(std::move(f));
+        state_->continuations.emplace_back(
+            [weak = std::weak_ptr<detail::FutureState<R>>(state_), f = std::move(f)]() mutable {
+              if (auto s = weak.lock()) f(detail::make_future(std::move(s)));
+            });
         return;
       }
     }
-    f();
+    f(*this);
   }
 
   /// A future of `f(result)` (or `f()` for `void`), which runs on the thread

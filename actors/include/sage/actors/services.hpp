@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -133,8 +134,12 @@ class ServiceRouter final : public detail::ServiceClient {
   struct Counters;  ///< shared with the router actor
 
  private:
+  /// The router actor, until `stop()`; read by callers' threads meanwhile.
+  [[nodiscard]] caf::actor current_router() const;
+
   std::shared_ptr<Counters> counters_;
-  caf::actor router_;
+  mutable std::mutex router_mutex_;
+  caf::actor router_;  // guarded by router_mutex_
 };
 
 /// Registers the messages of calls that may cross nodes.

@@ -161,17 +161,24 @@ class AsyncMapInstance final : public WithFunction<F>,
       }
     settle(now);
     WatermarkStatus out = in;
-    // Calls come in with ever later watermarks: the oldest holds the output back.
-    if (!calls_.empty()) out.watermark = std::min(in.watermark, calls_.begin()->second.watermark);
+    // Calls come in with ever later watermarks: the oldest holds the output back;
+    // and the output is not idle while results are still to come.
+    if (!calls_.empty()) {
+      out.watermark = std::min(in.watermark, calls_.begin()->second.watermark);
+      out.idle = false;
+    }
     return out;
   }
 
   [[nodiscard]] std::optional<int64_t> next_wakeup() const override {
+    // A retry that is due waits for a free slot, which a completion brings
+    // (`deliver`): with every slot taken, only deadlines wake the task.
+    const bool slot_free = in_flight_ < options_.capacity;
     std::optional<int64_t> soonest;
     for (const auto& [id, call] : calls_) {
+      const bool retry = !call.running && !call.result && call.attempts > 0 && slot_free;
       const int64_t at = call.running ? call.deadline_ms : call.retry_at_ms;
-      if ((call.running || (!call.result && call.attempts > 0)) && (!soonest || at < *soonest))
-        soonest = at;
+      if ((call.running || retry) && (!soonest || at < *soonest)) soonest = at;
     }
     return soonest;
   }
@@ -199,12 +206,12 @@ class AsyncMapInstance final : public WithFunction<F>,
     if (!future.valid())
       throw OperatorFailure(this->ctx_.operator_name(), this->ctx_.index(),
                             "map_async: the function returned an empty future");
-    future.when_done([inbox = inbox_, id, generation = call.generation, future] {
+    future.when_done([inbox = inbox_, id, generation = call.generation](const Future<Out>& done) {
       typename AsyncInbox<Out>::Done d;
       d.id = id;
       d.generation = generation;
       try {
-        d.value.emplace(future.get());
+        d.value.emplace(done.get());
       } catch (...) {
         d.error = std::current_exception();
       }
