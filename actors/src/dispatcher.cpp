@@ -116,7 +116,10 @@ class DispatcherActor final : public caf::event_based_actor {
         [this](task_done_atom, int task) {
           if (task < 0 || static_cast<size_t>(task) >= done_.size() || done_[task]) return;
           done_[task] = true;
-          if (++done_count_ == static_cast<int>(tasks_.size())) end(JobState::finished, {});
+          if (++done_count_ == static_cast<int>(tasks_.size()))
+            end(JobState::finished, {});
+          else
+            maybe_stop_serving();
         },
         [this](task_fail_atom, int task, const std::string& op, int instance,
                const std::string& message) {
@@ -508,6 +511,23 @@ class DispatcherActor final : public caf::event_based_actor {
     if (stop_requested_) stop_sources();
   }
 
+  /// The sources of pipeline services stop once every other task is done
+  /// (the rest of the job may call them until then), or, in a job of pipeline
+  /// services only, once it is stopped.
+  void maybe_stop_serving() {
+    if (serving_stopped_ || phase_ != Phase::running) return;
+    bool rest = false;
+    for (size_t t = 0; t < plan_.tasks.size(); ++t) {
+      if (plan_.tasks[t].serves) continue;
+      if (!done_[t]) return;
+      rest = true;
+    }
+    if (!rest && !stop_requested_) return;
+    serving_stopped_ = true;
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      if (plan_.tasks[t].is_source && plan_.tasks[t].serves) send(tasks_[t], stop_atom::value);
+  }
+
   JobState state_now() const { return paused_ ? JobState::paused : JobState::running; }
 
   void set_paused(bool paused) {
@@ -631,7 +651,8 @@ class DispatcherActor final : public caf::event_based_actor {
   void stop_sources() {
     detail::log("runtime").info("job {}: stopping its sources", plan_.id);
     for (size_t t = 0; t < tasks_.size(); ++t)
-      if (plan_.tasks[t].is_source) send(tasks_[t], stop_atom::value);
+      if (plan_.tasks[t].is_source && !plan_.tasks[t].serves) send(tasks_[t], stop_atom::value);
+    maybe_stop_serving();
   }
 
   // -- failures and the end ---------------------------------------------------------
@@ -790,6 +811,7 @@ class DispatcherActor final : public caf::event_based_actor {
   Phase phase_ = Phase::launching_hosts;
   /// Requests that wait for `running` when they come earlier.
   bool stop_requested_ = false;
+  bool serving_stopped_ = false;  ///< the pipeline services' sources were told to stop
   bool paused_ = false;
 
   [[nodiscard]] bool ending() const { return phase_ >= Phase::ending; }

@@ -38,6 +38,7 @@ JobPlan make_job_plan(const detail::JobSpec& job) {
       if (node.runs_at_submitter) t.at_submitter = true;
     }
     t.is_source = job.graph.nodes[chain.nodes.front()]->kind == detail::NodeKind::source;
+    t.serves = !job.graph.nodes[chain.nodes.front()]->serves.empty();
     t.loop = task.loop;
     if (task.loop >= 0) {
       const auto& heads = plan.loops[task.loop].heads;

@@ -95,6 +95,63 @@ struct InstanceCore {
   bool opened = false;
 };
 
+/// The text of a call's error, for a caller across nodes.
+std::string error_text(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "it threw something that is not an exception";
+  }
+}
+
+/// The behavior of an instance whose calls are answered later (a pipeline
+/// service's front): each call hands its completion to the object, which calls
+/// it, on this actor's thread, when the answer is there.
+caf::behavior answering_later(caf::event_based_actor* self, std::shared_ptr<InstanceCore> core,
+                              const ServiceIdentity& id) {
+  return {
+      [self, core, calls = id.calls](call_atom, const std::string& method,
+                                     const CallPayload& args) -> caf::result<CallPayload> {
+        if (calls) calls->fetch_add(1, std::memory_order_relaxed);
+        auto promise = self->make_response_promise<CallPayload>();
+        auto answered = std::make_shared<bool>(false);
+        auto done = [promise, answered](detail::Payload result, std::exception_ptr error) mutable {
+          if (std::exchange(*answered, true)) return;
+          if (error)
+            promise.deliver(make_error(ErrorCode::service_error, error_text(error)));
+          else
+            promise.deliver(CallPayload{std::move(result)});
+        };
+        try {
+          const detail::ContextScope scope(&core->ctx);
+          core->object->call_async(method, args.payload, done);
+        } catch (...) {
+          done({}, std::current_exception());
+        }
+        return promise;
+      },
+      [core, name = id.name, calls = id.calls](call_atom, DirectCall& call) {
+        if (calls) calls->fetch_add(1, std::memory_order_relaxed);
+        auto flight = call.flight;
+        auto done = [flight, what = "service '" + name + "' method '" + flight->method + "': "](
+                        detail::Payload result, std::exception_ptr error) {
+          if (error)
+            flight->reply({}, std::make_exception_ptr(ServiceError(what + error_text(error))));
+          else
+            flight->reply(std::move(result), nullptr);
+        };
+        try {
+          const detail::ContextScope scope(&core->ctx);
+          core->object->call_async(flight->method, call.args, done);
+        } catch (...) {
+          done({}, std::current_exception());
+        }
+      },
+  };
+}
+
 caf::behavior service_instance(caf::event_based_actor* self,
                                std::shared_ptr<std::unique_ptr<detail::ServiceObject>> made,
                                ServiceIdentity id) {
@@ -126,6 +183,7 @@ caf::behavior service_instance(caf::event_based_actor* self,
     }
   });
   self->set_default_handler(drop_unexpected);
+  if (core->object->answers_later()) return answering_later(self, core, id);
   return {
       [core, name = id.name, calls = id.calls](
           call_atom, const std::string& method,

@@ -5,7 +5,9 @@
 // over the time spent in them. The asynchronous job calls through map_async
 // (capacity 100, unordered); calls/s is calls over the job's time. Across two
 // nodes the service runs on a node server (placement spread): every call and
-// answer crosses CAF's network layer as codec bytes.
+// answer crosses CAF's network layer as codec bytes. The pipeline service
+// (x -> x + 1 through one map) is called by the driver: its p50 is the round
+// trip through the front, the request source, the map and the reply sink.
 
 #include "service_bench.hpp"
 
@@ -108,6 +110,41 @@ double async_job(uint64_t n, const sage::Config& cfg) {
   return static_cast<double>(n) / s;
 }
 
+struct PipelineFigures {
+  double p50_us = 0, calls_per_s = 0;
+};
+
+/// A pipeline service (requests through one map, x -> x + 1) called by the
+/// driver: `n` synchronous calls one after the other (their latency), then `n`
+/// asynchronous ones at once (calls/s).
+PipelineFigures pipeline_job(uint64_t n, const sage::Config& cfg) {
+  sage::LocalEnvironment env("svc-pipeline-bench", cfg);
+  env.register_pipeline_service<int64_t, int64_t>(
+      "bench_pipeline",
+      [](sage::DataStream<int64_t> s) { return s.map([](const int64_t& x) { return x + 1; }); });
+  env.submit();
+  std::vector<double> us;
+  us.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const auto x = static_cast<int64_t>(i);
+    const auto t0 = Clock::now();
+    const auto r = env.call_service<int64_t>("bench_pipeline", x);
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (r != x + 1)
+      fail("bench_pipeline answered " + std::to_string(r) + " to " + std::to_string(x));
+  }
+  std::vector<sage::Future<int64_t>> calls;
+  calls.reserve(n);
+  const auto t0 = Clock::now();
+  for (uint64_t i = 0; i < n; ++i)
+    calls.push_back(env.call_service_async<int64_t>("bench_pipeline", static_cast<int64_t>(i)));
+  for (uint64_t i = 0; i < n; ++i)
+    if (calls[i].get() != static_cast<int64_t>(i) + 1) fail("bench_pipeline: a wrong async answer");
+  const double s = seconds_since(t0);
+  env.stop();
+  return {percentile(us, 0.5), static_cast<double>(n) / s};
+}
+
 /// The hand-written baseline: `n` round trips to a thread that answers x + 1,
 /// through a mutex and a condition variable each way. Returns p50 in us.
 double thread_round_trip_p50_us(uint64_t n) {
@@ -171,6 +208,14 @@ void service_figures(uint64_t sync_calls, uint64_t async_calls, int runs, Output
                  "calls/s\n",
                  r + 1, s.calls_per_s, s.p50_us, s.p99_us, a);
   }
+  PipelineFigures pipeline{1e300, 0};
+  for (int r = 0; r < runs; ++r) {
+    const auto f = pipeline_job(sync_calls / 4, job_config());
+    pipeline.p50_us = std::min(pipeline.p50_us, f.p50_us);
+    pipeline.calls_per_s = std::max(pipeline.calls_per_s, f.calls_per_s);
+    std::fprintf(stderr, "  run %d, pipeline service: p50 %.1f us, async %.0f calls/s\n", r + 1,
+                 f.p50_us, f.calls_per_s);
+  }
   // Across two nodes: the service on a node server, the caller here.
   for (int r = 0; r < runs; ++r) {
     SyncFigures s;
@@ -195,6 +240,8 @@ void service_figures(uint64_t sync_calls, uint64_t async_calls, int runs, Output
   out.add("svc_remote_sync_p50_us", remote_sync.p50_us, 1);
   out.add("svc_remote_sync_p99_us", remote_sync.p99_us, 1);
   out.add("svc_remote_async_calls_per_s", remote_async, 0);
+  out.add("svc_pipeline_p50_us", pipeline.p50_us, 1);
+  extra.add("svc_pipeline_async_calls_per_s", pipeline.calls_per_s, 0);
   extra.add("svc_thread_round_trip_p50_us", loop_p50, 1);
   extra.add("svc_sync_p50_ratio", sync.p50_us / loop_p50, 2);
 }

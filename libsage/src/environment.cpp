@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -121,6 +122,97 @@ ServiceRegistration Environment::add_service(
   decl.make = std::move(make);
   graph_.services.push_back(std::move(decl));
   return ServiceRegistration(&graph_, graph_.services.size() - 1);
+}
+
+namespace {
+
+/// Takes back the nodes from `first` on and every edge that touches them.
+void take_back_nodes(detail::Graph& graph, size_t first) {
+  const auto added = [first](int node) { return node >= static_cast<int>(first); };
+  size_t keep = graph.edges.size();
+  for (size_t e = 0; e < graph.edges.size(); ++e)
+    if (added(graph.edges[e].from) || added(graph.edges[e].to)) {
+      keep = e;  // edges are added with their nodes: the rest are later ones
+      break;
+    }
+  graph.edges.resize(keep);
+  graph.nodes.resize(first);
+  for (auto& node : graph.nodes)
+    for (auto* list : {&node->in_edges, &node->out_edges})
+      std::erase_if(*list, [keep](int e) { return e >= static_cast<int>(keep); });
+}
+
+}  // namespace
+
+void Environment::check_pipeline_service(const std::string& name, size_t first, int requests,
+                                         int result) {
+  const auto fail = [&](const std::string& why) {
+    take_back_nodes(graph_, first);
+    throw GraphError("register_pipeline_service '" + name + "': " + why);
+  };
+  if (name.empty()) fail("a service needs a name");
+  if (result < 0 || static_cast<size_t>(result) >= graph_.nodes.size())
+    fail("build returned a stream of no operator");
+  // The result must come from the requests: a request's identity is the
+  // event time its records carry.
+  std::vector<bool> reached(graph_.nodes.size(), false);
+  std::vector<int> todo{requests};
+  reached[requests] = true;
+  while (!todo.empty()) {
+    const int n = todo.back();
+    todo.pop_back();
+    for (int e : graph_.nodes[n]->out_edges) {
+      const int to = graph_.edges[e].to;
+      if (!reached[to]) {
+        reached[to] = true;
+        todo.push_back(to);
+      }
+    }
+  }
+  if (!reached[result])
+    fail("build must return a stream made from the requests it is given (operator '" +
+         graph_.nodes[result]->name + "' is not)");
+  for (size_t n = first; n < graph_.nodes.size(); ++n)
+    if (graph_.nodes[n]->sets_timestamps)
+      fail("operator '" + graph_.nodes[n]->name +
+           "' gives records timestamps of its own (assign_timestamps, an event-time window or "
+           "join): inside a pipeline service a record's event time is its request's identity");
+}
+
+PipelineServiceRegistration Environment::finish_pipeline_service(
+    std::string name, size_t first, int requests, int replies,
+    std::function<std::unique_ptr<detail::ServiceObject>()> make_front) {
+  std::vector<int> inside;
+  try {
+    graph_.rename(requests, name + ".requests");
+    graph_.rename(replies, name + ".replies");
+    graph_.nodes[replies]->parallelism = 1;  // one place that sees every request's records
+    for (size_t n = first; n < graph_.nodes.size(); ++n) {
+      graph_.nodes[n]->serves = name;
+      if (static_cast<int>(n) != requests && static_cast<int>(n) != replies)
+        inside.push_back(static_cast<int>(n));
+    }
+    add_service(name, std::move(make_front));
+  } catch (...) {
+    take_back_nodes(graph_, first);
+    throw;
+  }
+  return PipelineServiceRegistration(&graph_, graph_.services.size() - 1, std::move(inside));
+}
+
+PipelineServiceRegistration& PipelineServiceRegistration::parallelism(int n) {
+  if (n < 1)
+    throw GraphError("pipeline service '" + graph_->services.at(service_).name +
+                     "': parallelism must be at least 1, got " + std::to_string(n));
+  for (int node : nodes_)
+    if (graph_->nodes.at(node)->parallelism == 0) graph_->nodes[node]->parallelism = n;
+  return *this;
+}
+
+PipelineServiceRegistration& PipelineServiceRegistration::resources(Resources r) {
+  for (int node : nodes_) graph_->nodes.at(node)->resources = r;
+  graph_->services.at(service_).resources = std::move(r);
+  return *this;
 }
 
 detail::ServiceClient& Environment::services() {

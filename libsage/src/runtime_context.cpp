@@ -61,3 +61,14 @@ RuntimeContext& calling_context(const char* what) {
 }
 
 }  // namespace sage::detail
+
+namespace sage::detail {
+
+void ContextAccess::warn(const RuntimeContext& ctx, const std::string& text) {
+  if (ctx.logger_)
+    ctx.logger_->warn("{}", text);
+  else
+    log("runtime").warn("{}: {}", ctx.name_, text);
+}
+
+}  // namespace sage::detail

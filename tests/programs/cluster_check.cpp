@@ -21,6 +21,9 @@
 //                                       (synchronously, asynchronously and through map_async)
 //                                       and by the driver;
 //                                       every answer checked, calls served in other processes
+//   cluster_check pipeline-service N P  a pipeline service (a key_by over P instances, keyed
+//                                       state) called N times by the driver and N times by
+//                                       another job's map_async; every key's count checked
 //   cluster_check hybrid N              a HybridEnvironment: a map marked .local() between
 //                                       two maps of parallelism 2; each record tells which
 //                                       process ran each step (only the local one here)
@@ -261,6 +264,93 @@ int hybrid(int64_t n) {
   std::cout << (ok ? "ok: " : "MISMATCH: ") << seen.size() << " of " << n
             << " records; the .local() map ran in this process for all but " << local_elsewhere
             << ", the cluster's maps here for " << first_here << " and " << last_here << std::endl;
+  return ok ? 0 : 1;
+}
+
+/// A pipeline service across the nodes: requests keyed by x % 100 over `p`
+/// instances, the nth request of a key answered n, with the pid that counted it.
+using KeyCount = std::tuple<int64_t, int64_t, int64_t, int64_t>;  // x, key, nth, pid
+
+struct CountRequests : sage::MapFunction<std::pair<int64_t, int64_t>, KeyCount> {
+  KeyCount execute(const std::pair<int64_t, int64_t>& k) override {
+    auto& seen = ctx().value_state<int64_t>("seen");
+    const int64_t nth = seen.value().value_or(0) + 1;
+    seen.update(nth);
+    return {k.second, k.first, nth, static_cast<int64_t>(::getpid())};
+  }
+};
+
+int pipeline_service(int64_t n, int p) {
+  sage::RemoteEnvironment svc("pipeline-service");
+  svc.register_pipeline_service<int64_t, KeyCount>(
+      "count_requests", [p](sage::DataStream<int64_t> s) {
+        return s.map([](const int64_t& x) {
+                  return std::pair<int64_t, int64_t>{x % 100, x};
+                })
+            .parallelism(p)
+            .key_by([](const std::pair<int64_t, int64_t>& k) { return k.first; })
+            .map<CountRequests>()
+            .parallelism(p);
+      });
+  svc.submit();  // serves until stopped
+  // The driver's requests, all at once...
+  std::vector<sage::Future<KeyCount>> calls;
+  for (int64_t x = 0; x < n; ++x)
+    calls.push_back(svc.call_service_async<KeyCount>("count_requests", x,
+                                                     sage::timeout(std::chrono::seconds(60))));
+  // ...and another job's, through map_async from p instances.
+  sage::RemoteEnvironment env("pipeline-caller");
+  std::vector<int64_t> xs(static_cast<size_t>(n));
+  std::iota(xs.begin(), xs.end(), n);
+  auto async_out = env.from_batch(xs)
+                       .rebalance()
+                       .map_async(
+                           [](const int64_t& x) {
+                             return sage::call_service_async<KeyCount>("count_requests", x);
+                           },
+                           sage::async_options{.capacity = 50, .ordered = false})
+                       .parallelism(p)
+                       .collect();
+  if (int rc = run(env)) return rc;
+  std::map<int64_t, std::vector<int64_t>> nth_of_key;
+  std::set<int64_t> pids;
+  int64_t wrong = 0;
+  for (int64_t x = 0; x < n; ++x) {
+    const auto [request, key, nth, pid] = calls[x].get();
+    wrong += request != x || key != x % 100;
+    nth_of_key[key].push_back(nth);
+    pids.insert(pid);
+  }
+  std::set<int64_t> async_seen;
+  for (const auto& [request, key, nth, pid] : async_out.get()) {
+    wrong += key != request % 100;
+    async_seen.insert(request);
+    nth_of_key[key].push_back(nth);
+    pids.insert(pid);
+  }
+  // Every key counted 1, 2, ... over both callers: none lost, none twice.
+  bool counts_ok = true;
+  for (auto& [key, nths] : nth_of_key) {
+    std::sort(nths.begin(), nths.end());
+    for (size_t i = 0; i < nths.size(); ++i)
+      counts_ok = counts_ok && nths[i] == static_cast<int64_t>(i + 1);
+  }
+  std::string refused;
+  try {
+    svc.call_service<KeyCount>("count_requests", std::string("not a number"));
+  } catch (const sage::ServiceError& e) {
+    refused = e.what();
+  }
+  svc.stop();
+  const auto state = svc.status().state;
+  const bool ok = wrong == 0 && counts_ok && static_cast<int64_t>(async_seen.size()) == n &&
+                  pids.count(static_cast<int64_t>(::getpid())) == 0 && !refused.empty() &&
+                  state == sage::JobState::finished;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << 2 * n << " requests (" << n << " from the driver, "
+            << async_seen.size() << " through another job's map_async), " << wrong
+            << " wrong, keys counted " << (counts_ok ? "exactly" : "WRONGLY") << " by "
+            << pids.size() << " processes at parallelism " << p << "; a wrong request: " << refused
+            << "; the service job " << sage::to_string(state) << std::endl;
   return ok ? 0 : 1;
 }
 
@@ -681,6 +771,8 @@ int main(int argc, char** argv) {
       return endless();
     else if (mode == "services")
       return services(std::stoll(argv[2]), std::stoi(argv[3]));
+    else if (mode == "pipeline-service")
+      return pipeline_service(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "hybrid")
       return hybrid(std::stoll(arg));
     else if (mode == "sequence")

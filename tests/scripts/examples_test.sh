@@ -3,12 +3,13 @@
 # same program), run on a LocalEnvironment: each must print that they agree.
 # (job_test.sh runs the event-time word count on a real cluster too.)
 #
-# Usage: examples_test.sh PATH/TO/sage-windowed-word-count PATH/TO/sage-feedback-loop
+# Usage: examples_test.sh EXAMPLE... (sage-windowed-word-count, sage-feedback-loop,
+#        sage-order-risk, sage-retrieval)
 set -euo pipefail
 for example in "$@"; do
   out=$("$example" 2>&1) || { echo "FAIL: $example exited with $?: $out"; exit 1; }
   echo "$out" | tail -n 1
-  if ! grep -q "agrees" <<<"$out"; then
+  if ! grep -qE "agrees|agree with" <<<"$out" || grep -q "MISMATCH" <<<"$out"; then
     echo "FAIL: $example did not find its results agree: $out"
     exit 1
   fi

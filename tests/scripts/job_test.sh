@@ -100,6 +100,9 @@ expect_ok collect 200000 3
 echo "services: a job of services called from another job's instances and the driver"
 expect_ok services 3000 2
 
+echo "pipeline services: a keyed pipeline across the nodes, called by the driver and another job"
+expect_ok pipeline-service 3000 3
+
 echo "HybridEnvironment: a .local() operator in this process, the rest on the cluster"
 expect_ok hybrid 5000
 

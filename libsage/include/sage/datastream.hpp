@@ -277,6 +277,7 @@ class StreamOps {
     });
     auto& node = *EnvAccess::graph(*env_).nodes[out.node_id()];
     node.timestamped = true;
+    node.sets_timestamps = true;
     node.parallelism_of_input = true;
     return out;
   }
@@ -378,6 +379,7 @@ class StreamOps {
 
   template <class>
   friend class OperatorSettings;
+  friend class ::sage::Environment;  // a pipeline service's reply sink
   template <class, class>
   friend class ::sage::WindowedStream;
   template <class>
@@ -507,13 +509,15 @@ class KeyedStream : public detail::StreamOps<T> {
     using Out = std::remove_cvref_t<std::invoke_result_t<Fn&, const T&, const R&>>;
     detail::WindowSpec spec = detail::time_window_spec(assigner);
     spec.event_time = both_timestamped(other, "window_join");
-    return detail::add_multi_input<Out, T, R>(
+    auto out = detail::add_multi_input<Out, T, R>(
         this->env_, "window_join",
         {detail::StreamInput{this->node_, this->routing_},
          detail::StreamInput{other.node_, other.routing_}},
         [fn = Fn(std::move(f)), spec] {
           return std::make_unique<detail::WindowJoinInstance<K, T, R, Out, Fn>>(fn, spec);
         });
+    detail::EnvAccess::graph(*this->env_).nodes[out.node_id()]->sets_timestamps = spec.event_time;
+    return out;
   }
 
   /// Event time: every pair `(l, r)` of one key with
@@ -538,13 +542,15 @@ class KeyedStream : public detail::StreamOps<T> {
     if (!both_timestamped(other, "interval_join"))
       throw GraphError(
           "interval_join works on event time: give both inputs timestamps (assign_timestamps)");
-    return detail::add_multi_input<Out, T, R>(
+    auto out = detail::add_multi_input<Out, T, R>(
         this->env_, "interval_join",
         {detail::StreamInput{this->node_, this->routing_},
          detail::StreamInput{other.node_, other.routing_}},
         [fn = Fn(std::move(f)), lo, hi] {
           return std::make_unique<detail::IntervalJoinInstance<K, T, R, Out, Fn>>(fn, lo, hi);
         });
+    detail::EnvAccess::graph(*this->env_).nodes[out.node_id()]->sets_timestamps = true;
+    return out;
   }
 
   /// Windows of `size` records per key, or (with `slide`) of the last `size`
@@ -645,9 +651,11 @@ class WindowedStream {
  private:
   template <class Out, class Fn>
   DataStream<Out> add(Fn fn) {
-    return keyed_.template add_transform<Out>("window", [fn = std::move(fn), spec = spec_] {
+    auto out = keyed_.template add_transform<Out>("window", [fn = std::move(fn), spec = spec_] {
       return std::make_unique<detail::WindowInstance<T, K, Fn>>(fn, spec);
     });
+    detail::EnvAccess::graph(*keyed_.env_).nodes[out.node_id()]->sets_timestamps = spec_.event_time;
+    return out;
   }
 
   KeyedStream<T, K> keyed_;

@@ -15,6 +15,7 @@
 #include <sage/config.hpp>
 #include <sage/datastream.hpp>
 #include <sage/detail/graph.hpp>
+#include <sage/detail/pipeline_service.hpp>
 #include <sage/job.hpp>
 #include <sage/service.hpp>
 
@@ -26,6 +27,24 @@ class Runtime;
 }  // namespace detail
 
 class Environment;
+
+/// What `register_pipeline_service` returns: the parallelism of the
+/// pipeline's operators that set none of their own, and the resources each
+/// of them (and the service's front) asks of its node.
+class PipelineServiceRegistration {
+ public:
+  /// A `GraphError` unless `n >= 1`.
+  PipelineServiceRegistration& parallelism(int n);
+  PipelineServiceRegistration& resources(Resources r);
+
+ private:
+  friend class Environment;
+  PipelineServiceRegistration(detail::Graph* graph, size_t service, std::vector<int> nodes)
+      : graph_(graph), service_(service), nodes_(std::move(nodes)) {}
+  detail::Graph* graph_;
+  size_t service_;
+  std::vector<int> nodes_;  ///< the operators `build` added
+};
 
 /// What `register_service` returns: the service's parallelism and the
 /// resources each instance asks of its node, set before `submit()`.
@@ -140,6 +159,39 @@ class Environment {
         });
   }
 
+  /// Deploys the pipeline `build` makes (`DataStream<Resp>(DataStream<Req>)`)
+  /// as a service named `name`, called as any service: each request enters the
+  /// pipeline, and the one record it becomes at the end answers it (none, or
+  /// more than one, is a `ServiceError` at the caller). Any parallelism,
+  /// `key_by` and placement inside; a request's identity travels with its
+  /// records as their event time, so the pipeline may not assign timestamps
+  /// or use event-time windows or joins (a `GraphError`). The pipeline serves
+  /// while the rest of the job runs (a job of pipeline services only: until
+  /// it is stopped). docs/services.md, "Pipeline services".
+  template <class Req, class Resp, class Build>
+  PipelineServiceRegistration register_pipeline_service(std::string name, Build&& build) {
+    static_assert(std::is_invocable_r_v<DataStream<Resp>, Build&, DataStream<Req>>,
+                  "register_pipeline_service<Req, Resp>: build must be "
+                  "sage::DataStream<Resp>(sage::DataStream<Req>)");
+    static_assert(std::is_copy_constructible_v<Req> && std::is_copy_constructible_v<Resp>,
+                  "register_pipeline_service<Req, Resp>: requests and answers must be copyable");
+    const size_t first = graph_.nodes.size();
+    auto requests = add_source<Req>(
+        "requests", [name] { return std::make_unique<detail::RequestSourceInstance<Req>>(name); });
+    auto& source = *graph_.nodes.back();
+    source.timestamped = true;  // a request's number is its event time
+    source.chaining = detail::Chaining::head;
+    DataStream<Resp> answers = build(requests);
+    check_pipeline_service(name, first, requests.node_id(), answers.node_id());
+    auto sink = answers.add_sink(
+        "replies", [name] { return std::make_unique<detail::ReplySinkInstance<Resp>>(name); });
+    auto front = [name]() -> std::unique_ptr<detail::ServiceObject> {
+      return std::make_unique<detail::PipelineFront<Req, Resp>>(name);
+    };
+    return finish_pipeline_service(std::move(name), first, requests.node_id(), sink.node_id(),
+                                   std::move(front));
+  }
+
   /// Calls a service from driver code, as `ctx().call_service` does in an
   /// operator: blocks until the result or the call's error is there.
   template <class R, class... A>
@@ -194,6 +246,13 @@ class Environment {
   }
   ServiceRegistration add_service(std::string name,
                                   std::function<std::unique_ptr<detail::ServiceObject>()> make);
+  /// A `GraphError` (and the nodes from `first` on taken back) unless the
+  /// pipeline service's result comes from its requests and keeps their event time.
+  void check_pipeline_service(const std::string& name, size_t first, int requests, int result);
+  /// Names the pipeline's source and sink, marks its nodes, registers its front.
+  PipelineServiceRegistration finish_pipeline_service(
+      std::string name, size_t first, int requests, int replies,
+      std::function<std::unique_ptr<detail::ServiceObject>()> make_front);
   /// The runtime's client for service calls.
   detail::ServiceClient& services();
   void wait_interruptible();

@@ -222,6 +222,9 @@ struct ContextAccess {
     return static_cast<const KeyExtractor<K>*>(source.extractor)->extract(source.record);
   }
   static void set_task_time(RuntimeContext& ctx, TaskTime* time) { ctx.time_ = time; }
+  /// Logs a warning of the runtime's own on the instance's logger (for
+  /// headers that do not include spdlog).
+  static void warn(const RuntimeContext& ctx, const std::string& text);
   /// Where the instance's service calls go.
   static void set_services(RuntimeContext& ctx, std::shared_ptr<ServiceClient> client) {
     ctx.services_ = std::move(client);

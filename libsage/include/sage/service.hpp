@@ -17,6 +17,7 @@
 /// within a process and through their codecs across nodes (docs/services.md).
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -101,12 +102,24 @@ Methods<S> methods_of() {
 /// A service instance, type-erased, as the runtime's service actor holds it.
 class ServiceObject {
  public:
+  /// Completes a call with its result, or its error.
+  using Done = std::function<void(Payload, std::exception_ptr)>;
+
   virtual ~ServiceObject() = default;
   virtual BaseFunction& function() = 0;
   /// Serves one call; `ServiceError` for an unknown method or arguments that
   /// do not fit, any exception of the method as it is.
   virtual Payload call(const std::string& method, const Payload& args) = 0;
   [[nodiscard]] virtual std::vector<std::string> method_names() const = 0;
+  /// Whether calls are answered later (`call_async`), not by `call`'s return:
+  /// a pipeline service's front, which answers when the pipeline has.
+  [[nodiscard]] virtual bool answers_later() const { return false; }
+  /// Serves one call whose answer may come later, through `done`, called once
+  /// on the instance's own thread (from this or a later call); an exception
+  /// thrown here fails the call instead.
+  virtual void call_async(const std::string& method, const Payload& args, Done done) {
+    done(call(method, args), nullptr);
+  }
 };
 
 template <class S>

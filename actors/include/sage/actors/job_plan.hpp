@@ -40,13 +40,17 @@ struct PlannedTask {
   /// An instance of a service (`chain` is its name): the index of its
   /// registration in the job's graph; -1 for a task of the pipeline.
   int32_t service = -1;
+  /// It is part of a pipeline service: it serves while the rest of the job
+  /// runs, and its source stops once the rest is done (or when the job is
+  /// stopped, if there is no rest).
+  bool serves = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PlannedTask& x) {
   return f(caf::meta::type_name("sage.planned_task"), x.chain, x.instance, x.is_source,
            x.at_submitter, x.input_slots, x.output_slots, x.cpus, x.memory_mb, x.gpus, x.labels,
-           x.operators, x.loop, x.loop_head, x.service);
+           x.operators, x.loop, x.loop_head, x.service, x.serves);
 }
 
 /// One channel: from an output slot of one task to an input slot of another.

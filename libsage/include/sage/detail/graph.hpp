@@ -135,6 +135,13 @@ class Node {
   int num_inputs;
   /// Its output records carry event time (it assigns timestamps, or its input has them).
   bool timestamped = false;
+  /// It gives records timestamps of its own (`assign_timestamps`, an
+  /// event-time window or join), which a pipeline service may not have: its
+  /// records' event time is their request's number.
+  bool sets_timestamps = false;
+  /// The pipeline service it is part of (empty: none): such tasks serve
+  /// requests while the rest of the job runs, and stop when it is done.
+  std::string serves;
   /// Unless set explicitly, its parallelism is its input's (`assign_timestamps`).
   bool parallelism_of_input = false;
   /// A future (`from_future`): a pass-through fed only by `fill_future`'s
