@@ -11,12 +11,14 @@
 # mid-job fail the job naming the worker while the head runs on.
 #
 # Usage: job_test.sh PATH/TO/sage PATH/TO/sage-cluster-check PATH/TO/sage-word-count
-#                    PATH/TO/sage-windowed-word-count
+#                    PATH/TO/sage-windowed-word-count PATH/TO/sage-order-risk PATH/TO/sage-retrieval
 set -euo pipefail
 sage=$1
 check=$2
 word_count=$3
 windowed_word_count=$4
+order_risk=$5
+retrieval=$6
 state=$(mktemp -d)
 pids=()
 cleanup() {
@@ -102,6 +104,14 @@ expect_ok services 3000 2
 
 echo "pipeline services: a keyed pipeline across the nodes, called by the driver and another job"
 expect_ok pipeline-service 3000 3
+
+echo "the service examples on the cluster, each checking its own answers"
+for example in "$order_risk" "$retrieval"; do
+  out=$("$example" --address "$head" 2>/dev/null) || fail "$example --address $head: $out"
+  line=$(tail -n 1 <<<"$out")
+  echo "  $line"
+  grep -qE "agrees|agree with" <<<"$line" || fail "$example on the cluster: $line"
+done
 
 echo "HybridEnvironment: a .local() operator in this process, the rest on the cluster"
 expect_ok hybrid 5000
