@@ -10,6 +10,7 @@
 
 #include <sage/actors/credentials.hpp>
 #include <sage/actors/job_registry.hpp>
+#include <sage/actors/node_runtime.hpp>
 #include <sage/actors/protocol.hpp>
 #include <sage/actors/system.hpp>
 #include <sage/detail/runtime.hpp>
@@ -32,9 +33,23 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const Config&
   return cfg;
 }
 
+/// SAGE's own actor system, when the runtime has one.
+struct OwnSystem {
+  explicit OwnSystem(const Config& c) : system(configure(cfg, c)) {}
+  caf::actor_system_config cfg;
+  caf::actor_system system;
+};
+
 class EmbeddedRuntime final : public Runtime {
  public:
-  explicit EmbeddedRuntime(const Config& c) : system_(configure(cfg_, c)) {
+  explicit EmbeddedRuntime(const Config& c)
+      : own_(std::make_unique<OwnSystem>(c)), system_(own_->system) {
+    start();
+  }
+  /// On an actor system that someone else owns (`sage::Node`).
+  explicit EmbeddedRuntime(caf::actor_system& system) : system_(system) { start(); }
+
+  void start() {
     node_ = actors::spawn_node(system_);
     actors::NodeInfo local;
     local.role = actors::NodeRole::local;
@@ -48,7 +63,8 @@ class EmbeddedRuntime final : public Runtime {
     caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
     job_manager_ = nullptr;
     node_ = nullptr;
-    // The actor system's destructor waits for every actor to end.
+    // The actor system's destructor waits for every actor to end (an
+    // application's system: when the application lets it go).
   }
 
   void submit(std::shared_ptr<const JobSpec> job) override {
@@ -86,14 +102,18 @@ class EmbeddedRuntime final : public Runtime {
   }
 
  private:
-  caf::actor_system_config cfg_;
-  caf::actor_system system_;
+  std::unique_ptr<OwnSystem> own_;  ///< null on an application's system
+  caf::actor_system& system_;
   caf::actor node_;
   caf::actor job_manager_;
   std::shared_ptr<actors::ServiceRouter> services_;
 };
 
 }  // namespace
+
+std::shared_ptr<Runtime> runtime_on(caf::actor_system& system) {
+  return std::make_shared<EmbeddedRuntime>(system);
+}
 
 std::shared_ptr<Runtime> embedded_runtime(const Config& cfg) {
   static std::mutex mutex;

@@ -438,6 +438,26 @@ void load_secure_transport(caf::actor_system_config& cfg, const TlsFiles& tls) {
       });
 }
 
+std::function<void()> attach_secure_transport(caf::actor_system& system, const TlsFiles& tls) {
+  if (transport_of(system)) return [] {};  // configured with the system
+  auto basp = system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  caf::io::middleman_actor actor = system.spawn<SecureMiddleman, caf::detached + caf::hidden>(
+      std::move(basp), std::make_shared<const Credentials>(tls));
+  {
+    std::lock_guard<std::mutex> guard{transports_mutex};
+    transports[&system] = actor;
+  }
+  return [&system, actor]() mutable {
+    {
+      std::lock_guard<std::mutex> guard{transports_mutex};
+      transports.erase(&system);
+    }
+    caf::scoped_actor self{system, true};
+    self->send_exit(actor, caf::exit_reason::kill);
+    self->wait_for(actor);
+  };
+}
+
 caf::expected<uint16_t> secure_publish(caf::actor_system& system, const caf::actor& whom,
                                        const std::string& bind, uint16_t port, bool reuse_address) {
   auto transport = transport_of(system);

@@ -12,6 +12,7 @@
 #
 # Usage: job_test.sh PATH/TO/sage PATH/TO/sage-cluster-check PATH/TO/sage-word-count
 #                    PATH/TO/sage-windowed-word-count PATH/TO/sage-order-risk PATH/TO/sage-retrieval
+#                    PATH/TO/sage-caf-interop
 set -euo pipefail
 sage=$1
 check=$2
@@ -19,6 +20,7 @@ word_count=$3
 windowed_word_count=$4
 order_risk=$5
 retrieval=$6
+caf_interop=$7
 state=$(mktemp -d)
 pids=()
 cleanup() {
@@ -254,4 +256,15 @@ fi
 line=$("$sage" job status "$wc_id" 2>&1) && fail "status of a deleted job: $line"
 [[ $line == *"no job"* ]] || fail "status of a deleted job: $line"
 echo "  ok"
+
+echo "sage::Node: a plain CAF program joins the cluster as a worker; a job placed by its label runs there"
+caf_stop="$state/caf.stop"
+"$caf_interop" join "$head" app=caf "$caf_stop" >"$state/caf.out" 2>&1 &
+caf_pid=$!; pids+=("$caf_pid")
+for _ in $(seq 1 100); do grep -q '^ok: joined' "$state/caf.out" && break; sleep 0.1; done
+grep -q '^ok: joined' "$state/caf.out" || fail "the CAF program did not join: $(cat "$state/caf.out")"
+line=$("$check" label app=caf 2>/dev/null); [ "$line" = placed ] || fail "label app=caf: $line"
+touch "$caf_stop"
+wait "$caf_pid" || fail "the CAF program: $(cat "$state/caf.out")"
+echo "  $(grep -m1 '^ok:' "$state/caf.out"); the job ran on it"
 echo "PASS"

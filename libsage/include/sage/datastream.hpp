@@ -6,6 +6,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -49,6 +50,11 @@ struct StreamInput {
   int node = -1;
   EdgeRouting routing;
 };
+
+/// What makes `to_actor`'s sink: defined in `<sage/caf.hpp>`, which a program
+/// that has a CAF actor to send to includes.
+template <class T, class Actor>
+std::function<std::unique_ptr<OperatorInstance>()> actor_sink(Actor actor);
 
 /// Adds an operator with one input per type of `Ins`, fed by `inputs` in order
 /// (defined after `DataStream`).
@@ -242,6 +248,17 @@ class StreamOps {
     });
     EnvAccess::graph(*env_).nodes[id]->runs_at_submitter = true;
     return Collected<T>(buffer);
+  }
+
+  /// Sends the records to the CAF actor `actor` (API.md section 10; include
+  /// `<sage/caf.hpp>`): batches as `std::vector<T>`, then `sage::eos_atom` at
+  /// the stream's end. Runs in this process, where the actor is.
+  template <class Actor>
+  DataStreamSink<T> to_actor(Actor actor) {
+    const int id =
+        add_node<T, void>(NodeKind::sink, "to_actor", actor_sink<T, Actor>(std::move(actor)));
+    EnvAccess::graph(*env_).nodes[id]->runs_at_submitter = true;
+    return DataStreamSink<T>(env_, id);
   }
 
   /// Partitions by key: every record of one key reaches the same instance of the

@@ -14,6 +14,7 @@
 #include <sage/collected.hpp>
 #include <sage/config.hpp>
 #include <sage/datastream.hpp>
+#include <sage/detail/actor_feed.hpp>
 #include <sage/detail/graph.hpp>
 #include <sage/detail/pipeline_service.hpp>
 #include <sage/job.hpp>
@@ -117,6 +118,26 @@ class Environment {
                                         std::decay_t<A>(std::forward<A>(args))...)] {
       return std::make_unique<detail::FunctionSourceInstance<T, F>>(detail::construct_from<F>(a));
     });
+  }
+
+  /// A source fed by CAF actors (API.md section 10, `<sage/caf.hpp>`): once the
+  /// job runs, `sage::Node::source(job, name)` is the actor that takes its
+  /// batches (`std::vector<T>`, each answered once accepted: backpressure) and
+  /// `sage::eos_atom` (the stream's end). It runs in this process, where the
+  /// actors are, whatever the environment; `name` is its operator's name.
+  template <class T>
+  DataStream<T> from_actor(std::string name) {
+    static_assert(std::is_copy_constructible_v<T>, "from_actor<T>: T must be copyable");
+    auto stream = add_source<T>(
+        "from_actor", [name] { return std::make_unique<detail::ActorSourceInstance<T>>(name); });
+    graph_.nodes.back()->runs_at_submitter = true;
+    try {
+      graph_.rename(stream.node_id(), name);
+    } catch (...) {
+      graph_.nodes.pop_back();  // a name taken (or empty): as if never called
+      throw;
+    }
+    return stream;
   }
 
   /// A placeholder stream of `T`, named `name`, that `stream.fill_future(f)`

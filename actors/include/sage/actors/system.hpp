@@ -5,6 +5,7 @@
 /// transport (secure_transport.cpp), publishing an actor and connecting to one.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <caf/actor.hpp>
@@ -28,6 +29,12 @@ void configure_heartbeat(caf::actor_system_config& cfg);
 /// message types, the network layer with its heartbeat, and the connections'
 /// authentication with the credentials `tls` (none: --insecure, plain BASP).
 void configure_cluster_system(caf::actor_system_config& cfg, const TlsFiles& tls);
+
+/// For an actor system made without `configure_cluster_system` (an
+/// application's, under `sage::Node`): starts the authenticated transport
+/// with `tls` now, unless the system has one. Returns what ends it (before
+/// the system goes).
+std::function<void()> attach_secure_transport(caf::actor_system& system, const TlsFiles& tls);
 
 /// Publishes `whom` on `bind:port` (0: a free port), for the peers that
 /// present the credentials the system was configured with.

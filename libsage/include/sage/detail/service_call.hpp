@@ -53,6 +53,10 @@ class Payload {
     Payload p;
     auto value = std::make_shared<const V>(std::move(v));
     p.type_ = &typeid(V);
+    if constexpr (std::is_copy_assignable_v<V>)
+      p.copy_ = [](void* to, const void* from) {
+        *static_cast<V*>(to) = *static_cast<const V*>(from);
+      };
     if constexpr (has_codec<V>) {
       p.encode_ = [value] {
         std::vector<uint8_t> out;
@@ -62,6 +66,20 @@ class Payload {
       };
     }
     p.value_ = std::move(value);
+    return p;
+  }
+  /// One argument of a call made of separate values (a plain CAF actor's
+  /// message: API.md section 10): its type and where it is.
+  struct Element {
+    const std::type_info* type = nullptr;
+    const void* value = nullptr;
+  };
+  /// The arguments `elements`, kept valid by `keep` (the message that holds
+  /// them): taken as a `std::tuple` whose element types are theirs, exactly.
+  static Payload of_elements(std::vector<Element> elements, std::shared_ptr<const void> keep) {
+    Payload p;
+    p.elements_ = std::make_shared<const std::vector<Element>>(std::move(elements));
+    p.value_ = std::move(keep);
     return p;
   }
   static Payload from_bytes(std::vector<uint8_t> bytes) {
@@ -84,6 +102,7 @@ class Payload {
   template <class V>
   [[nodiscard]] V take(const char* what) const {
     if (type_ != nullptr && *type_ == typeid(V)) return *static_cast<const V*>(value_.get());
+    if (elements_) return take_elements<V>(what);
     if constexpr (has_codec<V>) {
       if (has_bytes_ || encode_) {
         const std::vector<uint8_t> b = bytes();
@@ -101,7 +120,46 @@ class Payload {
                        type_name(typeid(V)) + " expected");
   }
 
+  /// The type of the value handed over (null: bytes, or elements).
+  [[nodiscard]] const std::type_info* type() const { return type_; }
+  /// Copies the value into `target`, a `V` for the `V` of `type()`; false if there is none.
+  bool copy_to(void* target) const {
+    if (!copy_ || !value_) return false;
+    copy_(target, value_.get());
+    return true;
+  }
+
  private:
+  template <class V>
+  V take_elements(const char* what) const {
+    const auto& e = *elements_;
+    std::string given = "(";
+    for (size_t i = 0; i < e.size(); ++i)
+      given += (i ? ", " : "") + (e[i].type ? type_name(*e[i].type) : std::string("?"));
+    given += ")";
+    if constexpr (is_tuple<V>::value) {
+      if (e.size() == std::tuple_size_v<V>) {
+        auto fits = [&]<size_t... I>(std::index_sequence<I...>) {
+          return ((e[I].type != nullptr && *e[I].type == typeid(std::tuple_element_t<I, V>)) &&
+                  ...);
+        };
+        if (fits(std::make_index_sequence<std::tuple_size_v<V>>{}))
+          return [&]<size_t... I>(std::index_sequence<I...>) {
+            return V(*static_cast<const std::tuple_element_t<I, V>*>(e[I].value)...);
+          }
+        (std::make_index_sequence<std::tuple_size_v<V>>{});
+      }
+    }
+    throw ServiceError(std::string(what) + ": " + given + " given, " + type_name(typeid(V)) +
+                       " expected");
+  }
+  template <class T>
+  struct is_tuple : std::false_type {};
+  template <class... T>
+  struct is_tuple<std::tuple<T...>> : std::true_type {};
+
+  std::shared_ptr<const std::vector<Element>> elements_;
+  void (*copy_)(void*, const void*) = nullptr;
   std::shared_ptr<const void> value_;
   const std::type_info* type_ = nullptr;
   std::function<std::vector<uint8_t>()> encode_;
