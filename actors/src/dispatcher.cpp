@@ -87,10 +87,14 @@ struct LoopWatch {
 };
 
 /// What the Dispatcher knows of the host of one node's tasks.
+/// To itself: start a task host of services only again (`relaunch_host`).
+using relaunch_host_atom = caf::atom_constant<caf::atom("host_again")>;
+
 struct Host {
-  caf::actor node;      ///< where tasks are spawned; empty until known
-  std::string address;  ///< a task host's "host:port", for its peers
-  bool used = false;    ///< the node got tasks
+  caf::actor node;          ///< where tasks are spawned; empty until known
+  std::string address;      ///< a task host's "host:port", for its peers
+  bool used = false;        ///< the node got tasks
+  bool relaunched = false;  ///< a host of services only that ended, being started again
 };
 
 class DispatcherActor final : public caf::event_based_actor {
@@ -143,9 +147,17 @@ class DispatcherActor final : public caf::event_based_actor {
           on_host_ready(index, std::move(node), address);
         },
         [this](host_exited_atom, uint32_t index, const std::string& why) {
-          if (index < nodes_.size())
-            end(JobState::failed,
-                "the job's program on " + describe(nodes_[index].info) + " " + why);
+          if (index >= nodes_.size()) return;
+          if (serves_only(index)) {
+            // A host that never came up again fails this way; for one that runs,
+            // its monitor says when it ends (this may be the report of an older one).
+            if (!hosts_[index].node) {
+              hosts_[index].relaunched = false;
+              relaunch_host(index, "it " + why);
+            }
+            return;
+          }
+          end(JobState::failed, "the job's program on " + describe(nodes_[index].info) + " " + why);
         },
         [this](host_lost_atom, uint32_t index) {
           // The node that ran the task host did not say how it ended: say what we know.
@@ -168,6 +180,7 @@ class DispatcherActor final : public caf::event_based_actor {
             stop_sources();
         },
         [this](restart_service_atom, uint32_t s) { restart_service(s); },
+        [this](relaunch_host_atom, uint32_t n) { launch_again(n); },
         [this](loop_ready_atom, int task) { on_loop_ready(task); },
         [this](loop_counts_atom, int task, uint64_t wave, uint64_t sent, uint64_t received) {
           on_loop_counts(task, wave, sent, received);
@@ -265,7 +278,60 @@ class DispatcherActor final : public caf::event_based_actor {
     monitor(node);
     hosts_[index].node = std::move(node);
     hosts_[index].address = address;
+    if (hosts_[index].relaunched) {  // a host of services only, started again: they follow
+      hosts_[index].relaunched = false;
+      for (size_t s = 0; s < services_.size(); ++s)
+        if (node_of_service_[s] == index && !services_[s])
+          restart_service(static_cast<uint32_t>(s));
+      return;
+    }
     if (--hosts_pending_ == 0) connect_peers();
+  }
+
+  /// Whether node `n`'s task host runs service instances of this job and no
+  /// task: once the job runs, such a host that ends is started again (its
+  /// instances restart, their calls in flight failed at once by their
+  /// callers' routers), where a host with tasks fails the job.
+  bool serves_only(size_t n) const {
+    if (n >= hosts_.size() || !nodes_[n].hosts_programs || ending() || phase_ != Phase::running)
+      return false;
+    for (size_t t = 0; t < plan_.tasks.size(); ++t)
+      if (node_of_task_[t] == n) return false;
+    return true;
+  }
+
+  /// Starts node `n`'s task host again (it ended: `why`), after the pause of
+  /// its services' restarts.
+  void relaunch_host(size_t n, const std::string& why) {
+    if (hosts_[n].relaunched) return;  // already on its way
+    hosts_[n].relaunched = true;
+    if (hosts_[n].node) {
+      demonitor(hosts_[n].node);
+      hosts_[n].node = nullptr;
+    }
+    hosts_[n].address.clear();
+    int most = 0;
+    for (size_t s = 0; s < services_.size(); ++s)
+      if (node_of_service_[s] == n) most = std::max(most, restarts_[s]);
+    const auto pause = std::min<std::chrono::milliseconds>(
+        first_restart_pause * (int64_t{1} << std::min(most, 16)), longest_restart_pause);
+    detail::log("runtime").warn(
+        "job {}: the task host of its services on {} ended ({}); starting it again in {} ms",
+        plan_.id, describe(nodes_[n].info), why, pause.count());
+    delayed_send(this, pause, relaunch_host_atom::value, static_cast<uint32_t>(n));
+  }
+
+  void launch_again(uint32_t n) {
+    if (ending() || n >= hosts_.size() || !hosts_[n].relaunched || hosts_[n].node) return;
+    request(nodes_[n].node, launch_timeout, launch_atom::value, plan_.id, n, plan_.program,
+            plan_.fingerprint, caf::actor_cast<caf::actor>(this), job_manager_)
+        .then([](int32_t) {},
+              [this, n](caf::error& err) {
+                detail::log("runtime").warn(
+                    "job {}: {} could not start the task host of its services again: {}", plan_.id,
+                    describe(nodes_[n].info), system().render(err));
+                delayed_send(this, longest_restart_pause, relaunch_host_atom::value, n);
+              });
   }
 
   // -- step 2: task hosts connect to each other ---------------------------------------
@@ -413,7 +479,7 @@ class DispatcherActor final : public caf::event_based_actor {
   void restart_service(uint32_t s) {
     if (ending() || s >= services_.size() || services_[s]) return;
     const size_t n = node_of_service_[s];
-    if (!hosts_[n].node) return;  // its host is gone: the job fails with that
+    if (!hosts_[n].node) return;  // its host is gone: the job fails, or it restarts with the host
     ++restarts_[s];
     request(hosts_[n].node, spawn_timeout, spawn_services_atom::value, plan_.id,
             std::vector<int32_t>{static_cast<int32_t>(s)}, true)
@@ -640,7 +706,10 @@ class DispatcherActor final : public caf::event_based_actor {
     const auto run_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now() - started_at_)
                                  .count();
-    auto r = make_report(plan_, counters, where, run_time_ms);
+    std::vector<std::string> service_where(plan_.services.size());
+    for (size_t s = 0; s < service_where.size(); ++s)
+      service_where[s] = describe(nodes_[node_of_service_[s]].info);
+    auto r = make_report(plan_, counters, where, run_time_ms, service_where);
     r.state = static_cast<int32_t>(state);
     r.error = error_;
     r.submitted_ms = submitted_ms_;
@@ -680,6 +749,10 @@ class DispatcherActor final : public caf::event_based_actor {
         return;
       }
       if (hosts_[n].node && nodes_[n].hosts_programs && hosts_[n].node.address() == dm.source) {
+        if (serves_only(n)) {
+          relaunch_host(n, to_string(dm.reason));
+          return;
+        }
         host_gone(n, "the job's program on " + describe(nodes_[n].info) +
                          " ended unexpectedly: " + to_string(dm.reason));
         hosts_[n].node = nullptr;

@@ -38,7 +38,13 @@ struct JobEntry {
 struct ServiceEntry {
   std::string job;
   std::vector<caf::actor> instances;
+  /// The routers that looked the name up: told when its instances change
+  /// (a remote instance's end reaches them only so, unless they are connected to it).
+  std::vector<caf::actor> watchers;
 };
+
+/// The most routers told of one name's changes (one per process that calls it).
+constexpr size_t max_service_watchers = 1024;
 
 struct NodeEntry {
   caf::actor actor;
@@ -121,7 +127,13 @@ class JobManagerActor final : public caf::event_based_actor {
         },
         [this](service_lookup_atom, const std::string& name) {
           auto it = services_.find(name);
-          return it == services_.end() ? std::vector<caf::actor>{} : it->second.instances;
+          if (it == services_.end()) return std::vector<caf::actor>{};
+          auto& watchers = it->second.watchers;
+          if (auto who = caf::actor_cast<caf::actor>(current_sender());
+              who && watchers.size() < max_service_watchers &&
+              std::find(watchers.begin(), watchers.end(), who) == watchers.end())
+            watchers.push_back(std::move(who));
+          return it->second.instances;
         },
         [this](services_up_atom, const std::string& job, const std::string& name,
                std::vector<caf::actor>& instances) -> caf::result<void> {
@@ -133,6 +145,8 @@ class JobManagerActor final : public caf::event_based_actor {
               current_sender() != caf::actor_cast<caf::strong_actor_ptr>(owner->second.dispatcher))
             return make_error(ErrorCode::refused, "job " + job + " has no service '" + name + "'");
           it->second.instances = std::move(instances);
+          for (const auto& w : it->second.watchers)
+            send(w, service_update_atom::value, name, it->second.instances);
           return caf::unit;
         },
         [this](job_pause_atom, const std::string& id) { forward(id, job_pause_atom::value); },
@@ -462,8 +476,15 @@ class JobManagerActor final : public caf::event_based_actor {
 
   /// The names of job `id`'s services are free again.
   void release_services(const std::string& id) {
-    for (auto it = services_.begin(); it != services_.end();)
-      it = it->second.job == id ? services_.erase(it) : std::next(it);
+    for (auto it = services_.begin(); it != services_.end();) {
+      if (it->second.job != id) {
+        ++it;
+        continue;
+      }
+      for (const auto& w : it->second.watchers)
+        send(w, service_update_atom::value, it->first, std::vector<caf::actor>{});
+      it = services_.erase(it);
+    }
   }
 
   /// Keeps a worker's address in the state directory, for `cluster stop --all`

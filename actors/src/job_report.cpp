@@ -5,7 +5,8 @@
 namespace sage::actors {
 
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
-                      const std::vector<std::string>& node_of_task, int64_t run_time_ms) {
+                      const std::vector<std::string>& node_of_task, int64_t run_time_ms,
+                      const std::vector<std::string>& node_of_service) {
   constexpr size_t stride = detail::counters_per_instance;
   JobReport r;
   r.id = plan.id;
@@ -70,6 +71,27 @@ JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters
                               (static_cast<double>(run_time_ms) * 1e6));
     }
     r.tasks.push_back(std::move(tr));
+  }
+  // Services, by registration (their instances come in order); their counters
+  // follow the operators', `counters_per_service` each.
+  const size_t services_at =
+      offset.empty() ? 0 : offset.back() + stride * static_cast<size_t>(parallelism.back());
+  for (size_t s = 0; s < plan.services.size(); ++s) {
+    const auto& instance = plan.services[s];
+    if (r.services.empty() || r.services.back().name != instance.chain) {
+      ServiceReport sr;
+      sr.name = instance.chain;
+      const size_t at_counter =
+          services_at + detail::counters_per_service * static_cast<size_t>(instance.service);
+      if (instance.service >= 0 && counters.size() >= at_counter + detail::counters_per_service) {
+        sr.calls = counters[at_counter];
+        sr.restarts = counters[at_counter + 1];
+      }
+      r.services.push_back(std::move(sr));
+    }
+    auto& sr = r.services.back();
+    ++sr.parallelism;
+    sr.nodes.push_back(s < node_of_service.size() ? node_of_service[s] : std::string{});
   }
   return r;
 }

@@ -469,6 +469,41 @@ void maybe_refresh(Router* self, const std::string& name) {
           [](caf::error&) {});
 }
 
+/// Instance `source` ended (`why`): its calls in flight fail now, and its
+/// name is asked for again on the next call (a restarted instance, or none).
+void instance_gone(Router* self, const caf::actor_addr& source, const std::string& why) {
+  auto& st = self->state;
+  const auto text = [&](const std::string& service) {
+    return service_error("service '" + service + "': the instance serving the call ended (" + why +
+                         ")");
+  };
+  std::vector<uint64_t> failed;
+  for (const auto& [id, flight] : st.open->flights)
+    if (flight.instance == source) failed.push_back(id);
+  for (uint64_t id : failed) {
+    const std::string service = st.open->flights.at(id).service;
+    complete(self, id, {}, text(service));
+  }
+  for (auto it = st.open->direct.begin(); it != st.open->direct.end();) {
+    if (it->second->instance == source) it->second->fail(text(it->second->service));
+    it = it->second->over ? st.open->direct.erase(it) : std::next(it);
+  }
+  for (auto it = st.known.begin(); it != st.known.end();) {
+    auto& actors = it->second.actors;
+    const bool had = std::any_of(actors.begin(), actors.end(),
+                                 [&](const caf::actor& a) { return a.address() == source; });
+    if (!had) {
+      ++it;
+      continue;
+    }
+    const std::string name = it->first;
+    it = st.known.erase(it);
+    share_known(self, name);
+    st.degraded[name] = std::chrono::steady_clock::now();
+  }
+  if (st.alive.erase(source) > 0) self->demonitor(source);
+}
+
 caf::behavior router(Router* self, caf::actor directory,
                      std::shared_ptr<ServiceRouter::Counters> counters) {
   self->state.directory = std::move(directory);
@@ -486,42 +521,28 @@ caf::behavior router(Router* self, caf::actor directory,
     open->waiting.clear();
     open->direct.clear();
   });
-  self->set_down_handler([self](caf::down_msg& down) {
-    // An instance ended: its calls in flight fail now, and its name is asked
-    // for again on the next call (a restarted instance, or none).
-    auto& st = self->state;
-    std::vector<uint64_t> failed;
-    for (const auto& [id, flight] : st.open->flights)
-      if (flight.instance == down.source) failed.push_back(id);
-    for (uint64_t id : failed) {
-      const std::string service = st.open->flights.at(id).service;
-      complete(self, id, {},
-               service_error("service '" + service + "': the instance serving the call ended (" +
-                             words_of(down.reason) + ")"));
-    }
-    for (auto it = st.open->direct.begin(); it != st.open->direct.end();) {
-      if (it->second->instance == down.source)
-        it->second->fail(service_error("service '" + it->second->service +
-                                       "': the instance serving the call ended (" +
-                                       words_of(down.reason) + ")"));
-      it = it->second->over ? st.open->direct.erase(it) : std::next(it);
-    }
-    for (auto it = st.known.begin(); it != st.known.end();) {
-      auto& actors = it->second.actors;
-      const bool had = std::any_of(actors.begin(), actors.end(),
-                                   [&](const caf::actor& a) { return a.address() == down.source; });
-      if (!had) {
-        ++it;
-        continue;
-      }
-      const std::string name = it->first;
-      it = st.known.erase(it);
-      share_known(self, name);
-      st.degraded[name] = std::chrono::steady_clock::now();
-    }
-    st.alive.erase(down.source);
-  });
+  self->set_down_handler(
+      [self](caf::down_msg& down) { instance_gone(self, down.source, words_of(down.reason)); });
   return {
+      [self](service_update_atom, const std::string& name, std::vector<caf::actor>& actors) {
+        // The directory's word that `name`'s instances changed: those it no
+        // longer lists have ended (or their process did: a remote instance's
+        // end reaches this process only this way unless it is connected to it).
+        auto& st = self->state;
+        if (!st.directory || !self->current_sender() ||
+            self->current_sender()->address() != st.directory.address())
+          return;
+        auto it = st.known.find(name);
+        if (it != st.known.end()) {
+          std::vector<caf::actor_addr> gone;
+          for (const auto& a : it->second.actors)
+            if (std::none_of(actors.begin(), actors.end(),
+                             [&](const caf::actor& b) { return b.address() == a.address(); }))
+              gone.push_back(a.address());
+          for (const auto& g : gone) instance_gone(self, g, "its service's directory lost it");
+        }
+        if (!actors.empty()) adopt_instances(self, name, std::move(actors));
+      },
       [self](directory_atom, caf::actor& directory) {
         if (self->current_sender() && self->current_sender()->node() != self->node())
           return;  // a peer does not redirect this process's calls

@@ -249,6 +249,13 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
                            {"records_in", t.records_in},
                            {"records_out", t.records_out},
                            {"backpressure", t.backpressure}});
+    Json services = Json::array();
+    for (const auto& svc : r.services)
+      services.push_back({{"name", svc.name},
+                          {"parallelism", svc.parallelism},
+                          {"nodes", svc.nodes},
+                          {"calls", svc.calls},
+                          {"restarts", svc.restarts}});
     std::cout << to_line({{"id", r.id},
                           {"name", r.name},
                           {"state", state_name(r.state)},
@@ -256,7 +263,8 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
                           {"submitted_ms", r.submitted_ms},
                           {"run_time_ms", r.run_time_ms},
                           {"operators", operators},
-                          {"instances", instances}})
+                          {"instances", instances},
+                          {"services", services}})
               << "\n";
     return 0;
   }
@@ -286,6 +294,17 @@ int job_status(const actors::HeadAddress& head, const std::string& id, const std
     std::printf("%-32s %8d %-28s %14llu %14llu %12.0f%%\n", t.chain.c_str(), t.instance,
                 t.node.c_str(), static_cast<unsigned long long>(t.records_in),
                 static_cast<unsigned long long>(t.records_out), 100 * t.backpressure);
+  if (!r.services.empty()) {
+    std::printf("\n%-24s %11s %14s %10s %s\n", "SERVICE", "PARALLELISM", "CALLS", "RESTARTS",
+                "NODES");
+    for (const auto& svc : r.services) {
+      std::string nodes;
+      for (const auto& n : svc.nodes) nodes += (nodes.empty() ? "" : ", ") + n;
+      std::printf("%-24s %11d %14llu %10llu %s\n", svc.name.c_str(), svc.parallelism,
+                  static_cast<unsigned long long>(svc.calls),
+                  static_cast<unsigned long long>(svc.restarts), nodes.c_str());
+    }
+  }
   return 0;
 }
 

@@ -24,6 +24,8 @@
 //   cluster_check pipeline-service N P  a pipeline service (a key_by over P instances, keyed
 //                                       state) called N times by the driver and N times by
 //                                       another job's map_async; every key's count checked
+//   cluster_check service-crash         a service's process aborts mid-call: the calls in flight
+//                                       fail at once, the instance restarts in a new process
 //   cluster_check hybrid N              a HybridEnvironment: a map marked .local() between
 //                                       two maps of parallelism 2; each record tells which
 //                                       process ran each step (only the local one here)
@@ -351,6 +353,68 @@ int pipeline_service(int64_t n, int p) {
             << " wrong, keys counted " << (counts_ok ? "exactly" : "WRONGLY") << " by "
             << pids.size() << " processes at parallelism " << p << "; a wrong request: " << refused
             << "; the service job " << sage::to_string(state) << std::endl;
+  return ok ? 0 : 1;
+}
+
+/// A service whose process dies in the middle of a call (x < 0), after `-x` ms.
+struct Fragile : sage::Service {
+  int64_t process(int64_t x) {
+    if (x < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(-x));
+      std::abort();
+    }
+    return x;
+  }
+  int64_t pid() { return static_cast<int64_t>(::getpid()); }
+  static void methods(sage::Methods<Fragile>& m) { m.add("pid", &Fragile::pid); }
+};
+
+int service_crash() {
+  using Clock = std::chrono::steady_clock;
+  sage::RemoteEnvironment env("fragile");
+  env.register_service<Fragile>("fragile");
+  env.submit();  // a job of services only
+  const auto first_pid = env.call_service<int64_t>("fragile", sage::method("pid"));
+  // Two calls in flight when the instance's process aborts: both fail at once
+  // (long before their 10 s timeout), with a ServiceError.
+  const auto t0 = Clock::now();
+  auto killer = env.call_service_async<int64_t>("fragile", int64_t{-300});
+  auto queued = env.call_service_async<int64_t>("fragile", int64_t{5});
+  std::string killer_error, queued_error;
+  try {
+    killer.get();
+  } catch (const sage::ServiceError& e) {
+    killer_error = e.what();
+  }
+  try {
+    queued.get();
+  } catch (const sage::ServiceError& e) {
+    queued_error = e.what();
+  }
+  const auto failed_after =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  // It is started again, in a new process: calls succeed again.
+  int64_t answer = 0, second_pid = 0;
+  for (int i = 0; i < 300 && answer != 7; ++i) {
+    try {
+      answer =
+          env.call_service<int64_t>("fragile", int64_t{7}, sage::timeout(std::chrono::seconds(2)));
+      second_pid = env.call_service<int64_t>("fragile", sage::method("pid"));
+    } catch (const sage::ServiceError&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  const auto status = env.status();
+  const uint64_t restarts = status.services.empty() ? 0 : status.services[0].restarts;
+  env.stop();
+  const bool ok = !killer_error.empty() && !queued_error.empty() && failed_after < 5000 &&
+                  answer == 7 && second_pid != first_pid && second_pid != 0 && restarts >= 1 &&
+                  env.status().state == sage::JobState::finished;
+  std::cout << (ok ? "ok: " : "MISMATCH: ") << "two calls in flight failed " << failed_after
+            << " ms after the call that aborts its process began ([" << killer_error << "], ["
+            << queued_error << "]); the instance restarted in process " << second_pid << " (was "
+            << first_pid << "), " << restarts << " restarts, answering " << answer << "; the job "
+            << sage::to_string(env.status().state) << std::endl;
   return ok ? 0 : 1;
 }
 
@@ -773,6 +837,8 @@ int main(int argc, char** argv) {
       return services(std::stoll(argv[2]), std::stoi(argv[3]));
     else if (mode == "pipeline-service")
       return pipeline_service(std::stoll(argv[2]), std::stoi(argv[3]));
+    else if (mode == "service-crash")
+      return service_crash();
     else if (mode == "hybrid")
       return hybrid(std::stoll(arg));
     else if (mode == "sequence")

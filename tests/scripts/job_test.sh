@@ -104,6 +104,17 @@ expect_ok collect 200000 3
 echo "services: a job of services called from another job's instances and the driver"
 expect_ok services 3000 2
 
+echo "services: an instance whose process aborts mid-call fails its calls at once and restarts"
+"$sage" job submit "$check" service-crash >"$state/crash.out" 2>&1 || fail "service-crash: $(cat "$state/crash.out")"
+grep -m1 '^ok:' "$state/crash.out" | sed 's/^/  /'
+crash_id=$(job_id_in "$state/crash.out") || fail "service-crash printed no job id"
+crash_json=$("$sage" job status "$crash_id" --format json)
+services_json=$(grep -oE '"services":\[.*\]' <<<"$crash_json")
+grep -q '"name":"fragile"' <<<"$services_json" || fail "sage job status lists no service: $crash_json"
+restarts=$(grep -oE '"restarts":[0-9]+' <<<"$services_json" | head -n 1 | cut -d: -f2)
+[ "${restarts:-0}" -ge 1 ] || fail "sage job status shows ${restarts:-no} restarts: $crash_json"
+echo "  sage job status lists the service with $restarts restart(s)"
+
 echo "pipeline services: a keyed pipeline across the nodes, called by the driver and another job"
 expect_ok pipeline-service 3000 3
 

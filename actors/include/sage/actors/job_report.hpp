@@ -51,6 +51,22 @@ typename Inspector::result_type inspect(Inspector& f, OperatorReport& x) {
            x.records_out, x.records_late_dropped, x.watermark, x.watermark_held_by);
 }
 
+/// A service of the job: its instances, where they run, the calls they served
+/// and how often one was started again.
+struct ServiceReport {
+  std::string name;
+  int32_t parallelism = 0;
+  std::vector<std::string> nodes;  ///< by instance
+  uint64_t calls = 0;
+  uint64_t restarts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ServiceReport& x) {
+  return f(caf::meta::type_name("sage.service_report"), x.name, x.parallelism, x.nodes, x.calls,
+           x.restarts);
+}
+
 /// A job as `sage job status` shows it; also what its end is reported with.
 struct JobReport {
   std::string id;
@@ -61,6 +77,7 @@ struct JobReport {
   int64_t run_time_ms = 0;
   std::vector<OperatorReport> operators;
   std::vector<TaskReport> tasks;
+  std::vector<ServiceReport> services;
   /// Records in and out of every operator instance, flattened as
   /// `JobHandle::counter_values()` has them; empty when not gathered.
   std::vector<uint64_t> counters;
@@ -69,7 +86,7 @@ struct JobReport {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, JobReport& x) {
   return f(caf::meta::type_name("sage.job_report"), x.id, x.name, x.state, x.error, x.submitted_ms,
-           x.run_time_ms, x.operators, x.tasks, x.counters);
+           x.run_time_ms, x.operators, x.tasks, x.services, x.counters);
 }
 
 /// A piece of a job's logs from every node, for `sage job logs`: node i's log
@@ -119,8 +136,10 @@ typename Inspector::result_type inspect(Inspector& f, RecordChunk& x) {
 }
 
 /// A report of `plan` with the counters `counters` (flattened, may be empty),
-/// task t running on `node_of_task[t]`, after `run_time_ms`.
+/// task t running on `node_of_task[t]`, service instance s on
+/// `node_of_service[s]`, after `run_time_ms`.
 JobReport make_report(const JobPlan& plan, const std::vector<uint64_t>& counters,
-                      const std::vector<std::string>& node_of_task, int64_t run_time_ms);
+                      const std::vector<std::string>& node_of_task, int64_t run_time_ms,
+                      const std::vector<std::string>& node_of_service = {});
 
 }  // namespace sage::actors

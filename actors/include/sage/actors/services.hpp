@@ -14,9 +14,13 @@
 ///            down_msg                             a service instance ended: its calls
 ///                                                 in flight fail at once
 ///            (directory_atom, caf::actor)         where to look names up (local only)
+///            (service_update_atom, name, std::vector<caf::actor>)   from its directory: the
+///                                                 name's instances now; calls in flight to
+///                                                 those gone fail at once
 ///   self     (call_timeout_atom, id, ms)          a call's timeout: it fails unless answered
 ///   sends    (service_lookup_atom, name) -> std::vector<caf::actor>   to its directory,
-///            once per name until an instance of it ends
+///            once per name until an instance of it ends (the directory then sends
+///            it the name's updates)
 ///            (call_atom, method, CallPayload)     to the instance with the fewest calls
 ///                                                 in flight
 
@@ -48,6 +52,7 @@ namespace sage::actors {
 
 using call_atom = caf::atom_constant<caf::atom("call")>;
 using service_lookup_atom = caf::atom_constant<caf::atom("svc_look")>;
+using service_update_atom = caf::atom_constant<caf::atom("svc_update")>;
 
 /// A call's arguments or result inside a CAF message. Within a process the
 /// value itself travels; when CAF serializes the message for another node,
