@@ -213,16 +213,20 @@ caf::behavior feed_actor(caf::event_based_actor* self, std::string name,
         const uint64_t id = ++*next;
         auto promise = self->make_response_promise();
         pending->emplace(id, promise);
-        feed->offer(msg.at(0), [me = caf::actor_cast<caf::actor>(self), id] {
-          caf::anon_send(me, feed_accepted_atom::value, id);
+        feed->offer(msg.at(0), [me = caf::actor_cast<caf::actor>(self), id](bool accepted) {
+          caf::anon_send(me, feed_accepted_atom::value, id, accepted);
         });
         return promise;
       });
   return {
-      [pending](feed_accepted_atom, uint64_t id) {
+      [pending, name](feed_accepted_atom, uint64_t id, bool accepted) {
         auto it = pending->find(id);
         if (it == pending->end()) return;
-        it->second.deliver(caf::unit);
+        if (accepted)
+          it->second.deliver(caf::unit);
+        else
+          it->second.deliver(
+              actors::make_error(actors::ErrorCode::refused, "source '" + name + "' has ended"));
         pending->erase(it);
       },
       [feed](eos_atom) { feed->end(); },

@@ -131,8 +131,10 @@ class JobManagerActor final : public caf::event_based_actor {
           auto& watchers = it->second.watchers;
           if (auto who = caf::actor_cast<caf::actor>(current_sender());
               who && watchers.size() < max_service_watchers &&
-              std::find(watchers.begin(), watchers.end(), who) == watchers.end())
+              std::find(watchers.begin(), watchers.end(), who) == watchers.end()) {
+            monitor(who);  // a router whose process ended is told nothing more
             watchers.push_back(std::move(who));
+          }
           return it->second.instances;
         },
         [this](services_up_atom, const std::string& job, const std::string& name,
@@ -451,6 +453,8 @@ class JobManagerActor final : public caf::event_based_actor {
   }
 
   void on_down(const caf::down_msg& dm) {
+    for (auto& [name, entry] : services_)
+      std::erase_if(entry.watchers, [&](const caf::actor& w) { return w.address() == dm.source; });
     for (auto& n : nodes_) {
       if (n.actor.address() != dm.source || !n.status.alive) continue;
       n.status.alive = false;

@@ -87,6 +87,16 @@ JobId Environment::submit(bool autostop) {
   auto spec = std::make_shared<detail::JobSpec>();
   spec->id = runtime_for_job->assign_job_id();
   spec->name = name_;
+  // A pipeline service's stream ends only when the rest of the job has: an
+  // operator outside it that read it would wait for that forever.
+  for (const auto& e : graph_.edges) {
+    const auto& from = *graph_.nodes[e.from];
+    const auto& to = *graph_.nodes[e.to];
+    if (!from.serves.empty() && to.serves != from.serves)
+      throw GraphError("operator '" + to.name + "' reads the stream of operator '" + from.name +
+                       "', inside pipeline service '" + from.serves +
+                       "': only the service's own operators may (call the service instead)");
+  }
   spec->graph = graph_.snapshot();
   spec->plan = detail::compile_plan(spec->graph, config_, runtime_for_job->plan_options());
   spec->config = std::make_shared<const Config>(config_);

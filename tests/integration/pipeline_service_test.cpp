@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -219,6 +220,19 @@ TEST_CASE("pipeline services: builds that would lose a request's identity are Gr
     });
   };
   CHECK_THROWS_WITH_AS(unrelated(), doctest::Contains("made from the requests"), sage::GraphError);
+  // An operator outside the pipeline that reads its stream would wait for it forever.
+  {
+    sage::LocalEnvironment leaky("leaky", threads(2));
+    std::optional<sage::DataStream<int64_t>> kept;
+    leaky.register_pipeline_service<int64_t, int64_t>("leak", [&kept](sage::DataStream<int64_t> s) {
+      auto inside = s.map([](const int64_t& x) { return x; });
+      kept.emplace(inside);
+      return inside;
+    });
+    kept->print();
+    CHECK_THROWS_WITH_AS(leaky.submit(), doctest::Contains("inside pipeline service 'leak'"),
+                         sage::GraphError);
+  }
   // What the refused builds added is gone: the environment runs a plain job.
   env.register_pipeline_service<int64_t, int64_t>("plus_one", [](sage::DataStream<int64_t> s) {
     return s.map([](const int64_t& x) { return x + 1; });

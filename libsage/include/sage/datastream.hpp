@@ -257,7 +257,9 @@ class StreamOps {
   DataStreamSink<T> to_actor(Actor actor) {
     const int id =
         add_node<T, void>(NodeKind::sink, "to_actor", actor_sink<T, Actor>(std::move(actor)));
-    EnvAccess::graph(*env_).nodes[id]->runs_at_submitter = true;
+    auto& node = *EnvAccess::graph(*env_).nodes[id];
+    node.runs_at_submitter = true;
+    node.parallelism = 1;  // one eos_atom (with more instances: one each)
     return DataStreamSink<T>(env_, id);
   }
 

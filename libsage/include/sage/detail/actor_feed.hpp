@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -34,9 +35,10 @@ class ActorFeedBase {
   virtual ~ActorFeedBase() = default;
   /// `typeid(std::vector<T>)`: what the feeding actors send.
   [[nodiscard]] virtual const std::type_info& batch_type() const = 0;
-  /// Queues a copy of `*batch` (a `std::vector<T>`); `accepted` runs once, now
-  /// or later (on the source's thread), when the batch is taken in.
-  virtual void offer(const void* batch, std::function<void()> accepted) = 0;
+  /// Queues a copy of `*batch` (a `std::vector<T>`); `accepted(true)` runs
+  /// once, now or later (on the source's thread), when the batch is taken in,
+  /// `accepted(false)` if the source ends first (or has ended: the batch is dropped).
+  virtual void offer(const void* batch, std::function<void(bool)> accepted) = 0;
   /// The stream's end: the source ends once the queue is empty.
   virtual void end() = 0;
   /// The source has ended (a batch offered now is refused).
@@ -58,19 +60,23 @@ class ActorFeed final : public ActorFeedBase {
   static constexpr size_t max_batches = 16;
 
   [[nodiscard]] const std::type_info& batch_type() const override { return typeid(std::vector<T>); }
-  void offer(const void* batch, std::function<void()> accepted) override {
+  void offer(const void* batch, std::function<void(bool)> accepted) override {
     std::function<void()> wake;
     bool now = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(Pending{*static_cast<const std::vector<T>*>(batch), nullptr});
-      if (queue_.size() <= max_batches)
+      if (closed_) {
         now = true;
-      else
-        queue_.back().accepted = std::move(accepted);
-      wake = wake_;
+      } else {
+        queue_.push_back(Pending{*static_cast<const std::vector<T>*>(batch), nullptr});
+        if (queue_.size() <= max_batches)
+          now = true;
+        else
+          queue_.back().accepted = std::move(accepted);
+        wake = wake_;
+      }
     }
-    if (now) accepted();
+    if (now) accepted(!closed());
     if (wake) wake();
   }
   void end() override {
@@ -94,7 +100,7 @@ class ActorFeed final : public ActorFeedBase {
   /// The next batch, if any; `ended` tells whether the stream is over. Accepts
   /// the batches that now fit in the queue.
   std::optional<std::vector<T>> take(bool& ended) {
-    std::vector<std::function<void()>> accept;
+    std::vector<std::function<void(bool)>> accept;
     std::optional<std::vector<T>> out;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -107,27 +113,27 @@ class ActorFeed final : public ActorFeedBase {
       }
       ended = ended_ && queue_.empty();
     }
-    for (auto& a : accept) a();
+    for (auto& a : accept) a(true);
     return out;
   }
-  /// The source is gone: whoever waits is answered, later batches are refused.
+  /// The source is gone: whoever waits is refused, and later batches too.
   void close() {
-    std::vector<std::function<void()>> accept;
+    std::vector<std::function<void(bool)>> refuse;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       closed_ = true;
       for (auto& p : queue_)
-        if (p.accepted) accept.push_back(std::exchange(p.accepted, nullptr));
+        if (p.accepted) refuse.push_back(std::exchange(p.accepted, nullptr));
       queue_.clear();
       wake_ = nullptr;
     }
-    for (auto& a : accept) a();
+    for (auto& r : refuse) r(false);
   }
 
  private:
   struct Pending {
     std::vector<T> records;
-    std::function<void()> accepted;  ///< null: accepted already
+    std::function<void(bool)> accepted;  ///< null: accepted already
   };
   mutable std::mutex mutex_;
   std::deque<Pending> queue_;
@@ -146,6 +152,9 @@ class ActorSourceInstance final : public SourceInstance, public Emitter<T>, publ
   ~ActorSourceInstance() override { unregister(); }
 
   void open() override {
+    if (ctx_.parallelism() != 1)
+      throw std::logic_error("from_actor source '" + name_ + "' runs one instance, not " +
+                             std::to_string(ctx_.parallelism()));
     feed_->set_wake([wake = wake_] {
       std::function<void()> w;
       {

@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -73,15 +74,8 @@ class PipelineFront final : public ServiceObject {
   explicit PipelineFront(std::string name) : name_(std::move(name)) {}
 
   BaseFunction& function() override { return fn_; }
-  Payload call(const std::string& method, const Payload& args) override {
-    Payload result;
-    std::exception_ptr error;
-    call_async(method, args, [&](Payload r, std::exception_ptr e) {
-      result = std::move(r);
-      error = std::move(e);
-    });
-    if (error) std::rethrow_exception(error);
-    return result;
+  Payload call(const std::string&, const Payload&) override {
+    throw ServiceError("pipeline service '" + name_ + "' answers only later (call_async)");
   }
   [[nodiscard]] std::vector<std::string> method_names() const override { return {"process"}; }
   [[nodiscard]] bool answers_later() const override { return true; }
@@ -92,12 +86,15 @@ class PipelineFront final : public ServiceObject {
       const uint64_t n = next_++;
       callers_.emplace(n, std::move(done));
       queue_.emplace_back(n, std::move(request));
-      if (held_take_ && Clock::now() < held_until_) {
-        hand_over(std::move(held_take_), held_max_);
-      }
+      if (held_take_ && Clock::now() < held_until_)
+        hand_over(std::exchange(held_take_, nullptr), held_max_);
     } else if (method == pipeline_take_method) {
-      auto [max] = args.take<std::tuple<uint64_t>>("a take of the pipeline service");
-      if (held_take_) hand_over(std::move(held_take_), 0);  // a newer take replaces it
+      auto [max, entered] =
+          args.take<std::tuple<uint64_t, uint64_t>>("a take of the pipeline service");
+      // A front started again (its process died) numbers on above what the
+      // source has emitted: a number is its request's event time.
+      if (entered >= next_) renumber_from(entered + 1);
+      if (held_take_) hand_over(std::exchange(held_take_, nullptr), 0);  // a newer take replaces it
       if (!queue_.empty()) {
         hand_over(std::move(done), max);
       } else {
@@ -106,19 +103,24 @@ class PipelineFront final : public ServiceObject {
         held_until_ = Clock::now() + pipeline_take_hold;
       }
     } else if (method == pipeline_answer_method) {
-      auto [answers] = args.take<std::tuple<std::vector<PipelineAnswer<Resp>>>>(
+      // The requests that produced records, and the number up to which every
+      // request is complete: the others up to it produced none.
+      auto [answers, up_to] = args.take<std::tuple<std::vector<PipelineAnswer<Resp>>, uint64_t>>(
           "the answers of the pipeline service");
       for (auto& [n, error, value] : answers) {
         auto it = callers_.find(n);
-        if (it == callers_.end()) continue;  // answered already (a restarted sink)
+        if (it == callers_.end()) continue;  // answered already, or given up
         auto caller = std::move(it->second);
         callers_.erase(it);
         if (!error.empty() || !value)
-          caller({}, std::make_exception_ptr(ServiceError(
-                         "pipeline service '" + name_ + "': " +
-                         (error.empty() ? std::string("no record answered the request") : error))));
+          complete(caller, {}, failure(error.empty() ? "no record answered the request" : error));
         else
-          caller(Payload::of(std::move(*value)), nullptr);
+          complete(caller, Payload::of(std::move(*value)), nullptr);
+      }
+      while (!callers_.empty() && callers_.begin()->first <= up_to) {
+        auto caller = std::move(callers_.begin()->second);
+        callers_.erase(callers_.begin());
+        complete(caller, {}, failure("the request produced no record"));
       }
       done(Payload::of(std::tuple<>{}), nullptr);
     } else {
@@ -128,6 +130,31 @@ class PipelineFront final : public ServiceObject {
 
  private:
   using Clock = std::chrono::steady_clock;
+
+  std::exception_ptr failure(const std::string& why) const {
+    return std::make_exception_ptr(ServiceError("pipeline service '" + name_ + "': " + why));
+  }
+  /// Completes one caller; what its continuation throws stays with it.
+  static void complete(Done& caller, Payload result, std::exception_ptr error) {
+    try {
+      caller(std::move(result), std::move(error));
+    } catch (...) {
+    }
+  }
+  /// Numbers the queued requests (none taken yet) from `first` on.
+  void renumber_from(uint64_t first) {
+    std::map<uint64_t, Done> callers;
+    for (auto& [n, request] : queue_) {
+      auto it = callers_.find(n);
+      if (it != callers_.end()) {
+        callers.emplace(first, std::move(it->second));
+        callers_.erase(it);
+      }
+      n = first++;
+    }
+    for (auto& c : callers) callers_.insert(std::move(c));
+    next_ = first;
+  }
 
   /// Answers a take with up to `max` queued requests (none for 0).
   void hand_over(Done take, uint64_t max) {
@@ -143,7 +170,7 @@ class PipelineFront final : public ServiceObject {
   Service fn_;  ///< no user code: the context only
   uint64_t next_ = 1;
   std::deque<std::pair<uint64_t, Req>> queue_;  ///< numbered, not yet taken
-  std::unordered_map<uint64_t, Done> callers_;  ///< taken or queued, not yet answered
+  std::map<uint64_t, Done> callers_;            ///< taken or queued, not yet answered
   Done held_take_;                              ///< a take waiting for a request
   uint64_t held_max_ = 0;
   Clock::time_point held_until_{};
@@ -160,7 +187,12 @@ class RequestSourceInstance final : public SourceInstance,
  public:
   explicit RequestSourceInstance(std::string service) : service_(std::move(service)) {}
 
-  void open() override {}
+  void open() override {
+    if (ctx_.parallelism() != 1)
+      throw std::logic_error("pipeline service '" + service_ +
+                             "': its request source runs one instance, not " +
+                             std::to_string(ctx_.parallelism()));
+  }
   void close() override {
     // Requests taken but not emitted: their callers fail when the front ends.
     if (!queue_.empty())
@@ -213,7 +245,7 @@ class RequestSourceInstance final : public SourceInstance,
     last_take_ = now;
     auto f = ctx_.call_service_async<PipelineRequests<Req>>(
         service_, sage::method(pipeline_take_method), static_cast<uint64_t>(max),
-        sage::timeout(pipeline_take_timeout));
+        static_cast<uint64_t>(entered_), sage::timeout(pipeline_take_timeout));
     f.when_done([wake = wake_](const auto&) {
       std::function<void()> w;
       {
@@ -238,8 +270,9 @@ class RequestSourceInstance final : public SourceInstance,
       } catch (const ServiceTimeout&) {
         // Nobody asked for a while: ask again.
       } catch (const std::exception& e) {
-        // The front restarting, or a request that cannot reach this node.
-        if (++failures_ >= 5)
+        // The front restarting (its process died: it comes back within
+        // seconds), or a request that cannot reach this node.
+        if (++failures_ >= 100)
           throw OperatorFailure(
               ctx_.operator_name(), ctx_.index(),
               "pipeline service '" + service_ + "': its requests cannot be taken: " + e.what());
@@ -249,8 +282,13 @@ class RequestSourceInstance final : public SourceInstance,
       }
       it = takes_.erase(it);
     }
-    // (Takes complete in the order they were made, on one thread of the
-    // front: request numbers come in order.)
+    // Takes complete in the order the front answered them, which is almost
+    // always the order of their numbers; a take that overtook another is put
+    // back in order (a number is emitted only above the watermark before it).
+    if (!std::is_sorted(queue_.begin(), queue_.end(),
+                        [](const auto& a, const auto& b) { return a.first < b.first; }))
+      std::sort(queue_.begin(), queue_.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
   }
 
   std::string service_;
@@ -270,7 +308,12 @@ class ReplySinkInstance final : public OperatorInstance, public Receiver<Resp> {
  public:
   explicit ReplySinkInstance(std::string service) : service_(std::move(service)) {}
 
-  void open() override {}
+  void open() override {
+    if (ctx_.parallelism() != 1)
+      throw std::logic_error("pipeline service '" + service_ +
+                             "': its reply sink runs one instance, not " +
+                             std::to_string(ctx_.parallelism()));
+  }
   void close() override {}
 
   void push(Resp&& x) override {
@@ -295,30 +338,28 @@ class ReplySinkInstance final : public OperatorInstance, public Receiver<Resp> {
     // At the end, the requests up to the last one seen (later ones fail with the front).
     const EventTime upto = in.watermark == max_watermark ? highest_ : in.watermark;
     if (upto <= answered_) return in;
+    // The work is the records', not the numbers': the front fails the requests
+    // up to `upto` that produced none.
     std::vector<PipelineAnswer<Resp>> answers;
-    for (EventTime n = answered_ + 1; n <= upto; ++n) {
-      auto it = results_.find(n);
-      if (it == results_.end()) {
-        answers.emplace_back(static_cast<uint64_t>(n), "the request produced no record",
-                             std::nullopt);
-        continue;
-      }
-      auto& r = it->second;
+    while (!results_.empty() && results_.begin()->first <= upto) {
+      auto node = results_.extract(results_.begin());
+      auto& r = node.mapped();
+      const auto n = static_cast<uint64_t>(node.key());
       if (r.count == 1)
-        answers.emplace_back(static_cast<uint64_t>(n), std::string(), std::move(r.value));
+        answers.emplace_back(n, std::string(), std::move(r.value));
       else
-        answers.emplace_back(static_cast<uint64_t>(n),
+        answers.emplace_back(n,
                              "the request produced " + std::to_string(r.count) +
                                  " records (a pipeline service answers with exactly one)",
                              std::nullopt);
-      results_.erase(it);
     }
     answered_ = upto;
     if (auto failed = failure_->take())
       ContextAccess::warn(
           ctx_, "pipeline service '" + service_ + "': answers did not reach it: " + *failed);
     ctx_.call_service_async<void>(service_, sage::method(pipeline_answer_method),
-                                  std::move(answers), sage::timeout(pipeline_take_timeout))
+                                  std::move(answers), static_cast<uint64_t>(upto),
+                                  sage::timeout(pipeline_take_timeout))
         .when_done([failure = failure_](const Future<void>& f) {
           try {
             f.get();
@@ -351,8 +392,8 @@ class ReplySinkInstance final : public OperatorInstance, public Receiver<Resp> {
 
   std::string service_;
   std::shared_ptr<LastFailure> failure_ = std::make_shared<LastFailure>();
-  std::unordered_map<EventTime, Result> results_;
-  EventTime answered_ = 0;  ///< every request up to it is answered
+  std::map<EventTime, Result> results_;  ///< by request number, not yet answered
+  EventTime answered_ = 0;               ///< every request up to it is answered
   EventTime highest_ = 0;
   uint64_t stray_ = 0;
 };
