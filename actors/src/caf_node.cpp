@@ -74,16 +74,6 @@ const BuiltinTypes& builtin_types() {
   return types;
 }
 
-std::string exception_text(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
-
 /// A call's answer, from the router's thread to the proxy's.
 struct ProxyAnswer {
   uint64_t id = 0;
@@ -181,7 +171,7 @@ caf::behavior service_proxy(caf::event_based_actor* self, std::string name,
         pending->erase(it);
         if (answer.error) {
           promise.deliver(
-              actors::make_error(actors::ErrorCode::service_error, exception_text(answer.error)));
+              actors::make_error(actors::ErrorCode::service_error, actors::words_of(answer.error)));
           return;
         }
         auto reply = as_message(self->system(), answer.result);

@@ -57,4 +57,14 @@ void register_error_category(caf::actor_system_config& cfg) {
                          });
 }
 
+std::string words_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "it threw something that is not an exception";
+  }
+}
+
 }  // namespace sage::actors

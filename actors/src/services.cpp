@@ -95,17 +95,6 @@ struct InstanceCore {
   bool opened = false;
 };
 
-/// The text of a call's error, for a caller across nodes.
-std::string error_text(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "it threw something that is not an exception";
-  }
-}
-
 /// The behavior of an instance whose calls are answered later (a pipeline
 /// service's front): each call hands its completion to the object, which calls
 /// it, on this actor's thread, when the answer is there.
@@ -120,7 +109,7 @@ caf::behavior answering_later(caf::event_based_actor* self, std::shared_ptr<Inst
         auto done = [promise, answered](detail::Payload result, std::exception_ptr error) mutable {
           if (std::exchange(*answered, true)) return;
           if (error)
-            promise.deliver(make_error(ErrorCode::service_error, error_text(error)));
+            promise.deliver(make_error(ErrorCode::service_error, words_of(error)));
           else
             promise.deliver(CallPayload{std::move(result)});
         };
@@ -138,7 +127,7 @@ caf::behavior answering_later(caf::event_based_actor* self, std::shared_ptr<Inst
         auto done = [flight, what = "service '" + name + "' method '" + flight->method + "': "](
                         detail::Payload result, std::exception_ptr error) {
           if (error)
-            flight->reply({}, std::make_exception_ptr(ServiceError(what + error_text(error))));
+            flight->reply({}, std::make_exception_ptr(ServiceError(what + words_of(error))));
           else
             flight->reply(std::move(result), nullptr);
         };

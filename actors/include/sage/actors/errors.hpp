@@ -11,6 +11,7 @@
 /// these errors into `SubmitError` and friends where a user's call is answered.
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 #include <caf/atom.hpp>
@@ -56,6 +57,8 @@ bool is(const caf::error& err, ErrorCode code);
 
 /// The words an error carries (a refusal's, the transport's), if any.
 std::string words_of(const caf::error& err);
+/// The words of an exception (its `what()`), for a caller that gets them as a `caf::error`.
+std::string words_of(const std::exception_ptr& error);
 
 /// Lets the actor system render SAGE's errors ("sage.no_such_job: no job 12ab").
 void register_error_category(caf::actor_system_config& cfg);
